@@ -1,0 +1,1 @@
+"""The ``totes`` command line (Typer): operate the pipeline locally or against AWS."""

@@ -1,0 +1,107 @@
+"""Commands for the local stack: ``local up|down``, ``seed``, ``simulate``, ``migrate``, ``run-local``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import pg8000.native
+import typer
+from rich.console import Console
+
+from local.migrate import migrate as apply_migrations
+from local.paths import LOCAL_DIR, STACK_FILE
+from local.stack import LocalStack, StackDetails, stop_detached
+
+console = Console()
+local_app = typer.Typer(help="Start and stop the local stack (PostgreSQL + moto).", no_args_is_help=True)
+
+ScaleOpt = Annotated[float, typer.Option(help="Data scale: 1 is a few thousand sales orders.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")]
+
+
+def _connect(creds: dict[str, object]) -> pg8000.native.Connection:
+    return pg8000.native.Connection(
+        user=str(creds["username"]), password=str(creds["password"]), host=str(creds["host"]),
+        port=int(creds["port"]), database=str(creds["dbname"]),  # type: ignore[call-overload]
+    )
+
+
+def _admin_connection(details: StackDetails, database: str) -> pg8000.native.Connection:
+    return pg8000.native.Connection(
+        user="postgres", password=details.pg_superuser_password, host="127.0.0.1", port=details.pg_port, database=database
+    )
+
+
+@local_app.command("up")
+def local_up() -> None:
+    """Start PostgreSQL (totesys + warehouse) and moto, and leave them running."""
+    if STACK_FILE.exists():
+        console.print(f"[yellow]A stack is already up[/] (see {STACK_FILE}); `totes local down` first.")
+        raise typer.Exit(1)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    details = LocalStack(LOCAL_DIR, detached=True).up()
+    details.write()
+    console.print(f"[green]Local stack up.[/] Connection details written to [bold]{STACK_FILE}[/]")
+    console.print(f"  totesys   postgresql://{details.source['username']}@127.0.0.1:{details.pg_port}/{details.source['dbname']}")
+    console.print(f"  warehouse postgresql://{details.warehouse['username']}@127.0.0.1:{details.pg_port}/{details.warehouse['dbname']}")
+    console.print(f"  moto      {details.moto_endpoint}  (export AWS_ENDPOINT_URL={details.moto_endpoint})")
+    console.print("  passwords are in the details file (local only, mode 600)")
+
+
+@local_app.command("down")
+def local_down(wipe: Annotated[bool, typer.Option(help="Also delete the database files.")] = False) -> None:
+    """Stop a stack started with `local up`."""
+    if not STACK_FILE.exists():
+        console.print("No local stack is up.")
+        return
+    details = StackDetails.read()
+    stop_detached(details)
+    STACK_FILE.unlink()
+    if wipe:
+        import shutil
+
+        shutil.rmtree(Path(details.pg_data_dir), ignore_errors=True)
+    console.print("[green]Local stack stopped.[/]")
+
+
+def seed(scale: ScaleOpt = 1.0, seed: SeedOpt = 42) -> None:
+    """Fill the running stack's totesys with deterministic synthetic data."""
+    from local.generator import seed_database
+
+    details = StackDetails.read()
+    con = _admin_connection(details, str(details.source["dbname"]))
+    try:
+        counts = seed_database(con, seed=seed, scale=scale)
+    finally:
+        con.close()
+    console.print_json(json.dumps(counts))
+
+
+def simulate(seed: SeedOpt = 7) -> None:
+    """Apply a batch of realistic changes to the running stack's totesys and describe them."""
+    from local.simulator import simulate_changes
+
+    details = StackDetails.read()
+    con = _admin_connection(details, str(details.source["dbname"]))
+    try:
+        report = simulate_changes(con, seed=seed)
+    finally:
+        con.close()
+    console.print(report.describe())
+
+
+def migrate() -> None:
+    """Apply pending warehouse migrations to the running stack's warehouse (idempotent)."""
+    details = StackDetails.read()
+    con = _connect(details.warehouse)
+    try:
+        applied = apply_migrations(con)
+    finally:
+        con.close()
+    console.print(f"applied: {', '.join(applied)}" if applied else "warehouse schema is up to date")
+
+
+TOP_LEVEL_COMMANDS = [seed, simulate, migrate]

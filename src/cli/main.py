@@ -1,0 +1,19 @@
+"""Entry point of the ``totes`` console script. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import local_cmds
+
+app = typer.Typer(
+    help="Terrific Totes data pipeline: totesys -> S3 lake -> star-schema warehouse.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals can hold credentials
+)
+app.add_typer(local_cmds.local_app, name="local")
+for command in local_cmds.TOP_LEVEL_COMMANDS:
+    app.command()(command)
+
+if __name__ == "__main__":
+    app()

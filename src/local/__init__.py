@@ -1,0 +1,2 @@
+"""Local tooling, not shipped to Lambda: the throwaway PostgreSQL + moto stack, the
+totesys generator and change simulator, warehouse migrations, and the local runner."""

@@ -1,0 +1,94 @@
+"""A local moto server standing in for AWS (S3, SSM, Secrets Manager, Lambda, …).
+
+In-process (``ThreadedMotoServer``) for tests and ``make run``; as a detached
+process for ``totes local up``, which must outlive the command that started it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess  # nosec B404 - starts moto's own server script with list arguments
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+
+from moto.server import ThreadedMotoServer
+
+from local.postgres_server import free_port
+
+REGION = "eu-west-2"
+# moto accepts any credentials; these make sure no real AWS credentials are ever used locally.
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+@dataclass
+class MotoServer:
+    port: int
+    host: str = "127.0.0.1"
+    pid: int | None = None  # a detached process; None when in-process
+    _threaded: ThreadedMotoServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment that points boto3 (and Terraform's provider) at this server."""
+        return {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    def reset(self) -> None:
+        """Forget every resource (moto's own reset API)."""
+        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(req, timeout=30).close()  # noqa: S310  # nosec B310 - loopback only
+
+    def stop(self) -> None:
+        if self._threaded is not None:
+            self._threaded.stop()
+            self._threaded = None
+        elif self.pid:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self.pid = None
+
+
+def _wait_until_up(endpoint: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()  # noqa: S310  # nosec B310
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def start_moto(*, detached: bool = False, port: int | None = None) -> MotoServer:
+    """Start moto on 127.0.0.1; in this process unless ``detached``."""
+    # Terraform attaches AWS-managed policies (e.g. AWSLambdaBasicExecutionRole) by ARN.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    port = port or free_port()
+    if detached:
+        proc = subprocess.Popen(  # nosec B603
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+        )
+        server = MotoServer(port=port, pid=proc.pid)
+    else:
+        threaded = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        threaded.start()
+        server = MotoServer(port=port, _threaded=threaded)
+    _wait_until_up(server.endpoint)
+    return server
