@@ -72,7 +72,9 @@ class Database:
 
     def connect(self) -> pg8000.native.Connection:
         c = self.credentials
-        return pg8000.native.Connection(user=c.username, password=c.password, host=c.host, port=c.port, database=c.dbname)
+        return pg8000.native.Connection(
+            user=c.username, password=c.password, host=c.host, port=c.port, database=c.dbname
+        )
 
 
 def _fresh_database(stack: TestStack, template: str, role: str, password: str, owner: str | None) -> Iterator[Database]:
@@ -138,14 +140,16 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(
-    aws: AwsClients, source_db: Database, warehouse_db: Database, monkeypatch: pytest.MonkeyPatch
-) -> Pipeline:
+def pipeline(aws: AwsClients, source_db: Database, warehouse_db: Database, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     """Clean buckets, state and secrets for one pipeline; handler env vars set."""
     resources = PipelineResources.for_prefix(f"t{uuid.uuid4().hex[:8]}")
     provision(
-        s3=aws.s3, ssm=aws.ssm, secretsmanager=aws.secretsmanager, resources=resources,
-        source=source_db.credentials, warehouse=warehouse_db.credentials,
+        s3=aws.s3,
+        ssm=aws.ssm,
+        secretsmanager=aws.secretsmanager,
+        resources=resources,
+        source=source_db.credentials,
+        warehouse=warehouse_db.credentials,
     )
     for key, value in resources.handler_env().items():
         monkeypatch.setenv(key, value)

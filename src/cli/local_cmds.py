@@ -24,14 +24,21 @@ SeedOpt = Annotated[int, typer.Option(help="Random seed; the same seed gives the
 
 def _connect(creds: dict[str, object]) -> pg8000.native.Connection:
     return pg8000.native.Connection(
-        user=str(creds["username"]), password=str(creds["password"]), host=str(creds["host"]),
-        port=int(creds["port"]), database=str(creds["dbname"]),  # type: ignore[call-overload]
+        user=str(creds["username"]),
+        password=str(creds["password"]),
+        host=str(creds["host"]),
+        port=int(creds["port"]),
+        database=str(creds["dbname"]),  # type: ignore[call-overload]
     )
 
 
 def _admin_connection(details: StackDetails, database: str) -> pg8000.native.Connection:
     return pg8000.native.Connection(
-        user="postgres", password=details.pg_superuser_password, host="127.0.0.1", port=details.pg_port, database=database
+        user="postgres",
+        password=details.pg_superuser_password,
+        host="127.0.0.1",
+        port=details.pg_port,
+        database=database,
     )
 
 
@@ -45,8 +52,12 @@ def local_up() -> None:
     details = LocalStack(LOCAL_DIR, detached=True).up()
     details.write()
     console.print(f"[green]Local stack up.[/] Connection details written to [bold]{STACK_FILE}[/]")
-    console.print(f"  totesys   postgresql://{details.source['username']}@127.0.0.1:{details.pg_port}/{details.source['dbname']}")
-    console.print(f"  warehouse postgresql://{details.warehouse['username']}@127.0.0.1:{details.pg_port}/{details.warehouse['dbname']}")
+    console.print(
+        f"  totesys   postgresql://{details.source['username']}@127.0.0.1:{details.pg_port}/{details.source['dbname']}"
+    )
+    console.print(
+        f"  warehouse postgresql://{details.warehouse['username']}@127.0.0.1:{details.pg_port}/{details.warehouse['dbname']}"
+    )
     console.print(f"  moto      {details.moto_endpoint}  (export AWS_ENDPOINT_URL={details.moto_endpoint})")
     console.print("  passwords are in the details file (local only, mode 600)")
 

@@ -27,7 +27,9 @@ class DbCredentials:
     dbname: str
 
     def __repr__(self) -> str:  # never let a password reach a log line
-        return f"DbCredentials(host={self.host!r}, port={self.port}, username={self.username!r}, dbname={self.dbname!r})"
+        return (
+            f"DbCredentials(host={self.host!r}, port={self.port}, username={self.username!r}, dbname={self.dbname!r})"
+        )
 
     def to_secret_string(self) -> str:
         return json.dumps(

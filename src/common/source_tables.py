@@ -8,10 +8,10 @@ The column types mirror ``sql/totesys/schema.sql`` (SPEC §1); a test keeps the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class ColumnType(str, Enum):
+class ColumnType(StrEnum):
     """How a source column is typed, which decides how it is serialised and parsed."""
 
     INTEGER = "integer"

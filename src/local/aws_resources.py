@@ -73,8 +73,14 @@ def put_db_secrets(
 
 
 def provision(
-    *, s3: Any, ssm: Any, secretsmanager: Any, resources: PipelineResources,
-    source: DbCredentials, warehouse: DbCredentials, region: str = "eu-west-2",
+    *,
+    s3: Any,
+    ssm: Any,
+    secretsmanager: Any,
+    resources: PipelineResources,
+    source: DbCredentials,
+    warehouse: DbCredentials,
+    region: str = "eu-west-2",
 ) -> None:
     """Create the buckets (versioned), the SSM state parameters and the secrets in moto."""
     for bucket in (resources.ingest_bucket, resources.processed_bucket):

@@ -6,9 +6,11 @@ process for ``totes local up``, which must outlive the command that started it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import subprocess  # nosec B404 - starts moto's own server script with list arguments
+# subprocess starts moto's own server module with list arguments, never a shell.
+import subprocess  # nosec B404
 import sys
 import time
 import urllib.request
@@ -20,7 +22,8 @@ from local.postgres_server import free_port
 
 REGION = "eu-west-2"
 # moto accepts any credentials; these make sure no real AWS credentials are ever used locally.
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+_FAKE = "testing"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": _FAKE, "AWS_SECRET_ACCESS_KEY": _FAKE, "AWS_SESSION_TOKEN": _FAKE}
 
 
 @dataclass
@@ -46,17 +49,15 @@ class MotoServer:
     def reset(self) -> None:
         """Forget every resource (moto's own reset API)."""
         req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
-        urllib.request.urlopen(req, timeout=30).close()  # noqa: S310  # nosec B310 - loopback only
+        urllib.request.urlopen(req, timeout=30).close()  # noqa: S310  # nosec B310
 
     def stop(self) -> None:
         if self._threaded is not None:
             self._threaded.stop()
             self._threaded = None
         elif self.pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already gone is fine
                 os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             self.pid = None
 
 
@@ -78,7 +79,7 @@ def start_moto(*, detached: bool = False, port: int | None = None) -> MotoServer
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     port = port or free_port()
     if detached:
-        proc = subprocess.Popen(  # nosec B603
+        proc = subprocess.Popen(  # noqa: S603  # nosec B603
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

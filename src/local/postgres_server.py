@@ -13,7 +13,8 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess  # nosec B404 - runs the fixed PostgreSQL binaries with list arguments
+# subprocess runs the fixed PostgreSQL binaries with list arguments, never a shell.
+import subprocess  # nosec B404
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ def _as_server_user(cmd: list[str]) -> list[str]:
 
 
 def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(_as_server_user(cmd), capture_output=True, text=True, check=False)  # nosec B603
+    proc = subprocess.run(_as_server_user(cmd), capture_output=True, text=True, check=False)  # noqa: S603  # nosec B603
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:2])} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
@@ -120,8 +121,19 @@ def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = Non
         if os.geteuid() == 0:
             shutil.chown(pw.name, user="postgres", group="postgres")
         try:
-            _run([initdb, "-D", str(data_dir), "-U", SUPERUSER, "--auth=scram-sha-256",
-                  f"--pwfile={pw.name}", "--encoding=UTF8", "--locale=C.UTF-8"])
+            _run(
+                [
+                    initdb,
+                    "-D",
+                    str(data_dir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pw.name}",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            )
         finally:
             os.unlink(pw.name)
         password_file.write_text(password)

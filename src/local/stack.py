@@ -178,4 +178,6 @@ class LocalStack:
 def stop_detached(details: StackDetails) -> None:
     """Stop a stack that ``totes local up`` left running, from its details file."""
     MotoServer(port=int(details.moto_endpoint.rsplit(":", 1)[1]), pid=details.moto_pid).stop()
-    PostgresServer(data_dir=Path(details.pg_data_dir), port=details.pg_port, password=details.pg_superuser_password).stop()
+    PostgresServer(
+        data_dir=Path(details.pg_data_dir), port=details.pg_port, password=details.pg_superuser_password
+    ).stop()

@@ -27,13 +27,17 @@ def test_source_schema_matches_the_contract(source_db) -> None:
     )
     live: dict[str, list[tuple]] = {}
     for table, column, data_type, nullable, dt_precision, num_precision, num_scale in rows:
-        live.setdefault(table, []).append((column, data_type, nullable == "YES", dt_precision, num_precision, num_scale))
+        live.setdefault(table, []).append(
+            (column, data_type, nullable == "YES", dt_precision, num_precision, num_scale)
+        )
     assert "_prisma_migrations" in live, "the migration table must exist so the pipeline has to skip it"
     assert set(live) - {"_prisma_migrations"} == set(SOURCE_TABLES)
     for name, table in SOURCE_TABLES.items():
         cols = live[name]
         assert [c[0] for c in cols] == list(table.column_names), name
-        for (column, data_type, nullable, dt_precision, num_precision, num_scale), spec in zip(cols, table.columns):
+        for (column, data_type, nullable, dt_precision, num_precision, num_scale), spec in zip(
+            cols, table.columns, strict=True
+        ):
             expected = "character varying" if column == "currency_code" else _PG_TYPE[spec.type]
             assert data_type == expected, f"{name}.{column}"
             assert nullable == spec.nullable, f"{name}.{column}"
@@ -86,11 +90,26 @@ def test_warehouse_migration_is_idempotent(warehouse_db) -> None:
         assert migrate(con) == []
         applied = [r[0] for r in con.run("SELECT version FROM pipeline.schema_migrations ORDER BY version")]
         assert applied == [m.version for m in discover()]
-        tables = {r[0] for r in con.run("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
-                                         " AND table_type = 'BASE TABLE'")}
-        assert {"dim_date", "dim_staff", "dim_location", "dim_currency", "dim_design", "dim_counterparty",
-                "dim_payment_type", "dim_transaction", "fact_sales_order", "fact_purchase_order",
-                "fact_payment"} <= tables
+        tables = {
+            r[0]
+            for r in con.run(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+                " AND table_type = 'BASE TABLE'"
+            )
+        }
+        assert {
+            "dim_date",
+            "dim_staff",
+            "dim_location",
+            "dim_currency",
+            "dim_design",
+            "dim_counterparty",
+            "dim_payment_type",
+            "dim_transaction",
+            "fact_sales_order",
+            "fact_purchase_order",
+            "fact_payment",
+        } <= tables
     finally:
         con.close()
 
@@ -100,5 +119,7 @@ def test_fact_version_is_unique(warehouse_db) -> None:
         "SELECT conname FROM pg_constraint WHERE contype = 'u' AND conrelid::regclass::text LIKE 'fact_%'"
     )
     assert {r[0] for r in rows} == {
-        "fact_sales_order_version_uq", "fact_purchase_order_version_uq", "fact_payment_version_uq"
+        "fact_sales_order_version_uq",
+        "fact_purchase_order_version_uq",
+        "fact_payment_version_uq",
     }
