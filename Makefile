@@ -53,7 +53,7 @@ security: venv ## bandit, pip-audit, checkov
 	$(BIN)/checkov -d $(TF_DIR) --quiet --compact
 
 bench: venv system-deps ## benchmarks; results in docs/benchmarks.md and benchmarks/results/
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 build: venv ## reproducible Lambda zips in build/
 	$(BIN)/python scripts/build_lambdas.py
