@@ -21,7 +21,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def _commit() -> str:
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)  # noqa: S607  # nosec
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)  # nosec
     return proc.stdout.strip() or "unknown"
 
 
