@@ -1,0 +1,102 @@
+"""``reconcile`` against a hand-written source and warehouse: agrees, then catches corruption."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from ops.reconcile import reconcile
+
+
+def _run(world):
+    source_db, warehouse_db = world
+    src, wh = source_db.connect(), warehouse_db.connect()
+    try:
+        return reconcile(src, wh)
+    finally:
+        src.close()
+        wh.close()
+
+
+def test_matching_warehouse_passes(tiny_world) -> None:
+    report = _run(tiny_world)
+    assert report.differences == []
+    assert report.ok
+    assert report.checked["fact_sales_order"] == 2
+    assert report.checked["dim_staff"] == 2
+    assert report.checked["dim_date"] == 91
+
+
+def test_corrupted_dimension_and_fact_values_are_named(tiny_world) -> None:
+    _, warehouse_db = tiny_world
+    warehouse_db.admin.run("UPDATE dim_staff SET last_name = 'Frany' WHERE staff_id = 1")
+    warehouse_db.admin.run(
+        "UPDATE fact_sales_order SET unit_price = 2.51 WHERE sales_order_id = 1 AND last_updated_date = '2024-01-06'"
+    )
+    report = _run(tiny_world)
+    assert not report.ok
+    found = {(d.table, d.key, d.column): (d.expected, d.actual) for d in report.differences}
+    assert found == {
+        ("dim_staff", "staff_id=1", "last_name"): ("Franey", "Frany"),
+        ("fact_sales_order", "sales_order_id=1", "unit_price"): (Decimal("2.50"), Decimal("2.51")),
+    }
+    assert "dim_staff [staff_id=1] last_name: expected 'Franey', actual 'Frany'" in [
+        d.describe() for d in report.differences
+    ]
+
+
+def test_an_older_version_does_not_count_as_the_current_one(tiny_world) -> None:
+    # Delete the latest version: the remaining (older) one no longer equals the source.
+    _, warehouse_db = tiny_world
+    warehouse_db.admin.run("DELETE FROM fact_sales_order WHERE sales_order_id = 1 AND units_sold = 100")
+    found = {(d.key, d.column): (d.expected, d.actual) for d in _run(tiny_world).differences}
+    assert found[("sales_order_id=1", "units_sold")] == (100, 90)
+    assert found[("sales_order_id=1", "last_updated_date")] == (dt.date(2024, 1, 6), dt.date(2024, 1, 5))
+
+
+def test_deleted_fact_and_missing_dimension_member_are_reported(tiny_world) -> None:
+    _, warehouse_db = tiny_world
+    warehouse_db.admin.run("DELETE FROM fact_payment WHERE payment_id = 1")
+    warehouse_db.admin.run("DELETE FROM dim_transaction WHERE transaction_id = 2")
+    found = {(d.table, d.key, d.column, d.actual) for d in _run(tiny_world).differences}
+    assert found == {
+        ("fact_payment", "payment_id=1", "<row>", "missing"),
+        ("dim_transaction", "transaction_id=2", "<row>", "missing"),
+    }
+
+
+def test_a_fact_version_stored_twice_is_reported(tiny_world) -> None:
+    _, warehouse_db = tiny_world
+    warehouse_db.admin.run("ALTER TABLE fact_sales_order DROP CONSTRAINT fact_sales_order_version_uq")
+    warehouse_db.admin.run(
+        "INSERT INTO fact_sales_order (sales_order_id, created_date, created_time, last_updated_date,"
+        " last_updated_time, sales_staff_id, counterparty_id, units_sold, unit_price, currency_id, design_id,"
+        " agreed_payment_date, agreed_delivery_date, agreed_delivery_location_id)"
+        " SELECT sales_order_id, created_date, created_time, last_updated_date, last_updated_time, sales_staff_id,"
+        " counterparty_id, units_sold, unit_price, currency_id, design_id, agreed_payment_date, agreed_delivery_date,"
+        " agreed_delivery_location_id FROM fact_sales_order WHERE sales_order_id = 2"
+    )
+    diffs = _run(tiny_world).differences
+    assert [(d.table, d.column, d.actual) for d in diffs] == [("fact_sales_order", "<version>", "stored 2 times")]
+
+
+def test_null_location_placeholder_and_date_attributes_are_checked(tiny_world) -> None:
+    _, warehouse_db = tiny_world
+    warehouse_db.admin.run("UPDATE dim_staff SET location = '' WHERE staff_id = 2")
+    warehouse_db.admin.run("UPDATE dim_date SET day_name = 'Funday' WHERE date_id = '2024-01-01'")
+    warehouse_db.admin.run("UPDATE dim_currency SET currency_name = 'Quid' WHERE currency_id = 1")
+    found = {(d.table, d.column): d.expected for d in _run(tiny_world).differences}
+    assert found == {
+        ("dim_staff", "location"): "Unknown",
+        ("dim_date", "day_name"): "Monday",
+        ("dim_currency", "currency_name"): "Pound Sterling",
+    }
+
+
+def test_unparseable_source_date_is_skipped_as_bad_input(tiny_world) -> None:
+    source_db, _ = tiny_world
+    source_db.admin.run("UPDATE sales_order SET agreed_payment_date = 'soon' WHERE sales_order_id = 2")
+    report = _run(tiny_world)
+    assert report.ok
+    assert len(report.skipped_bad_input) == 1
+    assert "sales_order_id=2" in report.skipped_bad_input[0]
