@@ -1,0 +1,134 @@
+# How the stages are woken up (docs/architecture.md, Handlers, events and triggers):
+#   EventBridge Scheduler -> ingestion
+#   ingest bucket    runs/*.json created -> transform
+#   processed bucket runs/*.json created -> load
+# Every trigger is asynchronous; a failed invocation is retried by Lambda and then
+# recorded in the failure queue, whose alarm reaches email (SPEC §3: nothing lost
+# silently). Events only wake a stage: it works out the pending runs itself.
+
+resource "aws_sqs_queue" "failures" {
+  name                      = "${local.name}-failed-invocations"
+  message_retention_seconds = var.failure_queue_retention_seconds
+  # SSE-SQS: encrypted at rest with no key policy to manage; Lambda destinations
+  # and the scheduler's DLQ can write to it with plain sqs:SendMessage.
+  sqs_managed_sse_enabled = true
+}
+
+data "aws_iam_policy_document" "failures_tls_only" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.failures.arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "failures" {
+  queue_url = aws_sqs_queue.failures.id
+  policy    = data.aws_iam_policy_document.failures_tls_only.json
+}
+
+################################################################################
+# Asynchronous invocation: retries, maximum age, on-failure destination
+################################################################################
+
+resource "aws_lambda_function_event_invoke_config" "stage" {
+  for_each = aws_lambda_function.stage
+
+  function_name                = each.value.function_name
+  maximum_retry_attempts       = var.async_maximum_retry_attempts
+  maximum_event_age_in_seconds = var.async_maximum_event_age_seconds
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.failures.arn
+    }
+  }
+
+  # The role must be allowed to send before Lambda accepts the destination.
+  depends_on = [aws_iam_role_policy.function]
+}
+
+################################################################################
+# Schedule -> ingestion
+################################################################################
+
+resource "aws_scheduler_schedule" "ingestion" {
+  name                = "${local.name}-ingestion"
+  description         = "Runs an ingestion every interval; the rest of the pipeline follows by S3 events."
+  schedule_expression = var.ingestion_schedule_expression
+  state               = var.ingestion_schedule_enabled ? "ENABLED" : "DISABLED"
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_lambda_function.stage["ingestion"].arn
+    role_arn = aws_iam_role.scheduler.arn
+    # The event is ignored by the handler; a fixed body makes runs easy to spot.
+    input = jsonencode({ source = "scheduler" })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 300
+      maximum_retry_attempts       = 2
+    }
+
+    dead_letter_config {
+      arn = aws_sqs_queue.failures.arn
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.scheduler]
+}
+
+################################################################################
+# Commit records -> next stage
+################################################################################
+
+locals {
+  # bucket key => the stage its runs/*.json commit records wake up
+  commit_triggers = {
+    ingest    = "transform"
+    processed = "load"
+  }
+}
+
+resource "aws_lambda_permission" "s3_commit" {
+  for_each = local.commit_triggers
+
+  statement_id   = "AllowS3Commit-${each.key}"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.stage[each.value].function_name
+  principal      = "s3.amazonaws.com"
+  source_arn     = aws_s3_bucket.pipeline[each.key].arn
+  source_account = local.account_id
+}
+
+resource "aws_s3_bucket_notification" "commit" {
+  for_each = local.commit_triggers
+
+  bucket = aws_s3_bucket.pipeline[each.key].id
+
+  lambda_function {
+    id                  = "${each.value}-on-commit"
+    lambda_function_arn = aws_lambda_function.stage[each.value].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "runs/"
+    filter_suffix       = ".json"
+  }
+
+  # S3 tests the destination when the notification is written.
+  depends_on = [aws_lambda_permission.s3_commit]
+}

@@ -1,0 +1,202 @@
+# One role per function, least privilege: exactly the calls each handler makes
+# (docs/architecture.md). tests/functional/infra/test_terraform_wiring.py asserts
+# these (action, resource) sets, so a change here must change the test too.
+# No cloudwatch:PutMetricData: metrics are Embedded Metric Format log lines.
+
+data "aws_iam_policy_document" "lambda_assume_role" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+
+    # Confused-deputy guard: only Lambda acting for this account may assume it.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.function_names
+
+  name               = "${each.value}-lambda"
+  description        = "Execution role of the ${each.key} function."
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
+}
+
+locals {
+  ingest_bucket_arn    = aws_s3_bucket.pipeline["ingest"].arn
+  processed_bucket_arn = aws_s3_bucket.pipeline["processed"].arn
+}
+
+# Shared by every function: its own log group and the failure queue (Lambda sends
+# on-failure destination records with the function's execution role).
+data "aws_iam_policy_document" "function_base" {
+  for_each = local.function_names
+
+  statement {
+    sid       = "OwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures.arn]
+  }
+}
+
+data "aws_iam_policy_document" "ingestion" {
+  source_policy_documents = [data.aws_iam_policy_document.function_base["ingestion"].json]
+
+  statement {
+    sid     = "LakeObjects"
+    actions = ["s3:GetObject", "s3:PutObject"]
+    resources = [
+      "${local.ingest_bucket_arn}/data/*",
+      "${local.ingest_bucket_arn}/state/*",
+      "${local.ingest_bucket_arn}/runs/*",
+    ]
+  }
+
+  statement {
+    # Without ListBucket a missing key answers 403 instead of 404, and the
+    # roll-forward over existing manifests needs to list runs/.
+    sid       = "LakeList"
+    actions   = ["s3:ListBucket"]
+    resources = [local.ingest_bucket_arn]
+  }
+
+  statement {
+    sid       = "IngestionState"
+    actions   = ["ssm:GetParameter", "ssm:PutParameter"]
+    resources = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.ssm_prefix}/ingestion/*"]
+  }
+
+  statement {
+    sid       = "SourceCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.source_db.arn]
+  }
+}
+
+data "aws_iam_policy_document" "transform" {
+  source_policy_documents = [data.aws_iam_policy_document.function_base["transform"].json]
+
+  statement {
+    sid       = "ReadIngestObjects"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.ingest_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "ListIngest"
+    actions   = ["s3:ListBucket"]
+    resources = [local.ingest_bucket_arn]
+  }
+
+  statement {
+    sid       = "ProcessedObjects"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.processed_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "ListProcessed"
+    actions   = ["s3:ListBucket"]
+    resources = [local.processed_bucket_arn]
+  }
+}
+
+data "aws_iam_policy_document" "load" {
+  source_policy_documents = [data.aws_iam_policy_document.function_base["load"].json]
+
+  statement {
+    sid       = "ReadProcessedObjects"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.processed_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "ListProcessed"
+    actions   = ["s3:ListBucket"]
+    resources = [local.processed_bucket_arn]
+  }
+
+  statement {
+    sid       = "WarehouseCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.warehouse_db.arn]
+  }
+}
+
+locals {
+  function_policies = {
+    ingestion = data.aws_iam_policy_document.ingestion.json
+    transform = data.aws_iam_policy_document.transform.json
+    load      = data.aws_iam_policy_document.load.json
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.function_policies
+
+  name   = "${local.function_names[each.key]}-access"
+  role   = aws_iam_role.function[each.key].id
+  policy = each.value
+}
+
+################################################################################
+# EventBridge Scheduler -> ingestion
+################################################################################
+
+data "aws_iam_policy_document" "scheduler_assume_role" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${local.name}-ingestion-scheduler"
+  description        = "Lets EventBridge Scheduler invoke the ingestion function."
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume_role.json
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "InvokeIngestion"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.stage["ingestion"].arn]
+  }
+
+  statement {
+    # The schedule's dead-letter queue: an invocation the scheduler could not
+    # deliver lands in the failure queue (and its alarm) instead of vanishing.
+    sid       = "DeadLetter"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "${local.name}-ingestion-scheduler"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}

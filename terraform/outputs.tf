@@ -1,0 +1,122 @@
+# Names read by src/local/aws_resources.py (PipelineResources.from_terraform_outputs),
+# the local runner, the wiring test and operators (docs/operations.md).
+
+output "ingest_bucket_name" {
+  description = "Ingest (landing) bucket: JSONL.gz data and ingestion run manifests."
+  value       = aws_s3_bucket.pipeline["ingest"].id
+}
+
+output "processed_bucket_name" {
+  description = "Processed bucket: Parquet tables, snapshots, quarantine and transform commit records."
+  value       = aws_s3_bucket.pipeline["processed"].id
+}
+
+output "artifacts_bucket_name" {
+  description = "Bucket holding the Lambda zips."
+  value       = aws_s3_bucket.pipeline["artifacts"].id
+}
+
+output "ssm_prefix" {
+  description = "SSM parameter prefix of the pipeline state (SSM_PREFIX)."
+  value       = local.ssm_prefix
+}
+
+output "ssm_last_run_seq_parameter_name" {
+  description = "SSM parameter holding the last committed ingestion run sequence id."
+  value       = aws_ssm_parameter.last_run_seq.name
+}
+
+output "ssm_watermarks_parameter_name" {
+  description = "SSM parameter holding the per-table ingestion watermarks."
+  value       = aws_ssm_parameter.watermarks.name
+}
+
+output "source_db_secret_name" {
+  description = "Secrets Manager secret of the totesys credentials (value set out of band)."
+  value       = aws_secretsmanager_secret.source_db.name
+}
+
+output "source_db_secret_arn" {
+  description = "ARN of the totesys credentials secret."
+  value       = aws_secretsmanager_secret.source_db.arn
+}
+
+output "warehouse_db_secret_name" {
+  description = "Secrets Manager secret of the warehouse credentials (value set out of band)."
+  value       = aws_secretsmanager_secret.warehouse_db.name
+}
+
+output "warehouse_db_secret_arn" {
+  description = "ARN of the warehouse credentials secret."
+  value       = aws_secretsmanager_secret.warehouse_db.arn
+}
+
+output "ingestion_function_name" {
+  description = "Name of the ingestion function."
+  value       = aws_lambda_function.stage["ingestion"].function_name
+}
+
+output "ingestion_function_arn" {
+  description = "ARN of the ingestion function."
+  value       = aws_lambda_function.stage["ingestion"].arn
+}
+
+output "transform_function_name" {
+  description = "Name of the transform function."
+  value       = aws_lambda_function.stage["transform"].function_name
+}
+
+output "transform_function_arn" {
+  description = "ARN of the transform function."
+  value       = aws_lambda_function.stage["transform"].arn
+}
+
+output "load_function_name" {
+  description = "Name of the load function."
+  value       = aws_lambda_function.stage["load"].function_name
+}
+
+output "load_function_arn" {
+  description = "ARN of the load function."
+  value       = aws_lambda_function.stage["load"].arn
+}
+
+output "function_role_arns" {
+  description = "Execution role ARN per stage."
+  value       = { for stage, role in aws_iam_role.function : stage => role.arn }
+}
+
+output "ingestion_schedule_name" {
+  description = "EventBridge Scheduler schedule that invokes ingestion."
+  value       = aws_scheduler_schedule.ingestion.name
+}
+
+output "ingestion_schedule_expression" {
+  description = "How often ingestion runs."
+  value       = aws_scheduler_schedule.ingestion.schedule_expression
+}
+
+output "failure_queue_url" {
+  description = "SQS queue receiving failed asynchronous invocations (on-failure destination and scheduler DLQ)."
+  value       = aws_sqs_queue.failures.id
+}
+
+output "failure_queue_arn" {
+  description = "ARN of the failure queue."
+  value       = aws_sqs_queue.failures.arn
+}
+
+output "sns_topic_arn" {
+  description = "SNS topic every alarm notifies."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the pipeline."
+  value       = aws_cloudwatch_dashboard.pipeline.dashboard_name
+}
+
+output "log_group_names" {
+  description = "CloudWatch log group per stage."
+  value       = { for stage, group in aws_cloudwatch_log_group.function : stage => group.name }
+}
