@@ -1,0 +1,89 @@
+"""Report, status and quarantine inspection against data written by SQL and into moto."""
+
+from __future__ import annotations
+
+import json
+
+from common.s3_store import LakeStore
+from ops.quarantine import list_quarantine, parse_quarantine_key, read_records
+from ops.report import build_report, write_report
+from ops.status import collect_status
+
+
+def test_report_answers_the_questions_from_current_versions(tiny_world, tmp_path) -> None:
+    _, warehouse_db = tiny_world
+    con = warehouse_db.connect()
+    try:
+        path = write_report(con, tmp_path / "report")
+        page = path.read_text()
+        # Sales value by month: order 1's current version (100 x 2.50), not the older 90 units.
+        assert "<td>2024-01</td><td>GBP</td><td>250.00</td>" in page
+        assert "<td>2024-01</td><td>EUR</td><td>21.00</td>" in page
+        assert "<li><b>2</b> Sales orders (current)</li>" in page
+        assert "<li><b>3</b> Sales order versions</li>" in page
+        assert page.count("data:image/png;base64,") == 7
+        assert "Wooden #1" in page
+        # The temporary views did not outlive the report.
+        assert con.run("SELECT count(*) FROM pg_views WHERE viewname = 'cur_sales'") == [[0]]
+    finally:
+        con.close()
+
+
+def test_report_of_an_empty_warehouse_still_renders(warehouse_db) -> None:
+    con = warehouse_db.connect()
+    try:
+        page = build_report(con)
+    finally:
+        con.close()
+    assert "<li><b>0</b> Sales orders (current)</li>" in page
+
+
+def _bad(table: str, seq: int, reason: str) -> str:
+    return json.dumps({"table": table, "run_seq": seq, "reason": reason, "raw": "{}", "primary_key": 1})
+
+
+def test_quarantine_and_status_read_the_lake_and_ssm(pipeline) -> None:
+    res, s3 = pipeline.resources, pipeline.aws.s3
+    processed = LakeStore(res.processed_bucket, s3)
+    ingest = LakeStore(res.ingest_bucket, s3)
+    committed = "quarantine/0000000002/sales_order-aaaaaaaaaaaa.jsonl"
+    orphan = "quarantine/0000000002/sales_order-bbbbbbbbbbbb.jsonl"
+    lines = [_bad("sales_order", 2, "agreed_payment_date is not a date")] * 2 + [_bad("sales_order", 2, "null id")]
+    processed.put_new(committed, "\n".join(lines).encode())
+    processed.put_new(orphan, _bad("sales_order", 2, "x").encode())
+    for seq in (1, 2, 3):
+        ingest.put_new_json(f"runs/{seq:010d}.json", {"run_seq": seq, "committed_at": f"2026-01-0{seq}T00:00:00Z"})
+    for seq in (1, 2):
+        record = {"run_seq": seq, "committed_at": "t", "quarantine": {}}
+        if seq == 2:
+            record["quarantine"] = {"sales_order": {"key": committed, "rows": 3}}
+        processed.put_new_json(f"runs/{seq:010d}.json", record)
+    ssm = pipeline.aws.ssm
+    ssm.put_parameter(Name=f"{res.ssm_prefix}/ingestion/last_run_seq", Value="3", Overwrite=True)
+    ssm.put_parameter(
+        Name=f"{res.ssm_prefix}/ingestion/watermarks",
+        Value=json.dumps({"sales_order": "2026-01-03T00:00:00.000", "staff": "2026-01-02T00:00:00.000"}),
+        Overwrite=True,
+    )
+
+    objects = list_quarantine(processed)
+    assert [(o.key, o.rows, o.committed) for o in objects] == [(committed, 3, True), (orphan, 1, False)]
+    assert objects[0].reasons == {"agreed_payment_date is not a date": 2, "null id": 1}
+    assert read_records(processed, committed)[2]["reason"] == "null id"
+    assert parse_quarantine_key("quarantine/0000000007/payment-0a1b2c3d4e5f.jsonl").run_seq == 7
+    assert parse_quarantine_key("runs/0000000007.json") is None
+
+    wh = pipeline.warehouse.connect()
+    try:
+        status = collect_status(s3=s3, ssm=ssm, resources=res, warehouse=wh)
+    finally:
+        wh.close()
+    assert status.ssm_last_run_seq == 3
+    assert status.stage("ingestion").run_seq == 3
+    assert status.stage("ingestion").committed_at == "2026-01-03T00:00:00Z"
+    assert status.stage("transform").run_seq == 2
+    assert status.lag_runs["transform"] == 1
+    assert status.quarantined == {"sales_order": 3}
+    assert status.source_lag_seconds is not None
+    assert status.source_lag_seconds > 0
+    assert status.failure_queue_depth is None
