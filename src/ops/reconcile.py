@@ -7,7 +7,7 @@ lines of Python, and never imports ``transform.*``. What it asserts (SPEC §2, �
 * every dimension row equals its derivation from the source (and no member is
   missing or extra); ``dim_staff.location`` uses the documented placeholder
   ``'Unknown'`` for a NULL department location; ``dim_currency.currency_name`` is
-  non-empty and, for a code ISO 4217 knows, its ISO name (pycountry);
+  the ISO 4217 name of the code (pycountry); a code ISO does not know is bad input;
 * every ``dim_date`` row has the right attributes, and every date a fact references
   has a ``dim_date`` row;
 * the latest fact version of every source row (latest by ``last_updated``) equals the
@@ -15,15 +15,16 @@ lines of Python, and never imports ``transform.*``. What it asserts (SPEC §2, �
 * every source row has a fact version, and no fact version (source id, last_updated)
   is stored twice.
 
-A source row whose text date does not parse is bad input: the pipeline quarantines
-it (SPEC §3), so it is reported as skipped, not as a difference.
+A source row whose text date does not parse, or whose currency code is not ISO 4217,
+is bad input: the pipeline quarantines it (SPEC §3, docs/transform.md), so it is
+reported as skipped, not as a difference.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -72,6 +73,10 @@ class ReconcileReport:
 # -- dimensions ---------------------------------------------------------------------
 
 
+class BadSourceValueError(ValueError):
+    """A source value the pipeline must quarantine rather than load (e.g. a text date that is no date)."""
+
+
 @dataclass(frozen=True)
 class DimensionSpec:
     """A dimension: its key, its columns in order, and the source query deriving them.
@@ -91,14 +96,22 @@ class DimensionSpec:
 
 
 def currency_name(code: str) -> str | None:
-    """The ISO 4217 name of ``code`` (e.g. 'Pound Sterling'), or None if ISO does not know it."""
-    found = pycountry.currencies.get(alpha_3=(code or "").strip().upper())
-    return found.name if found is not None else None
+    """The ISO 4217 name of ``code`` (e.g. 'Pound Sterling'), or None if ISO does not know it.
+
+    Exact match, as ISO writes codes (three upper-case letters): anything else is bad
+    input that the pipeline quarantines (docs/transform.md), never a guessed name.
+    """
+    if not isinstance(code, str) or len(code) != 3 or not code.isupper():
+        return None
+    found = pycountry.currencies.get(alpha_3=code)
+    return str(found.name) if found is not None else None
 
 
 def _derive_currency(row: list[Any]) -> list[Any]:
-    # The name is not in the source; None means "any non-empty name is acceptable".
-    return [row[0], row[1], currency_name(row[1])]
+    name = currency_name(row[1])
+    if name is None:
+        raise BadSourceValueError(f"not an ISO 4217 currency code: {row[1]!r}")
+    return [row[0], row[1], name]
 
 
 DIMENSIONS: tuple[DimensionSpec, ...] = (
@@ -253,10 +266,6 @@ DATE_COLUMNS = {
 }
 
 
-class BadSourceValueError(ValueError):
-    """A source value the pipeline must quarantine rather than load (e.g. a text date that is no date)."""
-
-
 def parse_text_date(value: Any) -> dt.date:
     """Parse a totesys text date (``YYYY-MM-DD``); raise BadSourceValueError if it is not one."""
     if not isinstance(value, str):
@@ -317,15 +326,8 @@ def compare_rows(
     columns: Sequence[str],
     expected: dict[Any, dict[str, Any]],
     actual: dict[Any, dict[str, Any]],
-    *,
-    any_nonempty: Iterable[str] = (),
 ) -> list[Difference]:
-    """Column-by-column differences between expected and actual rows, keyed by id.
-
-    A column listed in ``any_nonempty`` whose expected value is None only has to be a
-    non-empty string (used for currency names ISO does not know).
-    """
-    loose = set(any_nonempty)
+    """Column-by-column differences between expected and actual rows, keyed by id."""
     diffs: list[Difference] = []
     for key in sorted(expected.keys() | actual.keys(), key=lambda k: (str(type(k)), k)):
         label = f"{key_column}={key}"
@@ -338,10 +340,6 @@ def compare_rows(
         exp, act = expected[key], actual[key]
         for column in columns:
             e, a = exp.get(column), act.get(column)
-            if column in loose and e is None:
-                if not (isinstance(a, str) and a.strip()):
-                    diffs.append(Difference(table, label, column, "a non-empty name", a))
-                continue
             if not _same(e, a):
                 diffs.append(Difference(table, label, column, e, a))
     return diffs
@@ -362,16 +360,21 @@ def _select(table: str, columns: Sequence[str]) -> str:
 
 
 def _reconcile_dimension(
-    spec: DimensionSpec, source: pg8000.native.Connection, warehouse: pg8000.native.Connection
+    spec: DimensionSpec, source: pg8000.native.Connection, warehouse: pg8000.native.Connection, skipped: list[str]
 ) -> tuple[list[Difference], int]:
     params = {"placeholder": NULL_LOCATION_PLACEHOLDER} if ":placeholder" in spec.source_sql else {}
     expected: dict[Any, dict[str, Any]] = {}
+    bad: set[Any] = set()
     for raw in source.run(spec.source_sql, **params):
-        row = spec.derive(list(raw)) if spec.derive else list(raw)
+        try:
+            row = spec.derive(list(raw)) if spec.derive else list(raw)
+        except BadSourceValueError as exc:
+            bad.add(raw[0])
+            skipped.append(f"{spec.table} {spec.key}={raw[0]}: {exc}")
+            continue
         expected[row[0]] = dict(zip(spec.columns, row, strict=True))
-    actual = {r[spec.key]: r for r in _rows(warehouse, _select(spec.table, spec.columns))}
-    loose = ("currency_name",) if spec.table == "dim_currency" else ()
-    return compare_rows(spec.table, spec.key, spec.columns, expected, actual, any_nonempty=loose), len(expected)
+    actual = {r[spec.key]: r for r in _rows(warehouse, _select(spec.table, spec.columns)) if r[spec.key] not in bad}
+    return compare_rows(spec.table, spec.key, spec.columns, expected, actual), len(expected)
 
 
 def _reconcile_fact(
@@ -436,7 +439,7 @@ def reconcile(source: pg8000.native.Connection, warehouse: pg8000.native.Connect
         con.run("START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
     try:
         for spec in DIMENSIONS:
-            diffs, n = _reconcile_dimension(spec, source, warehouse)
+            diffs, n = _reconcile_dimension(spec, source, warehouse, report.skipped_bad_input)
             report.differences += diffs
             report.checked[spec.table] = n
         for fact in FACTS:

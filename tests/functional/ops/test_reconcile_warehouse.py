@@ -100,3 +100,11 @@ def test_unparseable_source_date_is_skipped_as_bad_input(tiny_world) -> None:
     assert report.ok
     assert len(report.skipped_bad_input) == 1
     assert "sales_order_id=2" in report.skipped_bad_input[0]
+
+
+def test_currency_code_iso_does_not_know_is_bad_input(tiny_world) -> None:
+    source_db, _warehouse_db = tiny_world
+    source_db.admin.run("INSERT INTO currency (currency_id, currency_code, last_updated) VALUES (3, 'XQQ', now())")
+    report = _run(tiny_world)
+    assert report.ok
+    assert report.skipped_bad_input == ["dim_currency currency_id=3: not an ISO 4217 currency code: 'XQQ'"]
