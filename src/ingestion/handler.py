@@ -1,0 +1,45 @@
+"""Lambda entry point of the ingestion stage (EventBridge Scheduler; the event is ignored).
+
+Thin on purpose: config from the environment, clients, then ``run_ingestion``. Every
+error escapes so that the invocation fails, is retried and reaches the alarm.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pg8000.native
+
+from common.config import IngestionConfig
+from common.db import connect, get_db_credentials
+from common.observability import get_logger, get_metrics
+from common.s3_store import LakeStore
+from common.source_tables import resolve_tables
+from ingestion.errors import SourceConnectionError
+from ingestion.run import run_ingestion
+
+logger = get_logger("ingestion")
+metrics = get_metrics("ingestion")
+
+
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Run one ingestion and return its summary (status, run_seq, rows per table)."""
+    config = IngestionConfig.from_env()
+    tables = resolve_tables(config.source_tables)  # an unknown table fails before any I/O
+    creds = get_db_credentials(config.source_db_secret, boto3.client("secretsmanager"))
+    try:
+        connection = connect(creds, application_name="totes-ingestion")
+    except (pg8000.native.Error, OSError) as exc:
+        raise SourceConnectionError(f"cannot connect to totesys at {creds.host}:{creds.port}: {exc}") from exc
+    try:
+        result = run_ingestion(
+            store=LakeStore(config.ingest_bucket, boto3.client("s3")), ssm=boto3.client("ssm"),
+            connection=connection, ssm_prefix=config.ssm_prefix, tables=tables,
+            lookback=timedelta(seconds=config.lookback_seconds), metrics=metrics,
+        )  # fmt: skip
+    finally:
+        connection.close()
+    return result.summary()

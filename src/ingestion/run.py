@@ -1,0 +1,279 @@
+"""One ingestion run: state in, table objects, recent keys and the manifest out, SSM updated.
+
+Order of a run (docs/ingestion.md explains why each step is where it is):
+
+1. read SSM (uncached); roll forward over manifests after ``last_run_seq``;
+2. claim ``seq = previous + 1`` (only a claim: the manifest decides who wins it);
+3. one ``REPEATABLE READ READ ONLY`` transaction on totesys: every table from the same
+   snapshot; per table check the live columns, stream its window to a gzip temp file,
+   create ``data/<table>/<day>/<seq>-<attempt>.jsonl.gz`` (only if it has rows);
+4. create the recent-keys object, then ``runs/<seq>.json`` LAST (``If-None-Match: *``):
+   the commit point; if it exists another run won the seq and this one is superseded;
+5. update SSM (watermarks, then ``last_run_seq``), never backwards.
+
+A crash anywhere before 4 leaves only orphans under a random attempt id; a crash
+after 4 leaves SSM behind the lake, which step 1 of the next run repairs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pg8000.native
+
+from common.observability import MetricUnit, get_logger
+from common.runs import new_attempt_id, run_key
+from common.s3_store import LakeStore, ObjectExistsError
+from ingestion import recent_keys
+from ingestion.errors import SourceQueryError
+from ingestion.extract import check_schema, extract_table
+from ingestion.manifest import TableEntry, build_manifest, data_key, recent_keys_key
+from ingestion.spool import JsonlSpool
+from ingestion.state import Previous, read_state, resolve_previous, write_state
+from ingestion.watermarks import parse_watermark, to_source_time, window_for
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+
+    from common.source_tables import SourceTable
+
+logger = get_logger("ingestion")
+
+DEFAULT_LOOKBACK = timedelta(seconds=900)
+COMMITTED = "committed"
+SUPERSEDED = "superseded"
+
+
+def utc_now() -> datetime:
+    """The default clock (a callable so tests can freeze or step time)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class IngestionResult:
+    """What a run did; ``status`` is ``committed`` or ``superseded`` (another run took the seq)."""
+
+    status: str
+    run_seq: int
+    attempt: str
+    manifest_key: str
+    rows: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    sequence_gaps: tuple[int, ...] = ()
+    rolled_forward: tuple[int, ...] = ()
+    duration_ms: int = 0
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    def summary(self) -> dict[str, Any]:
+        """The small JSON-serialisable summary the handler returns."""
+        return {
+            "status": self.status,
+            "run_seq": self.run_seq,
+            "manifest": self.manifest_key,
+            "rows": self.total_rows,
+            "tables": dict(self.rows),
+            "sequence_gaps": list(self.sequence_gaps),
+            "duration_ms": self.duration_ms,
+        }
+
+
+def _continue_from(store: LakeStore, ssm: Any, ssm_prefix: str, metrics: Metrics | None) -> Previous:
+    """Read SSM, roll forward over later manifests, report gaps."""
+    previous = resolve_previous(store, read_state(ssm, ssm_prefix))
+    if previous.rolled_forward:
+        logger.warning(
+            "manifests beyond SSM's last_run_seq (a run died before updating SSM): rolling SSM forward",
+            extra={"manifests": list(previous.rolled_forward)},
+        )
+        write_state(ssm, ssm_prefix, previous.run_seq, previous.watermarks)
+    if previous.missing:
+        logger.warning("run sequence gap: manifests missing", extra={"missing_run_seqs": list(previous.missing)})
+    if metrics is not None:
+        metrics.add_metric(name="SequenceGaps", unit=MetricUnit.Count, value=len(previous.missing))
+    if previous.ssm_stale:
+        logger.warning("SSM watermarks differ from the last manifest's; continuing from the manifest")
+    return previous
+
+
+def _extract_all(
+    *,
+    store: LakeStore,
+    connection: pg8000.native.Connection,
+    tables: Sequence[SourceTable],
+    previous: Previous,
+    seen: dict[str, set[recent_keys.Key]],
+    run_seq: int,
+    attempt: str,
+    started_at: datetime,
+    lookback: timedelta,
+    spool_dir: str | None,
+    result: IngestionResult,
+) -> tuple[dict[str, TableEntry], dict[str, set[recent_keys.Key]]]:
+    """Extract every table from one snapshot and create its data object."""
+    entries: dict[str, TableEntry] = {}
+    # Tables not in this run keep their previous recent keys (their watermark is unchanged).
+    recent: dict[str, set[recent_keys.Key]] = {t: k for t, k in seen.items() if t not in {x.name for x in tables}}
+    # READ ONLY: we never write to the source; REPEATABLE READ: one snapshot for every
+    # table, so a sales order and the transaction that references it are seen together.
+    connection.run("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    try:
+        for name, columns in check_schema(connection, tables).items():
+            logger.warning("columns outside the contract; not ingested", extra={"table": name, "columns": columns})
+        for table in tables:
+            t0 = time.perf_counter()
+            window = window_for(previous.watermarks.get(table.name), started_at, lookback)
+            table_seen = seen.get(table.name, set())
+            table_recent = recent_keys.carry_forward(table_seen, window.recent_from)
+            with JsonlSpool(spool_dir) as spool:
+                dropped = extract_table(connection, table, window, table_seen, spool, table_recent)
+                digest = spool.finish()
+                key = None
+                if spool.rows:
+                    key = data_key(table.name, run_seq, attempt, started_at)
+                    spool.upload(store, key)
+                rows = spool.rows
+            entries[table.name] = TableEntry(key, rows, window.start, window.end, digest if key else None)
+            recent[table.name] = table_recent
+            result.rows[table.name], result.dropped[table.name] = rows, dropped
+            logger.info(
+                "table extracted",
+                extra={
+                    "table": table.name,
+                    "rows": rows,
+                    "dropped_as_seen": dropped,
+                    "window": {"start": window.start, "end": window.end},
+                    "key": key,
+                    "duration_ms": round((time.perf_counter() - t0) * 1000),
+                },
+            )
+        connection.run("COMMIT")
+    except pg8000.native.Error as exc:
+        _rollback(connection)
+        raise SourceQueryError(f"extraction of run {run_seq} failed: {exc}") from exc
+    except BaseException:
+        _rollback(connection)
+        raise
+    return entries, recent
+
+
+def _rollback(connection: pg8000.native.Connection) -> None:
+    try:
+        connection.run("ROLLBACK")
+    except pg8000.native.Error:  # the connection is gone; the server ends the transaction itself
+        logger.debug("rollback failed on a broken connection")
+
+
+def run_ingestion(
+    *,
+    store: LakeStore,
+    ssm: Any,
+    connection: pg8000.native.Connection,
+    ssm_prefix: str,
+    tables: Sequence[SourceTable],
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    clock: Callable[[], datetime] = utc_now,
+    metrics: Metrics | None = None,
+    spool_dir: str | None = None,
+) -> IngestionResult:
+    """Run one ingestion: extract every table's changes since its watermark and commit them.
+
+    Parameters
+    ----------
+    store
+        The ingest bucket.
+    ssm
+        A boto3 SSM client.
+    connection
+        A pg8000 native connection to totesys, with no transaction open.
+    ssm_prefix
+        Prefix of the state parameters, e.g. ``/totes/dev``.
+    tables
+        Allow-listed tables to extract (``common.source_tables.resolve_tables``).
+    lookback
+        How far below each watermark to re-read for late-committing transactions.
+    clock
+        Returns the current time (aware, or naive UTC).
+    metrics
+        Powertools Metrics to add to (the caller flushes); None for none.
+    spool_dir
+        Folder for the temp files (default: the system's temp folder, /tmp on Lambda).
+
+    Returns
+    -------
+    IngestionResult
+        ``status`` ``committed``, or ``superseded`` if a concurrent run committed the
+        same sequence id first (this run's objects are then orphans; nothing is lost,
+        the next run's window covers them).
+
+    Raises
+    ------
+    SourceQueryError, SchemaMismatchError, StateError, WatermarkError
+        The run did not commit (or committed but could not update SSM: StateError);
+        the next run continues safely either way.
+    """
+    t_start = time.perf_counter()
+    previous = _continue_from(store, ssm, ssm_prefix, metrics)
+    run_seq, attempt = previous.run_seq + 1, new_attempt_id()
+    logger.append_keys(run_seq=run_seq, attempt=attempt)
+    result = IngestionResult(
+        status=COMMITTED,
+        run_seq=run_seq,
+        attempt=attempt,
+        manifest_key=run_key(run_seq),
+        sequence_gaps=previous.missing,
+        rolled_forward=previous.rolled_forward,
+    )
+    seen = recent_keys.load(store, previous.recent_keys)
+    started_at = to_source_time(clock())
+    entries, recent = _extract_all(
+        store=store, connection=connection, tables=tables, previous=previous, seen=seen, run_seq=run_seq,
+        attempt=attempt, started_at=started_at, lookback=lookback, spool_dir=spool_dir, result=result,
+    )  # fmt: skip
+    watermarks = {**previous.watermarks, **{name: e.window_end for name, e in entries.items()}}
+    keys_key = recent_keys_key(run_seq, attempt)
+    store.put_new(keys_key, recent_keys.encode(recent), content_type="application/gzip")
+    manifest = build_manifest(
+        run_seq=run_seq, attempt=attempt, started_at=started_at, committed_at=clock(),
+        previous_run_seq=previous.run_seq, tables=entries, watermarks=watermarks, recent_keys=keys_key,
+    )  # fmt: skip
+    try:
+        store.put_new_json(result.manifest_key, manifest)
+    except ObjectExistsError:
+        result.status = SUPERSEDED
+        logger.warning("another run committed this sequence id first; this attempt's objects are orphans")
+    else:
+        if not write_state(ssm, ssm_prefix, run_seq, watermarks):
+            logger.warning("SSM already names this or a later run; left as it is")
+    result.duration_ms = round((time.perf_counter() - t_start) * 1000)
+    _report(result, watermarks, tables, clock(), metrics)
+    return result
+
+
+def _report(
+    result: IngestionResult,
+    watermarks: dict[str, str],
+    tables: Sequence[SourceTable],
+    now: datetime,
+    metrics: Metrics | None,
+) -> None:
+    oldest = min((parse_watermark(watermarks[t.name]) for t in tables if t.name in watermarks), default=None)
+    lag = (to_source_time(now) - oldest).total_seconds() if oldest else None
+    logger.info(
+        "ingestion run finished",
+        extra={"status": result.status, "rows": result.total_rows, "duration_ms": result.duration_ms, "lag_s": lag},
+    )
+    if metrics is None:
+        return
+    committed = 1 if result.status == COMMITTED else 0
+    metrics.add_metric(name="RunsCommitted", unit=MetricUnit.Count, value=committed)
+    metrics.add_metric(name="RowsExtracted", unit=MetricUnit.Count, value=result.total_rows if committed else 0)
+    metrics.add_metric(name="RunDurationMs", unit=MetricUnit.Milliseconds, value=result.duration_ms)
+    if lag is not None:
+        metrics.add_metric(name="SourceLagSeconds", unit=MetricUnit.Seconds, value=lag)

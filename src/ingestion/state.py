@@ -1,0 +1,156 @@
+"""Ingestion state: the SSM parameters and the roll-forward over committed manifests.
+
+SSM holds ``<prefix>/ingestion/last_run_seq`` and ``<prefix>/ingestion/watermarks``
+(docs/architecture.md). The manifest is the commit point and SSM is updated right
+after it, so after a crash SSM can be *behind* the lake, never ahead. A run therefore
+starts from the newest manifest at or after SSM's ``last_run_seq`` and takes the
+watermarks from that manifest: the manifest holds run seq, watermarks and the
+recent-keys set in one atomic object, whereas the two SSM parameters cannot be
+written atomically (a crash between them, or two overlapping runs, could pair one
+run's seq with another's watermarks).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from common.runs import committed_runs
+from ingestion.errors import StateError
+from ingestion.manifest import read_manifest
+from ingestion.watermarks import validate_watermarks
+
+if TYPE_CHECKING:
+    from common.s3_store import LakeStore
+
+SSM_SEQ = "ingestion/last_run_seq"
+SSM_WATERMARKS = "ingestion/watermarks"
+
+
+def _name(prefix: str, leaf: str) -> str:
+    return f"{prefix.rstrip('/')}/{leaf}"
+
+
+@dataclass(frozen=True)
+class SsmState:
+    """The two SSM parameters as read at the start of a run."""
+
+    last_run_seq: int
+    watermarks: dict[str, str]
+
+
+def _get(ssm: Any, name: str) -> str:
+    try:
+        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    except Exception as exc:  # botocore ParameterNotFound, throttling, access denied: cannot run without state
+        raise StateError(f"cannot read SSM parameter {name}: {exc}") from exc
+
+
+def read_last_run_seq(ssm: Any, prefix: str) -> int:
+    """``last_run_seq`` from SSM (uncached: every call is a GetParameter)."""
+    name = _name(prefix, SSM_SEQ)
+    raw = _get(ssm, name)
+    try:
+        seq = int(raw)
+    except ValueError as exc:
+        raise StateError(f"SSM parameter {name} is not an integer: {raw!r}") from exc
+    if seq < 0:
+        raise StateError(f"SSM parameter {name} is negative: {seq}")
+    return seq
+
+
+def read_state(ssm: Any, prefix: str) -> SsmState:
+    """Both SSM parameters; StateError if either is missing or malformed."""
+    seq = read_last_run_seq(ssm, prefix)
+    name = _name(prefix, SSM_WATERMARKS)
+    raw = _get(ssm, name)
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise StateError(f"SSM parameter {name} is not JSON: {exc}") from exc
+    return SsmState(last_run_seq=seq, watermarks=validate_watermarks(doc))
+
+
+def write_state(ssm: Any, prefix: str, run_seq: int, watermarks: dict[str, str]) -> bool:
+    """Record a committed run in SSM: watermarks first, then ``last_run_seq``.
+
+    Never moves SSM backwards: if SSM already names ``run_seq`` or a later run (a
+    concurrent run got there first), nothing is written and False is returned. The
+    remaining race (two runs passing the check together) can only leave SSM behind a
+    manifest, which the next run's roll-forward repairs.
+    """
+    if read_last_run_seq(ssm, prefix) >= run_seq:
+        return False
+    try:
+        ssm.put_parameter(
+            Name=_name(prefix, SSM_WATERMARKS),
+            Value=json.dumps(dict(sorted(watermarks.items())), separators=(",", ":")),
+            Type="String",
+            Overwrite=True,
+        )
+        ssm.put_parameter(Name=_name(prefix, SSM_SEQ), Value=str(run_seq), Type="String", Overwrite=True)
+    except Exception as exc:  # the manifest is committed; the next run rolls SSM forward
+        raise StateError(f"run {run_seq} is committed but SSM could not be updated: {exc}") from exc
+    return True
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The last committed run, which this run continues from.
+
+    Attributes
+    ----------
+    run_seq
+        Its sequence id (0: no run ever committed).
+    watermarks
+        The watermarks after it (from its manifest; from SSM if there is no manifest).
+    recent_keys
+        Key of its recent-keys object (None: none, so no look-back dedup is possible).
+    rolled_forward
+        Manifests found beyond SSM's ``last_run_seq`` (a run that crashed before SSM).
+    missing
+        Sequence ids found missing: holes among the manifests, or SSM's own run.
+    ssm_stale
+        SSM's watermarks differ from those of the manifest SSM names.
+    """
+
+    run_seq: int
+    watermarks: dict[str, str]
+    recent_keys: str | None
+    rolled_forward: tuple[int, ...] = ()
+    missing: tuple[int, ...] = field(default_factory=tuple)
+    ssm_stale: bool = False
+
+
+def resolve_previous(store: LakeStore, state: SsmState) -> Previous:
+    """Roll forward from SSM over every manifest after ``last_run_seq`` (one LIST call).
+
+    Parameters
+    ----------
+    store
+        The ingest bucket.
+    state
+        SSM as read at the start of the run.
+
+    Returns
+    -------
+    Previous
+    """
+    later = tuple(committed_runs(store, after=state.last_run_seq))
+    missing: list[int] = []
+    expected = state.last_run_seq + 1
+    for seq in later:
+        missing.extend(range(expected, seq))
+        expected = seq + 1
+    last = later[-1] if later else state.last_run_seq
+    if last == 0:
+        return Previous(0, dict(state.watermarks), None, later, tuple(missing))
+    manifest = read_manifest(store, last)
+    if manifest is None:
+        # SSM names a run whose manifest is gone (deleted by hand, or SSM edited):
+        # continue from SSM's watermarks without a dedup set, and say so.
+        missing.append(last)
+        return Previous(last, dict(state.watermarks), None, later, tuple(sorted(missing)))
+    stale = not later and manifest["watermarks"] != state.watermarks
+    return Previous(last, manifest["watermarks"], manifest.get("recent_keys"), later, tuple(missing), stale)
