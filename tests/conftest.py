@@ -102,6 +102,12 @@ def source_db(stack: TestStack) -> Iterator[Database]:
 
 
 @pytest.fixture
+def second_source_db(stack: TestStack) -> Iterator[Database]:
+    """Another empty totesys, for tests that compare two databases (e.g. determinism)."""
+    yield from _fresh_database(stack, _SOURCE_TEMPLATE, SOURCE_ROLE, stack.reader_password, owner=None)
+
+
+@pytest.fixture
 def warehouse_db(stack: TestStack) -> Iterator[Database]:
     """A migrated, empty warehouse owned by the loader role."""
     yield from _fresh_database(stack, _WAREHOUSE_TEMPLATE, WAREHOUSE_ROLE, stack.loader_password, owner=WAREHOUSE_ROLE)
