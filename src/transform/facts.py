@@ -1,0 +1,110 @@
+"""Fact rows: every observed version of a sales order, purchase order or payment (SPEC §2).
+
+Facts keep history, so nothing here deduplicates: each validated source row of the
+run becomes one fact row. ``created_at``/``last_updated`` are split into a date and
+a time of day (microsecond resolution, so the source's milliseconds survive); the
+text dates were parsed and money typed decimal128(10,2) by the reader, never via a
+float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transform.dimensions import conform
+from transform.quarantine import Check
+
+# Foreign keys of each fact source: (column, the snapshot table whose ids it must match).
+FOREIGN_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sales_order": (
+        ("staff_id", "staff"),
+        ("counterparty_id", "counterparty"),
+        ("currency_id", "currency"),
+        ("design_id", "design"),
+        ("agreed_delivery_location_id", "address"),
+    ),
+    "purchase_order": (
+        ("staff_id", "staff"),
+        ("counterparty_id", "counterparty"),
+        ("currency_id", "currency"),
+        ("agreed_delivery_location_id", "address"),
+    ),
+    "payment": (
+        ("transaction_id", "transaction"),
+        ("counterparty_id", "counterparty"),
+        ("currency_id", "currency"),
+        ("payment_type_id", "payment_type"),
+    ),
+}
+
+# Date columns of each fact (all reference dim_date).
+DATE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "fact_sales_order": ("created_date", "last_updated_date", "agreed_payment_date", "agreed_delivery_date"),
+    "fact_purchase_order": ("created_date", "last_updated_date", "agreed_delivery_date", "agreed_payment_date"),
+    "fact_payment": ("created_date", "last_updated_date", "payment_date"),
+}
+
+
+def foreign_key_checks(rows: pa.Table, source_table: str, known_ids: Mapping[str, pa.Array]) -> list[Check]:
+    """One check per foreign key: true where the id matches no row of the parent's current state.
+
+    Parameters
+    ----------
+    rows : pyarrow.Table
+        Validated rows of ``source_table``.
+    source_table : str
+        ``sales_order``, ``purchase_order`` or ``payment``.
+    known_ids : mapping
+        Parent source table -> the ids in its snapshot after this run's changes.
+    """
+    checks: list[Check] = []
+    for column, parent in FOREIGN_KEYS[source_table]:
+        missing = pc.invert(pc.is_in(rows.column(column), value_set=known_ids[parent]))
+        checks.append((missing, f"foreign key matches nothing: {column} -> {parent}"))
+    return checks
+
+
+def _split_timestamps(rows: pa.Table) -> dict[str, pa.ChunkedArray]:
+    created, updated = rows.column("created_at"), rows.column("last_updated")
+    return {
+        "created_date": pc.cast(created, pa.date32()),
+        "created_time": pc.cast(created, pa.time64("us")),
+        "last_updated_date": pc.cast(updated, pa.date32()),
+        "last_updated_time": pc.cast(updated, pa.time64("us")),
+    }
+
+
+def build_fact_sales_order(rows: pa.Table) -> pa.Table:
+    """fact_sales_order: one row per sales_order version; ``sales_staff_id`` is ``staff_id``."""
+    cols = {c: rows.column(c) for c in rows.column_names}
+    return conform({**cols, **_split_timestamps(rows), "sales_staff_id": rows.column("staff_id")}, "fact_sales_order")
+
+
+def build_fact_purchase_order(rows: pa.Table) -> pa.Table:
+    """fact_purchase_order: one row per purchase_order version."""
+    cols = {c: rows.column(c) for c in rows.column_names}
+    return conform({**cols, **_split_timestamps(rows)}, "fact_purchase_order")
+
+
+def build_fact_payment(rows: pa.Table) -> pa.Table:
+    """fact_payment: one row per payment version; the two account numbers are dropped."""
+    cols = {c: rows.column(c) for c in rows.column_names}
+    return conform({**cols, **_split_timestamps(rows)}, "fact_payment")
+
+
+FACT_BUILDERS: dict[str, Callable[[pa.Table], pa.Table]] = {
+    "sales_order": build_fact_sales_order,
+    "purchase_order": build_fact_purchase_order,
+    "payment": build_fact_payment,
+}
+
+
+def referenced_dates(fact: pa.Table, fact_name: str) -> pa.Array:
+    """The distinct dates ``fact`` references (what dim_date must cover)."""
+    parts = [pc.unique(fact.column(c).combine_chunks()) for c in DATE_COLUMNS[fact_name]]
+    if not parts:
+        return pa.array([], pa.date32())
+    return pc.unique(pa.concat_arrays(parts))

@@ -1,0 +1,96 @@
+"""Reading an ingestion run: its commit record (manifest) and the data objects it names.
+
+The manifest format is fixed by docs/architecture.md ("Ingest bucket layout").
+Everything here fails loudly on a broken contract (a transform of a misread run
+would be silently wrong), except a data object whose bytes do not match the
+manifest's sha256, which is bad *input* and is quarantined (docs/transform.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import IO, Any
+
+from botocore.exceptions import ClientError
+
+from common.runs import run_key
+from common.s3_store import LakeStore, ObjectMissingError
+from common.source_tables import SOURCE_TABLES
+from transform.errors import IngestObjectMissingError, ManifestError
+
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """One table of an ingestion manifest."""
+
+    table: str
+    key: str | None
+    rows: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """An ingestion commit record (only what transform uses)."""
+
+    run_seq: int
+    key: str
+    attempt: str
+    tables: dict[str, TableEntry]
+
+
+def read_manifest(store: LakeStore, seq: int) -> Manifest:
+    """Read and check the ingestion commit record of run ``seq``.
+
+    Raises
+    ------
+    ManifestError
+        If it is missing, not JSON, or breaks the contract (format, run_seq, tables).
+    """
+    key = run_key(seq)
+    try:
+        doc: Any = store.get_json(key)
+    except ObjectMissingError as exc:
+        raise ManifestError(f"ingest commit record {key} disappeared") from exc
+    except ValueError as exc:
+        raise ManifestError(f"ingest commit record {key} is not JSON: {exc}") from exc
+    try:
+        if doc["format"] != MANIFEST_FORMAT:
+            raise ManifestError(f"{key}: unsupported format {doc['format']!r}")
+        if int(doc["run_seq"]) != seq:
+            raise ManifestError(f"{key}: run_seq {doc['run_seq']!r} does not match its key")
+        tables: dict[str, TableEntry] = {}
+        for name, entry in doc["tables"].items():
+            if name not in SOURCE_TABLES:
+                raise ManifestError(f"{key}: table {name!r} is not in the source allow-list")
+            tables[name] = TableEntry(name, entry.get("key"), int(entry.get("rows") or 0), entry.get("sha256"))
+        return Manifest(run_seq=seq, key=key, attempt=str(doc.get("attempt", "")), tables=tables)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ManifestError(f"{key}: malformed commit record: {exc!r}") from exc
+
+
+def download_object(store: LakeStore, key: str, fileobj: IO[bytes]) -> str:
+    """Stream ``key`` into ``fileobj``; return the sha256 hex of its bytes.
+
+    Raises
+    ------
+    IngestObjectMissingError
+        If a manifest names an object that is not there (the lake is immutable, so
+        this is a broken contract, not bad input).
+    """
+    try:
+        store.download_to(key, fileobj)
+    except (ClientError, ObjectMissingError) as exc:
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else "404"
+        if code in {"404", "NoSuchKey", "NotFound"}:
+            raise IngestObjectMissingError(f"s3://{store.bucket}/{key} is named by a manifest but missing") from exc
+        raise
+    fileobj.seek(0)
+    digest = hashlib.sha256()
+    while block := fileobj.read(1 << 20):
+        digest.update(block)
+    fileobj.seek(0)
+    return digest.hexdigest()

@@ -1,0 +1,370 @@
+"""Ingest JSONL objects into typed Arrow tables, with vectorised validation.
+
+The hot path never loops over rows in Python: a block of lines is parsed by
+pyarrow's JSON reader against an explicit schema (``schemas.json_read_schema``) and
+each column is cast to its warehouse type with one strict Arrow cast. Only when
+something is wrong does a slower path run, and only over the part that is wrong:
+
+* pyarrow's reader rejects a whole block if a single line is malformed JSON or has
+  a value of the wrong JSON type, so such a block is re-read line by line with
+  ``json.loads`` (bad lines are quarantined, the rest is parsed by Arrow again);
+* a strict cast fails for a whole column if one value is bad, so the bad values
+  are located by bisection (``O(bad · log n)`` casts) and only those rows rejected.
+
+Blocks are cut at line ends from a streaming decompressor, so memory is bounded by
+the block size, not the object size.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from common.source_tables import ENUM_VALUES, ColumnType, SourceTable
+from transform.quarantine import BadRow, Check, bad_rows_from, split_rejected
+from transform.schemas import LINE_NO, json_read_schema, source_schema
+
+DEFAULT_BLOCK_BYTES = 16 << 20  # ~50k sales_order lines: a few tens of MB of Arrow per block
+
+_JSON_KIND: dict[ColumnType, str] = {
+    ColumnType.INTEGER: "integer",
+    ColumnType.NUMERIC: "string",
+    ColumnType.TEXT: "string",
+    ColumnType.TEXT_DATE: "string",
+    ColumnType.TIMESTAMP: "string",
+    ColumnType.BOOLEAN: "boolean",
+    ColumnType.ENUM: "string",
+}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+@dataclass
+class Chunk:
+    """The rows of one block of an ingest object.
+
+    ``rows`` has the typed source schema plus ``_line_no``; ``bad`` holds the block's
+    rejected lines. ``raw_line`` gives the text of any line of the block, so rows
+    rejected later (a foreign key, a failed join) are quarantined with their raw text.
+    """
+
+    rows: pa.Table
+    bad: list[BadRow]
+    first_line: int
+    block: bytes
+    _lines: list[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def last_line(self) -> int:
+        # iter_blocks ends every block with a newline
+        return self.first_line + self.block.count(b"\n") - 1
+
+    def raw_line(self, line_no: int) -> str | None:
+        if self._lines is None:
+            self._lines = self.block.split(b"\n")
+        i = line_no - self.first_line
+        if 0 <= i < len(self._lines):
+            return self._lines[i].decode("utf-8", errors="replace")
+        return None
+
+
+@dataclass
+class ObjectRows:
+    """Every row of one ingest object (for the small dimension-source tables)."""
+
+    rows: pa.Table
+    bad: list[BadRow]
+    chunks: list[Chunk]
+
+    def raw_line(self, line_no: int) -> str | None:
+        for chunk in self.chunks:
+            if chunk.first_line <= line_no <= chunk.last_line:
+                return chunk.raw_line(line_no)
+        return None
+
+
+def iter_blocks(stream: IO[bytes], block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """Cut a byte stream into blocks of whole lines; yield (first line number, block)."""
+    line_no = 1
+    carry = b""
+    while True:
+        data = stream.read(block_bytes)
+        if not data:
+            break
+        data = carry + data
+        cut = data.rfind(b"\n")
+        if cut < 0:  # a line longer than a block: keep reading until it ends
+            carry = data
+            continue
+        block, carry = data[: cut + 1], data[cut + 1 :]
+        yield line_no, block
+        line_no += block.count(b"\n")
+    if carry:
+        yield line_no, carry + b"\n"
+
+
+def iter_chunks(
+    stream: IO[bytes],
+    table: SourceTable,
+    *,
+    run_seq: int,
+    source_key: str | None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> Iterator[Chunk]:
+    """Parse and validate a decompressed JSONL stream of ``table`` block by block.
+
+    Parameters
+    ----------
+    stream : binary file object
+        The decompressed JSON lines.
+    table : SourceTable
+        The contract the lines follow.
+    run_seq : int
+        Ingestion run the object belongs to (for quarantine records).
+    source_key : str or None
+        The object's key (for quarantine records).
+    block_bytes : int
+        Approximate bytes per block; bounds memory.
+
+    Yields
+    ------
+    Chunk
+        Valid typed rows and rejected lines of each block.
+    """
+    for first_line, block in iter_blocks(stream, block_bytes):
+        yield parse_block(block, first_line, table, run_seq=run_seq, source_key=source_key)
+
+
+def read_object_rows(
+    stream: IO[bytes],
+    table: SourceTable,
+    *,
+    run_seq: int,
+    source_key: str | None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> ObjectRows:
+    """All rows of a (small) object at once; keeps the raw blocks for later rejections."""
+    chunks = list(iter_chunks(stream, table, run_seq=run_seq, source_key=source_key, block_bytes=block_bytes))
+    return ObjectRows(
+        rows=concat_rows([c.rows for c in chunks], table),
+        bad=[b for c in chunks for b in c.bad],
+        chunks=chunks,
+    )
+
+
+def empty_rows(table: SourceTable) -> pa.Table:
+    """A zero-row table with the typed schema plus ``_line_no``."""
+    return source_schema(table).append(pa.field(LINE_NO, pa.int64())).empty_table()
+
+
+def concat_rows(parts: list[pa.Table], table: SourceTable) -> pa.Table:
+    return pa.concat_tables(parts) if parts else empty_rows(table)
+
+
+def parse_block(block: bytes, first_line: int, table: SourceTable, *, run_seq: int, source_key: str | None) -> Chunk:
+    """Parse and validate one block of whole lines (see the module docstring)."""
+    n_lines = block.count(b"\n")
+    parsed: pa.Table | None = None
+    bad: list[BadRow] = []
+    # Blank lines would shift pyarrow's row numbering against ours: take the slow path.
+    if b"\n\n" not in block and not block.startswith(b"\n"):
+        try:
+            parsed = _read_json(block, table)
+        except pa.ArrowInvalid:
+            parsed = None
+        if parsed is not None and parsed.num_rows != n_lines:
+            parsed = None
+        if parsed is not None:
+            parsed = parsed.append_column(LINE_NO, pa.array(np.arange(first_line, first_line + n_lines)))
+    chunk = Chunk(rows=empty_rows(table), bad=bad, first_line=first_line, block=block)
+    if parsed is None:
+        parsed, bad_lines = _parse_lines_slowly(block, first_line, table, run_seq, source_key)
+        bad.extend(bad_lines)
+    rows, bad_index, reasons = validate(parsed, table)
+    bad.extend(
+        bad_rows_from(
+            parsed,
+            bad_index,
+            reasons,
+            table=table.name,
+            run_seq=run_seq,
+            source_key=source_key,
+            primary_key=table.primary_key,
+            line_no_column=LINE_NO,
+            raw_line=chunk.raw_line,
+        )
+    )
+    bad.sort(key=lambda b: b.line_no or 0)
+    chunk.rows = rows
+    return chunk
+
+
+def _read_json(data: bytes, table: SourceTable) -> pa.Table:
+    options = pj.ParseOptions(explicit_schema=json_read_schema(table), unexpected_field_behavior="ignore")
+    return pj.read_json(io.BytesIO(data), parse_options=options, read_options=pj.ReadOptions(block_size=1 << 20))
+
+
+def _json_type_error(doc: Any, table: SourceTable) -> str | None:
+    """Why a decoded line cannot be a row of ``table`` (JSON shape/types only), or None."""
+    if not isinstance(doc, dict):
+        return f"malformed JSON line: expected an object, got {type(doc).__name__}"
+    for col in table.columns:
+        value = doc.get(col.name)
+        if value is None:
+            continue
+        kind = _JSON_KIND[col.type]
+        if kind == "integer":
+            ok = isinstance(value, int) and not isinstance(value, bool) and _INT64_MIN <= value <= _INT64_MAX
+        elif kind == "boolean":
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return f"wrong type: {col.name} must be a JSON {kind}, got {type(value).__name__}"
+    return None
+
+
+def _parse_lines_slowly(
+    block: bytes, first_line: int, table: SourceTable, run_seq: int, source_key: str | None
+) -> tuple[pa.Table, list[BadRow]]:
+    """Per-line fallback for a block pyarrow rejected: quarantine bad lines, Arrow-parse the rest."""
+    good_lines: list[bytes] = []
+    good_numbers: list[int] = []
+    bad: list[BadRow] = []
+    for offset, line in enumerate(block.split(b"\n")[:-1] if block.endswith(b"\n") else block.split(b"\n")):
+        line_no = first_line + offset
+        if not line.strip():
+            continue  # a blank line holds no row; nothing to keep
+        raw = line.decode("utf-8", errors="replace")
+        try:
+            doc = json.loads(line)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            bad.append(BadRow(table.name, run_seq, source_key, line_no, None, f"malformed JSON line: {exc}", raw))
+            continue
+        problem = _json_type_error(doc, table)
+        if problem is not None:
+            pk = doc.get(table.primary_key) if isinstance(doc, dict) else None
+            pk = pk if isinstance(pk, int) and not isinstance(pk, bool) else None
+            bad.append(BadRow(table.name, run_seq, source_key, line_no, pk, problem, raw))
+            continue
+        good_lines.append(line)
+        good_numbers.append(line_no)
+    if not good_lines:
+        parsed = json_read_schema(table).empty_table()
+    else:
+        try:
+            parsed = _read_json(b"\n".join(good_lines) + b"\n", table)
+        except pa.ArrowInvalid:
+            # Something json.loads accepts but Arrow does not: find it line by line.
+            parts, kept = [], []
+            for line, line_no in zip(good_lines, good_numbers, strict=True):
+                try:
+                    parts.append(_read_json(line + b"\n", table))
+                    kept.append(line_no)
+                except pa.ArrowInvalid as exc:
+                    raw = line.decode("utf-8", errors="replace")
+                    bad.append(BadRow(table.name, run_seq, source_key, line_no, None, f"unreadable row: {exc}", raw))
+            good_numbers = kept
+            parsed = pa.concat_tables(parts) if parts else json_read_schema(table).empty_table()
+    return parsed.append_column(LINE_NO, pa.array(good_numbers, pa.int64())), bad
+
+
+# --- vectorised validation ---------------------------------------------------
+
+_TYPE_REASON: dict[ColumnType, str] = {
+    ColumnType.INTEGER: "integer out of range",
+    ColumnType.NUMERIC: "not a numeric(10,2)",
+    ColumnType.TEXT_DATE: "unparseable date",
+    ColumnType.TIMESTAMP: "unparseable timestamp",
+}
+
+
+def validate(parsed: pa.Table, table: SourceTable) -> tuple[pa.Table, np.ndarray, list[str]]:
+    """Type the parsed columns and reject rows that break the source contract.
+
+    Checks, in the order a row's reason is chosen: a NOT NULL column missing or null;
+    a value its warehouse type cannot hold (integer out of int32 range, money that is
+    not numeric(10,2), a text date or timestamp that does not parse); an enum label
+    that is not one of the type's values.
+
+    Parameters
+    ----------
+    parsed : pyarrow.Table
+        Columns as read by ``json_read_schema`` plus ``_line_no``.
+    table : SourceTable
+        The contract.
+
+    Returns
+    -------
+    rows : pyarrow.Table
+        Valid rows, typed by ``source_schema`` plus ``_line_no``.
+    bad_index, reasons
+        Positions in ``parsed`` of the rejected rows and why (see ``split_rejected``).
+    """
+    checks: list[Check] = []
+    for col in table.columns:
+        if not col.nullable:
+            checks.append((pc.is_null(parsed.column(col.name)), f"missing required field or null: {col.name}"))
+    target = source_schema(table)
+    typed: dict[str, pa.ChunkedArray] = {}
+    for col in table.columns:
+        values = parsed.column(col.name)
+        want = target.field(col.name).type
+        if col.type in _TYPE_REASON:
+            cast, bad_mask = _strict_cast(values, want)
+            if bad_mask is not None:
+                checks.append((bad_mask, f"{_TYPE_REASON[col.type]}: {col.name}"))
+            typed[col.name] = cast
+        elif col.type is ColumnType.ENUM:
+            allowed = pa.array(ENUM_VALUES[col.name])
+            checks.append((pc.invert(pc.is_in(values, value_set=allowed)), f"unknown enum label: {col.name}"))
+            typed[col.name] = values
+        else:
+            typed[col.name] = values
+    typed_table = pa.table(
+        [*(typed[c.name] for c in table.columns), parsed.column(LINE_NO)],
+        schema=pa.schema([*(pa.field(f.name, f.type) for f in target), pa.field(LINE_NO, pa.int64())]),
+    )
+    good, bad_index, reasons = split_rejected(typed_table, checks)
+    # Declare NOT NULL fields non-nullable now that nulls are gone.
+    good = good.cast(target.append(pa.field(LINE_NO, pa.int64(), nullable=False)))
+    return good, bad_index, reasons
+
+
+def _strict_cast(values: pa.ChunkedArray, want: pa.DataType) -> tuple[pa.ChunkedArray, pa.Array | None]:
+    """Cast with Arrow's strict cast; if it fails, locate the bad values by bisection.
+
+    Returns the cast column (bad values as null) and a mask of bad values (None if none).
+    """
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    try:
+        return pa.chunked_array([pc.cast(arr, want)]), None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    bad = np.zeros(len(arr), dtype=bool)
+    _mark_bad(arr, want, bad)
+    mask = pa.array(bad)
+    cleaned = pc.if_else(mask, pa.nulls(len(arr), arr.type), arr)
+    return pa.chunked_array([pc.cast(cleaned, want)]), mask
+
+
+def _mark_bad(arr: pa.Array, want: pa.DataType, bad: np.ndarray) -> None:
+    stack: list[tuple[int, int]] = [(0, len(arr))]
+    while stack:
+        start, length = stack.pop()
+        try:
+            pc.cast(arr.slice(start, length), want)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if length == 1:
+                bad[start] = True
+            else:
+                half = length // 2
+                stack.append((start, half))
+                stack.append((start + half, length - half))

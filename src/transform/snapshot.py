@@ -1,0 +1,109 @@
+"""Transform's memory between runs: the compacted current state of each dimension-source table.
+
+A dimension row may depend on two source tables (dim_staff on staff and department,
+dim_counterparty on counterparty and address), and a run usually carries only one
+side's change. So transform keeps, per source table, the latest valid version of
+every row as one Parquet object ``snapshot/<table>/<seq:010d>-<attempt>.parquet``.
+Snapshots are immutable and versioned per run: run N writes a new snapshot only for
+tables that changed, and its commit record names the snapshot in effect for every
+table, so run N+1 starts from exactly what commit N saw (never from Lambda memory,
+never from a half-written attempt).
+
+Which version is "current": within one run, the greatest ``last_updated`` (ties:
+the later line); across runs, the later run. The later run wins even against a
+greater ``last_updated`` because a run observes a committed source state: a row
+seen later was committed later, whatever clock its ``last_updated`` came from.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from common.s3_store import LakeStore, ObjectMissingError
+from common.source_tables import SOURCE_TABLES
+from transform.errors import SnapshotError
+from transform.schemas import LINE_NO, source_schema
+
+SNAPSHOT_PREFIX = "snapshot/"
+
+
+def snapshot_key(table: str, seq: int, attempt: str) -> str:
+    """Where run ``seq`` (attempt ``attempt``) writes the snapshot of ``table``."""
+    return f"{SNAPSHOT_PREFIX}{table}/{seq:010d}-{attempt}.parquet"
+
+
+def empty_state(table: str) -> pa.Table:
+    """The state of a table transform has never seen a row of."""
+    return source_schema(SOURCE_TABLES[table]).empty_table()
+
+
+def latest_per_key(rows: pa.Table, key: str) -> pa.Table:
+    """One row per ``key``: the greatest ``last_updated``, ties broken by the later line.
+
+    Parameters
+    ----------
+    rows : pyarrow.Table
+        Validated rows of one run (with ``_line_no``).
+    key : str
+        The primary key column.
+    """
+    if rows.num_rows <= 1:
+        return rows
+    keys = rows.column(key).to_numpy()
+    updated = rows.column("last_updated").cast(pa.int64()).to_numpy()
+    lines = rows.column(LINE_NO).to_numpy() if LINE_NO in rows.column_names else np.arange(rows.num_rows)
+    order = np.lexsort((lines, updated, keys))  # last sort key is primary
+    sorted_keys = keys[order]
+    last_of_group = np.ones(len(order), dtype=bool)
+    last_of_group[:-1] = sorted_keys[:-1] != sorted_keys[1:]
+    return rows.take(pa.array(order[last_of_group]))
+
+
+def apply_changes(state: pa.Table, changes: pa.Table, key: str) -> pa.Table:
+    """Upsert ``changes`` (one row per key, see ``latest_per_key``) into ``state``.
+
+    Returns
+    -------
+    pyarrow.Table
+        The new state, with the snapshot schema (``_line_no`` dropped), sorted by key.
+    """
+    schema = state.schema
+    changes = changes.select(schema.names).cast(schema)
+    if changes.num_rows == 0:
+        return state
+    kept = state.filter(pc.invert(pc.is_in(state.column(key), value_set=changes.column(key).combine_chunks())))
+    merged = pa.concat_tables([kept, changes])
+    return merged.take(pc.sort_indices(merged.column(key)))
+
+
+def read_snapshot(store: LakeStore, key: str, table: str) -> pa.Table:
+    """Read the snapshot object ``key`` of ``table``.
+
+    Raises
+    ------
+    SnapshotError
+        If the object is missing or is not a snapshot of ``table``: the commit record
+        that names it is the only memory transform has, so this cannot be skipped.
+    """
+    try:
+        data = store.get_bytes(key)
+        state = pq.read_table(io.BytesIO(data))
+        return state.select(source_schema(SOURCE_TABLES[table]).names).cast(source_schema(SOURCE_TABLES[table]))
+    except ObjectMissingError as exc:
+        raise SnapshotError(f"snapshot {key} of {table} named by the last commit record is missing") from exc
+    except (pa.ArrowInvalid, KeyError, ValueError) as exc:
+        raise SnapshotError(f"snapshot {key} of {table} is unreadable: {exc}") from exc
+
+
+def write_parquet(store: LakeStore, key: str, table: pa.Table) -> None:
+    """Write ``table`` as one Parquet object at ``key`` (never overwriting)."""
+    with tempfile.TemporaryFile() as tmp:
+        pq.write_table(table, tmp, compression="snappy")
+        tmp.seek(0)
+        store.put_new(key, tmp, content_type="application/vnd.apache.parquet")
