@@ -1,0 +1,376 @@
+"""Commands that run and operate the pipeline: ``run-local``, ``run``, ``status``,
+``reconcile``, ``replay``/``backfill`` and ``quarantine list|show``.
+
+Every command but ``run-local`` talks to the local stack when one is up
+(``.local/stack.json``), or to a real account with ``--outputs outputs.json``
+(``terraform output -json``) and the usual AWS profile/environment. Usage: docs/usage.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from common.s3_store import LakeStore
+
+console = Console()
+quarantine_app = typer.Typer(help="Inspect bad input kept in quarantine.", no_args_is_help=True)
+
+OutputsOpt = Annotated[
+    Path | None,
+    typer.Option("--outputs", help="Terraform outputs (terraform output -json) of a real deployment."),
+]
+MAX_DIFFS_SHOWN = 50
+
+
+def _target(outputs: Path | None) -> Any:
+    from ops.target import TargetError, resolve_target
+
+    try:
+        target = resolve_target(outputs)
+    except (TargetError, FileNotFoundError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    target.apply_environment()
+    return target
+
+
+def _quiet_servers() -> None:
+    # moto's and werkzeug's request logs would bury the summary.
+    for name in ("werkzeug", "botocore", "moto"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+# -- printing ------------------------------------------------------------------------------
+
+
+def _count_table(title: str, rows: dict[str, dict[str, int]], columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("table")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for name in sorted(rows):
+        table.add_row(name, *(f"{rows[name].get(c, 0):,}" for c in columns))
+    return table
+
+
+def print_run_local(result: Any) -> None:
+    """The run-local summary: rows per stage, durations, state, verdict, report."""
+    from common.source_tables import TABLE_ORDER
+    from local.pipeline_main import WAREHOUSE_TABLES
+
+    for cycle in result.cycles:
+        source = {
+            t: {"extracted": cycle.extracted.get(t, 0), "quarantined": cycle.quarantined.get(t, 0)} for t in TABLE_ORDER
+        }
+        star = {
+            t: {"transformed": cycle.transformed.get(t, 0), "loaded": cycle.loaded.get(t, 0)} for t in WAREHOUSE_TABLES
+        }
+        runs = ", ".join(map(str, cycle.runs)) or "none"
+        console.rule(
+            f"Cycle {cycle.name}: run(s) {runs}, {cycle.duration_s:.1f} s, {len(cycle.cycle.invocations)} invocations"
+        )
+        console.print(_count_table("Source tables", source, ["extracted", "quarantined"]))
+        console.print(_count_table("Warehouse tables", star, ["transformed", "loaded"]))
+        for failure in cycle.cycle.failures:
+            what = f"{failure.function} ({failure.trigger})"
+            console.print(f"[red]✗ {what} failed after {failure.attempts} attempts: {failure.error}[/]")
+    durations = Table(title="Time per stage (both cycles)", title_justify="left")
+    durations.add_column("stage")
+    durations.add_column("seconds", justify="right")
+    for stage, seconds in result.stage_durations.items():
+        durations.add_row(stage, f"{seconds:.2f}")
+    for step, seconds in result.steps:
+        durations.add_row(f"[dim]{step}[/]", f"[dim]{seconds:.2f}[/]")
+    console.print(durations)
+    print_status(result.status)
+    print_reconciliation(result.reconciliation)
+    console.print(f"Stage logs (JSON, EMF metrics): [bold]{result.log_path}[/]")
+    console.print(f"Warehouse report: [bold]{result.report_path}[/]")
+
+
+def print_status(status: Any) -> None:
+    table = Table(title="Pipeline state", title_justify="left")
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("SSM last_run_seq", str(status.ssm_last_run_seq))
+    for stage in status.stages:
+        lag = status.lag_runs[stage.stage]
+        table.add_row(
+            f"last {stage.stage} run", f"{stage.run_seq} at {stage.committed_at or '?'} (behind ingestion: {lag})"
+        )
+    lag = status.source_lag_seconds
+    table.add_row("source lag (now - oldest watermark)", f"{lag:,.0f} s" if lag is not None else "no watermarks yet")
+    table.add_row("quarantined rows", ", ".join(f"{t}: {n}" for t, n in status.quarantined.items()) or "none")
+    depth = status.failure_queue_depth
+    table.add_row("failure queue depth", "unknown" if depth is None else str(depth))
+    console.print(table)
+    if status.watermarks:
+        marks = Table(title="Watermarks (SSM)", title_justify="left")
+        marks.add_column("table")
+        marks.add_column("watermark")
+        for t, w in sorted(status.watermarks.items()):
+            marks.add_row(t, w)
+        console.print(marks)
+
+
+def print_reconciliation(report: Any) -> None:
+    if report.ok:
+        console.print(f"[bold green]Reconciliation passed:[/] {report.summary()}")
+    else:
+        console.print(f"[bold red]Reconciliation FAILED:[/] {report.summary()}")
+        table = Table(title_justify="left")
+        for c in ("table", "key", "column", "expected", "actual"):
+            table.add_column(c)
+        for d in report.differences[:MAX_DIFFS_SHOWN]:
+            table.add_row(d.table, d.key, d.column, repr(d.expected), repr(d.actual))
+        console.print(table)
+        if len(report.differences) > MAX_DIFFS_SHOWN:
+            console.print(f"… and {len(report.differences) - MAX_DIFFS_SHOWN} more")
+    if report.skipped_bad_input:
+        console.print(f"[yellow]{len(report.skipped_bad_input)} bad source rows skipped (quarantined by design)[/]")
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def run_local(
+    scale: Annotated[float, typer.Option(help="Data scale: 1 is a few thousand sales orders.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the generator (the simulator uses seed + 1).")] = 42,
+    keep_stack: Annotated[bool, typer.Option(help="Leave PostgreSQL + moto running afterwards.")] = False,
+) -> None:
+    """Run the whole pipeline locally, end to end (what `make run` does)."""
+    from local.pipeline_main import StackBusyError
+    from local.pipeline_main import run_local as flow
+
+    _quiet_servers()
+    try:
+        result = flow(scale=scale, seed=seed, keep_stack=keep_stack, console=console)
+    except StackBusyError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    print_run_local(result)
+    if keep_stack:
+        console.print("Stack left running: `totes status`, `totes run`, `totes local down` when done.")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _interval_seconds(expression: str | None) -> int:
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours)\)", (expression or "").strip())
+    if not match:
+        return 15 * 60
+    return int(match.group(1)) * (60 if match.group(2).startswith("minute") else 3600)
+
+
+def run(
+    watch: Annotated[bool, typer.Option(help="Keep running a cycle every schedule interval.")] = False,
+    interval: Annotated[int | None, typer.Option(help="Seconds between cycles (default: the schedule).")] = None,
+    outputs: OutputsOpt = None,
+) -> None:
+    """Run one pipeline cycle (or --watch: one per schedule interval) against the running pipeline."""
+    from local.aws_resources import put_db_secrets
+    from local.runner import PipelineRunner
+
+    _quiet_servers()
+    target = _target(outputs)
+    every = interval or _interval_seconds(target.output("ingestion_schedule_expression"))
+    if not target.is_local:
+        # In AWS the schedule and S3 notifications are real: starting ingestion is enough.
+        target.client("lambda").invoke(FunctionName=target.output("ingestion_function_name"), InvocationType="Event")
+        console.print("Ingestion invoked; transform and load follow through the S3 notifications.")
+        return
+    put_db_secrets(
+        target.client("secretsmanager"), target.resources, target.source_credentials(), target.warehouse_credentials()
+    )
+    log_path = Path(target.details.pg_data_dir).parent / "logs" / "run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a", encoding="utf-8") as log:
+        runner = PipelineRunner(
+            s3=target.client("s3"),
+            lambda_client=target.client("lambda"),
+            ingestion_function=target.output("ingestion_function_name"),
+            buckets=[target.resources.ingest_bucket, target.resources.processed_bucket],
+            region=target.details.aws_env.get("AWS_REGION", "eu-west-2"),
+            sqs=target.client("sqs"),
+            failure_queue_url=target.output("failure_queue_url"),
+            log_sink=log,
+        )
+        while True:
+            with console.status("Running a cycle…"):
+                cycle = runner.run_cycle()
+            for inv in cycle.invocations:
+                mark = "[green]✓[/]" if inv.ok else f"[red]✗ {inv.error}[/]"
+                console.print(f"{mark} {inv.function} ← {inv.trigger} ({inv.duration_s:.2f} s)")
+            if not watch:
+                if not cycle.ok:
+                    raise typer.Exit(1)
+                return
+            console.print(f"[dim]next cycle in {every} s (Ctrl-C to stop); stage logs: {log_path}[/]")
+            time.sleep(every)
+
+
+def status(outputs: OutputsOpt = None) -> None:
+    """Watermarks, last run of each stage, lag, quarantine counts, failure-queue depth."""
+    from ops.status import collect_status
+
+    target = _target(outputs)
+    wh = target.connect_warehouse()
+    try:
+        state = collect_status(
+            s3=target.client("s3"),
+            ssm=target.client("ssm"),
+            resources=target.resources,
+            warehouse=wh,
+            sqs=target.client("sqs"),
+            failure_queue_url=target.output("failure_queue_url"),
+        )
+    finally:
+        wh.close()
+    print_status(state)
+
+
+def reconcile(outputs: OutputsOpt = None) -> None:
+    """Compare the warehouse with totesys (independently of the transform code); non-zero if they differ."""
+    from ops.reconcile import reconcile as compare
+
+    target = _target(outputs)
+    src, wh = target.connect_source(), target.connect_warehouse()
+    try:
+        with console.status("Reconciling…"):
+            report = compare(src, wh)
+    finally:
+        src.close()
+        wh.close()
+    print_reconciliation(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _replay(mode: str, from_run: int | None, to_run: int | None, yes: bool, outputs: Path | None) -> None:
+    from ops.replay import replay as do_replay
+    from ops.status import last_loaded_run
+
+    target = _target(outputs)
+    if not yes:
+        console.print("[yellow]This clears warehouse tables before rebuilding them; add --yes to go ahead.[/]")
+        raise typer.Exit(2)
+    wh = target.connect_warehouse()
+    try:
+        if to_run is not None:
+            last = LakeStore(target.resources.processed_bucket, target.client("s3"))
+            from ops.status import last_committed_run
+
+            latest = last_committed_run(last).run_seq or 0
+            if to_run < latest:
+                # The load stage applies pending runs in order up to the newest; stopping
+                # earlier would need a bound in the load API (docs/usage.md, limits).
+                console.print(f"[red]--to-run must be the latest committed run ({latest}) or omitted[/]")
+                raise typer.Exit(2)
+        with console.status(f"Replaying ({mode})…"):
+            result = do_replay(
+                warehouse=wh,
+                lambda_client=target.client("lambda"),
+                s3=target.client("s3"),
+                processed_bucket=target.resources.processed_bucket,
+                transform_function=target.output("transform_function_name"),
+                load_function=target.output("load_function_name"),
+                mode=mode,
+                from_run=from_run,
+                region=(target.details.aws_env.get("AWS_REGION") if target.details else None),
+            )
+        loaded = last_loaded_run(wh)
+    finally:
+        wh.close()
+    console.print(
+        f"[green]Replayed[/] ({result.mode}) from s3://{result.processed_bucket}; ledger at run {loaded.run_seq}"
+    )
+    console.print("Check it with `totes reconcile`.")
+
+
+def replay(
+    mode: Annotated[
+        str, typer.Option(help="retransform (from the ingest bucket, new processed generation) or reload.")
+    ] = "retransform",
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the warehouse star tables are emptied first.")] = False,
+    outputs: OutputsOpt = None,
+) -> None:
+    """Rebuild the whole warehouse from the immutable lake (no lake object is overwritten)."""
+    _replay(mode, None, None, yes, outputs)
+
+
+def backfill(
+    from_run: Annotated[int, typer.Option("--from-run", help="First run to re-apply.")],
+    to_run: Annotated[
+        int | None, typer.Option("--to-run", help="Last run (must be the latest; see docs/usage.md).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: ledger rows of these runs are removed first.")] = False,
+    outputs: OutputsOpt = None,
+) -> None:
+    """Re-apply committed processed runs --from-run onwards to the warehouse (idempotent)."""
+    _replay("reload", from_run, to_run, yes, outputs)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    run_seq: Annotated[int | None, typer.Option("--run", help="Only this run.")] = None,
+    table: Annotated[str | None, typer.Option(help="Only this source table.")] = None,
+    outputs: OutputsOpt = None,
+) -> None:
+    """Quarantine objects with row counts and reasons."""
+    from ops.quarantine import list_quarantine
+
+    target = _target(outputs)
+    objects = list_quarantine(
+        LakeStore(target.resources.processed_bucket, target.client("s3")), run_seq=run_seq, table=table
+    )
+    if not objects:
+        console.print("No quarantined input.")
+        return
+    out = Table(title="Quarantine (processed bucket)", title_justify="left")
+    for c in ("run", "table", "rows", "committed", "reasons", "key"):
+        out.add_column(c)
+    for o in objects:
+        reasons = "; ".join(f"{n}× {r}" for r, n in o.reasons.items())
+        out.add_row(str(o.run_seq), o.table, str(o.rows), "yes" if o.committed else "orphan", reasons, o.key)
+    console.print(out)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    key: Annotated[str, typer.Argument(help="Key of a quarantine object (see `quarantine list`).")],
+    limit: Annotated[int, typer.Option(help="Records to print.")] = 20,
+    outputs: OutputsOpt = None,
+) -> None:
+    """Print the rejected records of one quarantine object."""
+    from common.s3_store import ObjectMissingError
+    from ops.quarantine import read_records
+
+    target = _target(outputs)
+    try:
+        records = read_records(LakeStore(target.resources.processed_bucket, target.client("s3")), key)
+    except ObjectMissingError as exc:
+        console.print(f"[red]no such quarantine object: {key}[/]")
+        raise typer.Exit(1) from exc
+    for record in records[:limit]:
+        console.print_json(json.dumps(record, default=str))
+    if len(records) > limit:
+        console.print(f"… {len(records) - limit} more records (--limit)")
+
+
+TOP_LEVEL_COMMANDS = {
+    "run-local": run_local,
+    "run": run,
+    "status": status,
+    "reconcile": reconcile,
+    "replay": replay,
+    "backfill": backfill,
+}
