@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import local_cmds
+from cli import local_cmds, pipeline_cmds
 
 app = typer.Typer(
     help="Terrific Totes data pipeline: totesys -> S3 lake -> star-schema warehouse.",
@@ -14,6 +14,9 @@ app = typer.Typer(
 app.add_typer(local_cmds.local_app, name="local")
 for command in local_cmds.TOP_LEVEL_COMMANDS:
     app.command()(command)
+app.add_typer(pipeline_cmds.quarantine_app, name="quarantine")
+for name, command in pipeline_cmds.TOP_LEVEL_COMMANDS.items():
+    app.command(name)(command)
 
 if __name__ == "__main__":
     app()
