@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pg8000.native
@@ -97,7 +98,26 @@ class Ingest:
             t=ts(last_updated),
         )[0][0]
 
-    def touch(self, table: str, row_id: int, last_updated: datetime, con: pg8000.native.Connection | None = None) -> None:
+    def insert(self, table: str, con: pg8000.native.Connection | None = None, **values: Any) -> int:
+        """Insert one row (values bound as parameters); return its id."""
+        names = list(values)
+        cols = ", ".join(pg8000.native.identifier(n) for n in names)
+        params = ", ".join(f":p{i}" for i in range(len(names)))
+        sql = (
+            f"INSERT INTO {pg8000.native.identifier(table)} ({cols}) VALUES ({params})"
+            f" RETURNING {pg8000.native.identifier(table + '_id')}"
+        )
+        return (con or self.admin).run(sql, **{f"p{i}": values[n] for i, n in enumerate(names)})[0][0]
+
+    def add_department(self, name: str, last_updated: datetime, con: pg8000.native.Connection | None = None) -> int:
+        return self.insert(
+            "department", con, department_name=name, location="Leeds", manager=None,
+            created_at=last_updated, last_updated=last_updated,
+        )  # fmt: skip
+
+    def touch(
+        self, table: str, row_id: int, last_updated: datetime, con: pg8000.native.Connection | None = None
+    ) -> None:
         """Set a row's last_updated: an update in the source."""
         t, pk = pg8000.native.identifier(table), pg8000.native.identifier(f"{table}_id")
         (con or self.admin).run(
@@ -147,3 +167,65 @@ class Ingest:
 @pytest.fixture
 def ingest(pipeline: Any, stack: Any) -> Ingest:
     return Ingest(pipeline, stack.postgres)
+
+
+class InjectedCrashError(RuntimeError):
+    """The failure a test injects at an AWS boundary (stands for a Lambda dying there)."""
+
+
+class CrashingStore(LakeStore):
+    """The ingest bucket, except that the put for which ``crash_before`` says so raises.
+
+    ``before_put`` (optional) runs just before each put: used to interleave another run.
+    """
+
+    def __init__(
+        self,
+        store: LakeStore,
+        crash_before: Callable[[str, int], bool] = lambda key, n: False,
+        before_put: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(store.bucket, store.client)
+        self.crash_before = crash_before
+        self.before_put = before_put
+        self.puts: list[str] = []
+
+    def put_new(
+        self, key: str, body: Any, content_type: str = "application/octet-stream", metadata: Any = None
+    ) -> None:
+        if self.before_put is not None:
+            self.before_put(key)
+        if self.crash_before(key, len(self.puts)):
+            raise InjectedCrashError(f"crash before creating {key}")
+        super().put_new(key, body, content_type, metadata)
+        self.puts.append(key)
+
+
+class CrashingSsm:
+    """A boto3 SSM client whose ``put_parameter`` number ``crash_at`` (0-based) raises.
+
+    ``before_put`` (optional) runs before each put_parameter (to interleave another run).
+    """
+
+    def __init__(self, client: Any, crash_at: int | None = None, before_put: Callable[[], None] | None = None) -> None:
+        self.client = client
+        self.crash_at = crash_at
+        self.before_put = before_put
+        self.puts = 0
+
+    def get_parameter(self, **kwargs: Any) -> Any:
+        return self.client.get_parameter(**kwargs)
+
+    def put_parameter(self, **kwargs: Any) -> Any:
+        if self.before_put is not None:
+            self.before_put()
+        n, self.puts = self.puts, self.puts + 1
+        if n == self.crash_at:
+            raise InjectedCrashError(f"crash before SSM put {n} ({kwargs['Name']})")
+        return self.client.put_parameter(**kwargs)
+
+
+@pytest.fixture
+def faults() -> SimpleNamespace:
+    """Crash injection at the AWS boundary: ``faults.store``, ``faults.ssm``, ``faults.error``."""
+    return SimpleNamespace(store=CrashingStore, ssm=CrashingSsm, error=InjectedCrashError)
