@@ -1,0 +1,115 @@
+"""Every kind of bad input ends in quarantine with its reason, is counted, and the rest proceeds."""
+
+from __future__ import annotations
+
+import json
+
+from transform.handler import lambda_handler
+from transform.run import run_transform
+
+
+def _reasons(lake, seq: int, table: str) -> dict[int | None, str]:
+    return {q["line_no"]: q["reason"] for q in lake.quarantined(seq, table)}
+
+
+def test_bad_fact_rows_are_quarantined_and_good_rows_proceed(lake, pipeline, capsys, caplog) -> None:
+    r = lake.row
+    good = r("sales_order", 1)
+    bad_date = r("sales_order", 2, agreed_payment_date="2024-02-30")
+    no_field = {k: v for k, v in r("sales_order", 3).items() if k != "units_sold"}
+    null_nn = r("sales_order", 4, design_id=None)
+    wrong_type = r("sales_order", 5, units_sold="ten")
+    money_float = r("sales_order", 6, unit_price=2.5)
+    fk_miss = r("sales_order", 7, staff_id=404)
+    too_precise = r("sales_order", 8, unit_price="1.234")
+    bad_ts = r("sales_order", 9, last_updated="yesterday")
+    rows = lake.base_rows()
+    rows["sales_order"] = [
+        good,
+        bad_date,
+        no_field,
+        null_nn,
+        '{"sales_order_id": 10, "units_sold": ',
+        wrong_type,
+        money_float,
+        fk_miss,
+        too_precise,
+        bad_ts,
+        r("sales_order", 11),
+    ]
+    lake.commit_ingest(1, rows)
+
+    summary = lambda_handler({}, None)
+
+    assert [f["sales_order_id"] for f in lake.rows(1, "fact_sales_order")] == [1, 11]
+    reasons = _reasons(lake, 1, "sales_order")
+    assert reasons == {
+        2: "unparseable date: agreed_payment_date",
+        3: "missing required field or null: units_sold",
+        4: "missing required field or null: design_id",
+        5: reasons[5],  # checked below: the JSON decoder's message
+        6: "wrong type: units_sold must be a JSON integer, got str",
+        7: "wrong type: unit_price must be a JSON string, got float",
+        8: "foreign key matches nothing: staff_id -> staff",
+        9: "not a numeric(10,2): unit_price",
+        10: "unparseable timestamp: last_updated",
+    }
+    assert reasons[5].startswith("malformed JSON line")
+    first = lake.quarantined(1, "sales_order")[0]
+    assert first["table"] == "sales_order"
+    assert first["run_seq"] == 1
+    assert first["primary_key"] == 2
+    assert first["source_key"].startswith("data/sales_order/")
+    assert json.loads(first["raw"]) == bad_date
+    record = lake.commit_record(1)
+    assert record["quarantine"]["sales_order"]["rows"] == 9
+    assert record["rows_quarantined"] == 9
+    assert summary["rows_quarantined"] == 9
+    errors = [rec for rec in caplog.records if rec.levelname == "ERROR"]
+    assert [(e.table, e.rows) for e in errors] == [("sales_order", 9)]
+    emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    assert emf[-1]["RowsQuarantined"] == [9.0]
+
+
+def test_bad_dimension_rows_are_quarantined(lake) -> None:
+    r = lake.row
+    rows = lake.base_rows()
+    rows["currency"] = [r("currency", 1), r("currency", 2, currency_code="ZZZ")]
+    rows["staff"] = [r("staff", 1), r("staff", 2, department_id=9)]
+    rows["counterparty"] = [r("counterparty", 1), r("counterparty", 2, legal_address_id=9)]
+    rows["payment_type"] = [r("payment_type", 1), r("payment_type", 2, payment_type_name="GIFT")]
+    rows["sales_order"] = [r("sales_order", 1, currency_id=2), r("sales_order", 2, staff_id=2)]
+    lake.commit_ingest(1, rows)
+
+    run_transform(lake.ingest, lake.processed)
+
+    assert _reasons(lake, 1, "currency") == {2: "unknown ISO 4217 currency code"}
+    assert _reasons(lake, 1, "staff") == {2: "foreign key matches nothing: department_id -> department"}
+    assert _reasons(lake, 1, "counterparty") == {2: "foreign key matches nothing: legal_address_id -> address"}
+    assert _reasons(lake, 1, "payment_type") == {2: "unknown enum label: payment_type_name"}
+    # Rejected members never enter the state, so facts pointing at them are rejected too.
+    assert _reasons(lake, 1, "sales_order") == {
+        1: "foreign key matches nothing: currency_id -> currency",
+        2: "foreign key matches nothing: staff_id -> staff",
+    }
+    assert [c["currency_id"] for c in lake.rows(1, "dim_currency")] == [1]
+    assert [s["staff_id"] for s in lake.rows(1, "dim_staff")] == [1]
+    assert [c["counterparty_id"] for c in lake.rows(1, "dim_counterparty")] == [1]
+    assert lake.quarantined(1, "staff")[0]["raw"] is not None
+
+
+def test_object_whose_sha256_differs_from_the_manifest_is_quarantined_whole(lake) -> None:
+    r = lake.row
+    rows = lake.base_rows()
+    rows["sales_order"] = [r("sales_order", 1)]
+    rows["purchase_order"] = [r("purchase_order", 1)]
+    manifest = lake.commit_ingest(1, rows, corrupt=("sales_order",))
+
+    run_transform(lake.ingest, lake.processed)
+
+    [entry] = lake.quarantined(1, "sales_order")
+    assert entry["source_key"] == manifest["tables"]["sales_order"]["key"]
+    assert entry["line_no"] is None
+    assert "sha256" in entry["reason"]
+    assert lake.rows(1, "fact_sales_order") == []
+    assert len(lake.rows(1, "fact_purchase_order")) == 1
