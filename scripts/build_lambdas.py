@@ -95,7 +95,7 @@ def install_dependencies(specs: list[str], cache_root: Path) -> Path:
                 sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                 "--no-compile", *PIP_TARGET_ARGS, "--target", str(staging), *specs,
             ]  # fmt: skip
-            result = subprocess.run(cmd, capture_output=True, text=True, check=False)  # nosec B603
+            result = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603  # nosec B603
             if result.returncode != 0:
                 raise BuildError(f"pip could not install {specs} for python3.12:\n{result.stderr}")
         try:

@@ -98,7 +98,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "pipeline" {
 }
 
 data "aws_iam_policy_document" "bucket_tls_only" {
-  for_each = aws_s3_bucket.pipeline
+  for_each = var.deny_insecure_transport ? aws_s3_bucket.pipeline : {}
 
   statement {
     sid     = "DenyInsecureTransport"
@@ -123,7 +123,7 @@ data "aws_iam_policy_document" "bucket_tls_only" {
 }
 
 resource "aws_s3_bucket_policy" "pipeline" {
-  for_each = aws_s3_bucket.pipeline
+  for_each = var.deny_insecure_transport ? aws_s3_bucket.pipeline : {}
 
   bucket = each.value.id
   policy = data.aws_iam_policy_document.bucket_tls_only[each.key].json

@@ -50,6 +50,12 @@ variable "noncurrent_version_expiration_days" {
   }
 }
 
+variable "deny_insecure_transport" {
+  description = "Controls whether each bucket's policy denies requests not made over TLS (aws:SecureTransport = false). Only the local moto apply turns it off: moto is served over plain HTTP and enforces bucket policies."
+  type        = bool
+  default     = true
+}
+
 variable "force_destroy_buckets" {
   description = "Controls whether terraform destroy may delete buckets that still hold objects. Keep false for real environments (the lake is the pipeline's history)."
   type        = bool

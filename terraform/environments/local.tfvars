@@ -1,0 +1,17 @@
+# The local stack: the same module applied to a moto server by
+# src/local/terraform_local.py (`make tf-local`, `totes local terraform-apply`).
+environment = "local"
+
+# moto does not know the AWS SDK for pandas managed layer; locally the stages run
+# in-process with pandas from the venv, so the functions only need to exist.
+aws_sdk_pandas_layer_arns = []
+
+# Local buckets are throw-away: let destroy remove them with their objects.
+force_destroy_buckets = true
+
+log_retention_days    = 1
+alarm_email_addresses = []
+
+# moto speaks plain HTTP and enforces bucket policies: a TLS-only policy would
+# deny every local request. Real environments keep the default (true).
+deny_insecure_transport = false
