@@ -1,0 +1,373 @@
+"""``run_load``: load every pending processed run into the warehouse, in order, one transaction each.
+
+Pending = commit records in the processed bucket with ``run_seq`` above the ledger's
+maximum. The event that woke us is never consulted: a duplicate event finds nothing
+pending, an out-of-order one catches up on its predecessors first, and a lost one
+is healed by the next event or the scheduled sweep. Design: docs/load.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pg8000.exceptions
+import pg8000.native
+from botocore.exceptions import ClientError
+
+from common.observability import MetricUnit, get_logger
+from common.runs import committed_runs, new_attempt_id
+from common.s3_store import LakeStore
+from load import upsert
+from load.commit_record import CommitRecord, TableObject, read_commit_record
+from load.errors import CommitRecordError, WarehouseLoadError
+from load.ledger import LedgerEntry, last_loaded_seq, record_run
+from load.lock import load_lock
+from load.staging import DEFAULT_BATCH_ROWS, StagedTable, stage_parquet
+from load.tables import TABLES, Kind
+
+logger = get_logger("load")
+
+# Do not start another run with less Lambda time than this left: a run cut off by the
+# timeout rolls back harmlessly, but it is wasted work and a false alarm.
+MIN_TIME_FOR_A_RUN_MS = 60_000
+
+_DB_ERRORS = (pg8000.exceptions.Error, OSError)
+
+
+@dataclass
+class LoadHooks:
+    """Test seams between the steps of a run's transaction (each gets the run_seq).
+
+    A hook that raises, or that kills the connection, must leave nothing behind.
+    """
+
+    after_staging: Callable[[int], None] | None = None
+    before_commit: Callable[[int], None] | None = None
+
+
+@dataclass(frozen=True)
+class RunLoad:
+    """What loading one processed run did."""
+
+    run_seq: int
+    staged: dict[str, int]  # rows copied into staging per table
+    loaded: dict[str, int]  # rows inserted or changed per table
+    inferred_members: int
+    rows_quarantined: int
+    dates_generated: int
+    max_source_last_updated: dt.datetime | None
+    duration_ms: int
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(self.loaded.values())
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one ``run_load`` call did."""
+
+    lock_acquired: bool
+    last_loaded_seq: int
+    runs: tuple[RunLoad, ...] = ()
+    gaps: tuple[int, ...] = ()  # processed run ids that do not exist and were stepped over
+    stopped_for_time: bool = False
+    load_attempt: str = field(default="")
+
+    @property
+    def runs_committed(self) -> int:
+        return len(self.runs)
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-able summary (the handler's return value)."""
+        return {
+            "lock_acquired": self.lock_acquired,
+            "runs_committed": self.runs_committed,
+            "run_seqs": [r.run_seq for r in self.runs],
+            "last_loaded_seq": self.last_loaded_seq,
+            "rows_loaded": sum(r.rows_loaded for r in self.runs),
+            "inferred_members": sum(r.inferred_members for r in self.runs),
+            "rows_quarantined": sum(r.rows_quarantined for r in self.runs),
+            "gaps": list(self.gaps),
+            "stopped_for_time": self.stopped_for_time,
+        }
+
+
+def run_load(
+    processed: LakeStore,
+    con: pg8000.native.Connection,
+    *,
+    metrics: Any | None = None,
+    hooks: LoadHooks | None = None,
+    lock_wait_seconds: float = 60.0,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    time_left_ms: Callable[[], int] | None = None,
+) -> LoadResult:
+    """Load every pending processed run, in run order, each in one transaction.
+
+    Parameters
+    ----------
+    processed
+        The processed bucket.
+    con
+        A pg8000 connection to the warehouse as the loader role, not in a transaction.
+    metrics
+        Powertools ``Metrics`` to add to (the handler flushes it); None to skip metrics.
+    hooks
+        Test seams inside each run's transaction.
+    lock_wait_seconds
+        How long to wait for a concurrent loader before leaving the work to it.
+    batch_rows
+        Rows per Parquet record batch, i.e. per COPY message.
+    time_left_ms
+        The Lambda context's ``get_remaining_time_in_millis``; no new run is started
+        with less than a minute left.
+
+    Returns
+    -------
+    LoadResult
+        The runs committed by this call, in order.
+
+    Raises
+    ------
+    WarehouseLoadError
+        The database failed or went away; the current run was rolled back, the runs
+        before it stay committed, and a retry resumes at the rolled-back run.
+    CommitRecordError, SchemaMismatchError
+        A processed run cannot be read as the contract says; it was rolled back.
+    """
+    hooks = hooks or LoadHooks()
+    attempt = new_attempt_id()
+    logger.append_keys(load_attempt=attempt)
+    try:
+        with load_lock(con, lock_wait_seconds) as acquired:
+            if not acquired:
+                logger.warning("another loader holds the load lock; leaving pending runs to it")
+                return LoadResult(False, last_loaded_seq(con), load_attempt=attempt)
+            return _catch_up(processed, con, metrics, hooks, batch_rows, time_left_ms, attempt)
+    except _DB_ERRORS as exc:
+        # Lock and ledger statements outside a run's transaction: nothing to roll back.
+        raise WarehouseLoadError(f"warehouse unavailable: {exc}") from exc
+    finally:
+        _add_metric(metrics, "RunsCommitted", MetricUnit.Count, 0)  # the freshness alarm needs a datapoint
+        logger.remove_keys(["load_attempt", "run_seq"])
+
+
+def _catch_up(
+    processed: LakeStore,
+    con: pg8000.native.Connection,
+    metrics: Any | None,
+    hooks: LoadHooks,
+    batch_rows: int,
+    time_left_ms: Callable[[], int] | None,
+    attempt: str,
+) -> LoadResult:
+    last = last_loaded_seq(con)
+    runs: list[RunLoad] = []
+    gaps: list[int] = []
+    while True:
+        # Re-list after each pass: runs committed while we worked are ours too, since a
+        # waiter that timed out on the lock left them to us.
+        pending = list(committed_runs(processed, after=last))
+        if not pending:
+            return LoadResult(True, last, tuple(runs), tuple(gaps), load_attempt=attempt)
+        for seq in pending:
+            if time_left_ms is not None and time_left_ms() < MIN_TIME_FOR_A_RUN_MS:
+                logger.warning("stopping before run %s: Lambda time is nearly up", seq, extra={"run_seq": seq})
+                return LoadResult(True, last, tuple(runs), tuple(gaps), stopped_for_time=True, load_attempt=attempt)
+            if seq != last + 1:
+                # Transform writes commit records strictly in order, so a missing id will
+                # never appear later: waiting for it would stop the warehouse forever.
+                missing = list(range(last + 1, seq))
+                gaps.extend(missing)
+                logger.warning(
+                    "processed run ids missing; loading the next run after the gap",
+                    extra={"run_seq": seq, "missing_run_seqs": missing, "previous_run_seq": last},
+                )
+                _add_metric(metrics, "SequenceGaps", MetricUnit.Count, len(missing))
+            record = read_commit_record(processed, seq)
+            result = _load_run(processed, con, record, last, hooks, batch_rows, attempt)
+            runs.append(result)
+            _emit_run_metrics(metrics, result)
+            last = seq
+
+
+def _load_run(
+    processed: LakeStore,
+    con: pg8000.native.Connection,
+    record: CommitRecord,
+    previous: int,
+    hooks: LoadHooks,
+    batch_rows: int,
+    attempt: str,
+) -> RunLoad:
+    """Load one run in one transaction: all of it is visible after COMMIT, or none of it."""
+    logger.append_keys(run_seq=record.run_seq)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"load-{record.run_seq}-") as tmp:
+        # Download before BEGIN: S3 trouble never holds a transaction open, and the
+        # transaction is as short as COPY allows.
+        files = {obj.table: _download(processed, obj, Path(tmp)) for obj in record.objects}
+        con.run("BEGIN")
+        try:
+            result = _apply(con, record, files, previous, hooks, batch_rows, attempt, started)
+            con.run("COMMIT")
+        except BaseException as exc:
+            _rollback(con, record.run_seq)
+            if isinstance(exc, _DB_ERRORS):
+                raise WarehouseLoadError(f"run {record.run_seq} rolled back: {exc}") from exc
+            raise
+    logger.info(
+        "run loaded",
+        extra={
+            "run_seq": record.run_seq,
+            "rows": result.loaded,
+            "staged": result.staged,
+            "inferred_members": result.inferred_members,
+            "rows_quarantined": result.rows_quarantined,
+            "duration_ms": result.duration_ms,
+        },
+    )
+    return result
+
+
+def _download(processed: LakeStore, obj: TableObject, folder: Path) -> Path:
+    path = folder / f"{obj.table}.parquet"
+    try:
+        with path.open("wb") as f:
+            processed.download_to(obj.key, f)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            raise CommitRecordError(f"{obj.key} named by the commit record does not exist") from exc
+        raise
+    return path
+
+
+def _apply(
+    con: pg8000.native.Connection,
+    record: CommitRecord,
+    files: dict[str, Path],
+    previous: int,
+    hooks: LoadHooks,
+    batch_rows: int,
+    attempt: str,
+    started: float,
+) -> RunLoad:
+    seq = record.run_seq
+    staged: dict[str, StagedTable] = {}
+    for obj in record.objects:  # LOAD_ORDER: dimensions first
+        with files[obj.table].open("rb") as f:
+            st = stage_parquet(con, TABLES[obj.table], f, batch_rows)
+        if st.rows != obj.rows:
+            raise CommitRecordError(f"{obj.key} holds {st.rows} rows; the commit record says {obj.rows}")
+        staged[obj.table] = st
+    if hooks.after_staging:
+        hooks.after_staging(seq)
+
+    quarantined = 0
+    for st in staged.values():
+        moved = upsert.quarantine_nulls(con, st, seq)
+        if moved:
+            logger.error(
+                "rows with NULL in NOT NULL columns quarantined",
+                extra={"table": st.table.name, "rows": moved, "table_nulls": st.null_counts},
+            )
+        quarantined += moved
+
+    loaded: dict[str, int] = {}
+    for name, st in staged.items():
+        if st.table.kind is Kind.FACT:
+            continue
+        changed, completed = upsert.upsert_dimension(con, st, seq)
+        loaded[name] = changed
+        if completed:
+            logger.info("inferred members completed by their real rows", extra={"table": name, "rows": completed})
+
+    facts = [st for st in staged.values() if st.table.kind is Kind.FACT]
+    # Every date any fact references, generated in one statement before the first fact.
+    dates_generated = upsert.ensure_dates(
+        con,
+        (d for st in facts for c in st.table.date_columns for d in st.distinct.get(c, ())),  # type: ignore[misc]
+    )
+    inferred = 0
+    max_lu: dt.datetime | None = None
+    for st in facts:
+        members = upsert.infer_missing_members(con, st, seq)
+        if members:
+            inferred += len(members)
+            logger.warning(
+                "facts reference dimension members that never arrived; inferred placeholders created",
+                extra={"table": st.table.name, "inferred": [f"{m.table}:{m.member_id}" for m in members]},
+            )
+        bulk = upsert.use_bulk_mode(con, st)
+        loaded[st.table.name] = upsert.append_facts(con, st, bulk=bulk)
+        if st.max_last_updated is not None and (max_lu is None or st.max_last_updated > max_lu):
+            max_lu = st.max_last_updated
+        logger.info(
+            "table loaded",
+            extra={"table": st.table.name, "rows": loaded[st.table.name], "staged": st.rows, "bulk_mode": bulk},
+        )
+
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    result = RunLoad(
+        run_seq=seq,
+        staged={n: st.rows for n, st in staged.items()},
+        loaded=loaded,
+        inferred_members=inferred,
+        rows_quarantined=quarantined,
+        dates_generated=dates_generated,
+        max_source_last_updated=max_lu,
+        duration_ms=duration_ms,
+    )
+    record_run(
+        con,
+        LedgerEntry(
+            run_seq=seq,
+            attempt=record.attempt,
+            commit_key=record.key,
+            load_attempt=attempt,
+            previous_run_seq=previous,
+            rows_per_table={n: {"staged": st.rows, "loaded": loaded.get(n, 0)} for n, st in staged.items()},
+            max_source_last_updated=max_lu,
+            inferred_members=inferred,
+            rows_quarantined=quarantined,
+            duration_ms=duration_ms,
+        ),
+    )
+    if hooks.before_commit:
+        hooks.before_commit(seq)
+    return result
+
+
+def _rollback(con: pg8000.native.Connection, seq: int) -> None:
+    """Roll back the run's transaction; if the connection is gone the server already has."""
+    try:
+        con.run("ROLLBACK")
+    except _DB_ERRORS as exc:
+        logger.warning(
+            "rollback failed; the server rolls back a transaction whose connection is gone",
+            extra={"run_seq": seq, "error": repr(exc)},
+        )
+
+
+def _add_metric(metrics: Any | None, name: str, unit: MetricUnit, value: float) -> None:
+    if metrics is not None:
+        metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def _emit_run_metrics(metrics: Any | None, run: RunLoad) -> None:
+    _add_metric(metrics, "RunsCommitted", MetricUnit.Count, 1)
+    _add_metric(metrics, "RowsLoaded", MetricUnit.Count, run.rows_loaded)
+    _add_metric(metrics, "InferredMembers", MetricUnit.Count, run.inferred_members)
+    if run.rows_quarantined:
+        _add_metric(metrics, "RowsQuarantined", MetricUnit.Count, run.rows_quarantined)
+    if run.max_source_last_updated is not None:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # source timestamps are naive UTC
+        lag = (now - run.max_source_last_updated).total_seconds()
+        _add_metric(metrics, "ChangeToLoadLagSeconds", MetricUnit.Seconds, max(lag, 0.0))

@@ -1,0 +1,204 @@
+"""Parquet into temporary staging tables with ``COPY ... FROM STDIN``.
+
+Each record batch is rendered to CSV by pyarrow (C++, no Python row objects) and
+handed to pg8000 as one CopyData message, so memory stays at one row group plus
+one batch of CSV however large the file is. While the batches stream past, the few
+facts the rest of the run needs are collected from them (row count, NULLs in
+required columns, the distinct dimension keys and dates a fact references, the
+newest ``last_updated``), so nothing has to scan the staging table a second time
+to find them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import pg8000.exceptions
+import pg8000.native
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pg8000.native import identifier
+
+from load.errors import SchemaMismatchError
+from load.tables import Kind, WarehouseTable
+
+DEFAULT_BATCH_ROWS = 65_536
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=DEFAULT_BATCH_ROWS)
+# Equivalent Arrow spellings we accept without complaint (same values, other layout).
+_EQUIVALENT = {pa.large_string(): pa.string()}
+
+
+@dataclass
+class StagedTable:
+    """What one Parquet file put into its staging table, and what was seen on the way."""
+
+    table: WarehouseTable
+    staging: str  # the temp table's (unquoted) name
+    rows: int = 0
+    null_counts: dict[str, int] = field(default_factory=dict)  # required columns only
+    distinct: dict[str, set[object]] = field(default_factory=dict)  # reference and date columns of a fact
+    max_last_updated: dt.datetime | None = None
+
+    @property
+    def has_nulls_in_required(self) -> bool:
+        return any(self.null_counts.values())
+
+
+def staging_name(table: WarehouseTable) -> str:
+    return f"stg_{table.name}"
+
+
+def check_schema(table: WarehouseTable, schema: pa.Schema) -> None:
+    """Raise SchemaMismatchError unless ``schema`` carries exactly ``table``'s columns and types.
+
+    The column order does not matter (batches are re-ordered by name); a missing,
+    extra or differently typed column does, because loading it would mean guessing.
+    """
+    expected = {c.name: c.type for c in table.columns}
+    actual = {f.name: _EQUIVALENT.get(f.type, f.type) for f in schema}
+    problems = []
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    if missing:
+        problems.append(f"missing columns {missing}")
+    if extra:
+        problems.append(f"unexpected columns {extra}")
+    for name in sorted(set(expected) & set(actual)):
+        if actual[name] != expected[name]:
+            problems.append(f"{name} is {actual[name]}, expected {expected[name]}")
+    if problems:
+        raise SchemaMismatchError(f"{table.name} Parquet does not match the warehouse contract: {'; '.join(problems)}")
+
+
+def _combine_date_time(dates: pa.Array, times: pa.Array) -> dt.datetime | None:
+    """The newest (date, time) pair of one batch, as a naive UTC datetime."""
+    newest_date = pc.max(dates).as_py()
+    if newest_date is None:
+        return None
+    newest_time = pc.max(pc.filter(times, pc.equal(dates, pa.scalar(newest_date, dates.type)))).as_py()
+    return dt.datetime.combine(newest_date, newest_time or dt.time())
+
+
+def _observe(staged: StagedTable, batch: pa.RecordBatch) -> None:
+    """Fold one batch into the staged table's running summary."""
+    table = staged.table
+    staged.rows += batch.num_rows
+    for name in table.required:
+        staged.null_counts[name] = staged.null_counts.get(name, 0) + batch.column(name).null_count
+    if table.kind is Kind.FACT:
+        for name in (*table.references, *table.date_columns):
+            values = pc.unique(batch.column(name).drop_null()).to_pylist()
+            staged.distinct.setdefault(name, set()).update(values)
+        newest = _combine_date_time(batch.column("last_updated_date"), batch.column("last_updated_time"))
+        if newest is not None and (staged.max_last_updated is None or newest > staged.max_last_updated):
+            staged.max_last_updated = newest
+
+
+def csv_chunks(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[bytes]:
+    """Yield one CSV chunk per record batch of ``parquet``, in the allow-list's column order.
+
+    Nulls become unquoted empty fields and strings are always quoted, which is exactly
+    how PostgreSQL's CSV COPY tells NULL from the empty string.
+    """
+    names = list(staged.table.column_names)
+    # Nullable on purpose: a NULL in a NOT NULL column is quarantined later, not refused here.
+    target = pa.schema([pa.field(c.name, c.type, nullable=True) for c in staged.table.columns])
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=names, use_threads=False):
+        batch = batch.select(names)
+        if batch.schema.types != target.types:  # only large_string -> string can get here (check_schema)
+            batch = batch.cast(target, safe=True)
+        _observe(staged, batch)
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(batch, sink, _CSV_OPTIONS)
+        yield sink.getvalue().to_pybytes()
+
+
+def create_staging_table(con: pg8000.native.Connection, table: WarehouseTable) -> str:
+    """Create the run's temporary staging table for ``table``; it disappears at COMMIT/ROLLBACK.
+
+    Typed like the warehouse table (CREATE TABLE AS ... WITH NO DATA copies the
+    column types) but without its constraints, so a bad row can be quarantined
+    instead of failing the COPY.
+    """
+    name = staging_name(table)
+    cols = ", ".join(identifier(c) for c in table.column_names)
+    con.run(
+        f"CREATE TEMPORARY TABLE {identifier(name)} ON COMMIT DROP AS "  # noqa: S608  # nosec B608
+        f"SELECT {cols} FROM public.{identifier(table.name)} WITH NO DATA"
+    )
+    return name
+
+
+def stage_parquet(
+    con: pg8000.native.Connection,
+    table: WarehouseTable,
+    source: BinaryIO,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> StagedTable:
+    """COPY one Parquet file into a new staging table; must run inside the run's transaction.
+
+    Parameters
+    ----------
+    con
+        The loader's connection, inside an open transaction.
+    table
+        The allow-listed warehouse table the file belongs to.
+    source
+        The Parquet file, opened for binary reading (seekable).
+    batch_rows
+        Rows per record batch, i.e. per CopyData message.
+
+    Returns
+    -------
+    StagedTable
+        The staging table's name and what was observed while copying.
+
+    Raises
+    ------
+    SchemaMismatchError
+        The file's columns or types differ from the contract (checked before any row is sent).
+    """
+    try:
+        parquet = pq.ParquetFile(source)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SchemaMismatchError(f"{table.name}: not a readable Parquet file: {exc}") from exc
+    check_schema(table, parquet.schema_arrow)
+    staged = StagedTable(table=table, staging=create_staging_table(con, table))
+    cols = ", ".join(identifier(c) for c in table.column_names)
+    failures: list[Exception] = []
+    try:
+        con.run(
+            f"COPY {identifier(staged.staging)} ({cols}) FROM STDIN WITH (FORMAT csv)",
+            stream=_guarded(csv_chunks(parquet, staged, batch_rows), failures),
+        )
+    except pg8000.exceptions.DatabaseError as exc:
+        if failures:
+            raise SchemaMismatchError(f"{table.name}: reading the Parquet failed during COPY: {failures[0]}") from (
+                failures[0]
+            )
+        raise
+    return staged
+
+
+# A row with too few fields: PostgreSQL rejects it and ends the COPY with an error.
+_ABORT_COPY = b"\n"
+
+
+def _guarded(chunks: Iterator[bytes], failures: list[Exception]) -> Iterator[bytes]:
+    """Turn a failure while reading the Parquet into a clean COPY error.
+
+    pg8000 cannot send CopyFail: if the stream it iterates raises, the protocol is
+    left mid-COPY and the connection is lost. Instead the error is stashed and one
+    malformed row is sent, so the server fails the COPY normally, the connection
+    survives, and ``stage_parquet`` raises the stashed error.
+    """
+    try:
+        yield from chunks
+    except Exception as exc:  # re-raised by stage_parquet, chained, once the COPY has failed
+        failures.append(exc)
+        yield _ABORT_COPY
