@@ -17,6 +17,7 @@ readable (they are still produced, exactly as in Lambda).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import time
@@ -34,7 +35,7 @@ from common.db import connect
 from common.runs import run_key
 from common.s3_store import LakeStore, ObjectMissingError
 from local.aws_resources import PipelineResources, put_db_secrets
-from local.moto_server import REGION
+from local.moto_server import FAKE_CREDENTIALS, REGION
 from local.paths import LOCAL_DIR, STACK_FILE
 from local.runner import CycleResult, PipelineRunner
 from local.stack import LocalStack, StackDetails
@@ -70,7 +71,15 @@ class Deployment:
     endpoint: str
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)
+        # moto's fake credentials, explicitly: no real AWS credentials are ever used locally.
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        )
 
     def function_names(self) -> dict[str, str]:
         """Deployed function name -> stage name."""
@@ -337,6 +346,13 @@ def run_local(
     log_path = root / "logs" / f"run-local-{stamp}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     steps = _Steps(console)
+    # moto answers an S3 notification to a Lambda by trying to run the function's zip in
+    # docker: with a docker daemon that is a second, uncontrolled delivery of every event
+    # (without one, an error line per event). The runner delivers notifications, so moto
+    # must not: point its docker client at nothing, and hush its error log.
+    os.environ["DOCKER_HOST"] = "unix:///nonexistent/totes-no-docker.sock"
+    logging.getLogger("moto.awslambda").setLevel(logging.CRITICAL)
+    logging.getLogger("moto.awslambda.models").setLevel(logging.CRITICAL)
     stack = LocalStack(root, fast=fast, detached=keep_stack)
     finished = False
     with log_path.open("w", encoding="utf-8") as log:

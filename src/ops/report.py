@@ -143,10 +143,18 @@ def pivot(rows: Sequence[Sequence[Any]]) -> tuple[list[str], dict[str, list[floa
     return labels, series
 
 
+def _printable(label: str, width: int = 40) -> str:
+    # Source text can hold tabs, newlines or emoji the chart font lacks; the HTML table
+    # below the chart shows the exact value.
+    clean = "".join(ch if ch.isprintable() and ord(ch) < 0x2500 else " " for ch in label).strip()
+    return clean if len(clean) <= width else clean[: width - 1] + "…"
+
+
 def render_chart(chart: Chart, rows: Sequence[Sequence[Any]]) -> str:
     """Draw one chart; return it as a base64 PNG."""
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
     labels, series = pivot(rows)
+    labels = [_printable(label) for label in labels]
     if not labels:
         ax.text(0.5, 0.5, "no data yet", ha="center", va="center", fontsize=14, color="grey")
         ax.set_axis_off()
