@@ -33,7 +33,7 @@ from ingestion.errors import SourceQueryError
 from ingestion.extract import check_schema, extract_table
 from ingestion.manifest import TableEntry, build_manifest, data_key, recent_keys_key
 from ingestion.spool import JsonlSpool
-from ingestion.state import Previous, read_state, resolve_previous, write_state
+from ingestion.state import Previous, publish_state, read_state, resolve_previous, write_state
 from ingestion.watermarks import parse_watermark, to_source_time, window_for
 
 if TYPE_CHECKING:
@@ -249,8 +249,9 @@ def run_ingestion(
         result.status = SUPERSEDED
         logger.warning("another run committed this sequence id first; this attempt's objects are orphans")
     else:
-        if not write_state(ssm, ssm_prefix, run_seq, watermarks):
-            logger.warning("SSM already names this or a later run; left as it is")
+        named = publish_state(store, ssm, ssm_prefix, run_seq, watermarks)
+        if named != run_seq:
+            logger.warning("a later run committed meanwhile; SSM names it", extra={"ssm_run_seq": named})
     result.duration_ms = round((time.perf_counter() - t_start) * 1000)
     _report(result, watermarks, tables, clock(), metrics)
     return result

@@ -95,6 +95,28 @@ def write_state(ssm: Any, prefix: str, run_seq: int, watermarks: dict[str, str])
     return True
 
 
+def publish_state(store: LakeStore, ssm: Any, prefix: str, run_seq: int, watermarks: dict[str, str]) -> int:
+    """Record committed run ``run_seq`` in SSM, then converge on the newest manifest.
+
+    SSM has no compare-and-set, so a run overtaken between its check and its puts
+    (``write_state``) could still move SSM back. Looking for later manifests *after*
+    writing closes that: whoever writes last re-writes the newest manifest's state.
+
+    Returns
+    -------
+    int
+        The run sequence id SSM names afterwards.
+    """
+    write_state(ssm, prefix, run_seq, watermarks)
+    later = tuple(committed_runs(store, after=run_seq))
+    if later:
+        manifest = read_manifest(store, later[-1])
+        if manifest is not None:
+            write_state(ssm, prefix, later[-1], manifest["watermarks"])
+            return later[-1]
+    return run_seq
+
+
 @dataclass(frozen=True)
 class Previous:
     """The last committed run, which this run continues from.

@@ -69,6 +69,7 @@ class Ingest:
         tables: tuple[SourceTable, ...] | None = None,
         lookback: timedelta = timedelta(seconds=900),
         clock: Callable[[], datetime] | None = None,
+        **kwargs: Any,
     ) -> IngestionResult:
         con = self.pipeline.source.connect()
         try:
@@ -80,6 +81,7 @@ class Ingest:
                 tables=tables or resolve_tables(None),
                 lookback=lookback,
                 clock=clock or self.clock,
+                **kwargs,
             )
         finally:
             con.close()
