@@ -5,10 +5,13 @@ Reconciliation must pass after both cycles; the report must exist."""
 from __future__ import annotations
 
 import io
+import shutil
+import uuid
 
 import pytest
 from rich.console import Console
 
+from local.paths import LOCAL_DIR
 from local.pipeline_main import run_local
 
 
@@ -16,9 +19,15 @@ from local.pipeline_main import run_local
 @pytest.mark.slow
 def test_run_local_end_to_end_reconciles(tmp_path) -> None:
     console = Console(file=io.StringIO(), width=120)
-    result = run_local(
-        scale=0.2, seed=7, root=tmp_path / "stack", fast=True, report_dir=tmp_path / "report", console=console
-    )
+    # Under .local, not tmp_path: the PostgreSQL server user must be able to reach it.
+    root = LOCAL_DIR / "test" / f"run-local-{uuid.uuid4().hex[:8]}"
+    try:
+        result = run_local(scale=0.2, seed=7, root=root, fast=True, report_dir=tmp_path / "report", console=console)
+    finally:
+        stopped = not (root / "pg" / "postmaster.pid").exists()
+        logs = "".join(p.read_text() for p in (root / "logs").glob("*.log"))
+        shutil.rmtree(root, ignore_errors=True)
+    assert stopped  # the stack was stopped
 
     first, second = result.cycles
     assert [i.ok for c in result.cycles for i in c.cycle.invocations] == [True] * 6, [
@@ -35,5 +44,5 @@ def test_run_local_end_to_end_reconciles(tmp_path) -> None:
     page = result.report_path.read_text()
     assert result.report_path.parent == tmp_path / "report"
     assert page.count("data:image/png;base64,") == 7
-    assert result.log_path.read_text().count('"level"') > 0  # stage JSON logs went to the file
-    assert not (tmp_path / "stack" / "pg" / "postmaster.pid").exists()  # the stack was stopped
+    assert '"level"' in logs  # the stages' JSON logs went to the log file, not the console
+    assert '"level"' not in console.file.getvalue()
