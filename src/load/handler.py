@@ -18,7 +18,7 @@ from common.db import connect, get_db_credentials
 from common.observability import MetricUnit, get_logger, get_metrics
 from common.s3_store import LakeStore
 from load.errors import WarehouseLoadError
-from load.run import run_load
+from load.run import LoadResult, run_load
 
 logger = get_logger("load")
 metrics = get_metrics("load")
@@ -29,10 +29,7 @@ def _trigger_keys(event: dict[str, Any]) -> list[str]:
     return [r.get("s3", {}).get("object", {}).get("key", "?") for r in (event or {}).get("Records", [])]
 
 
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Load every pending processed run; raise (fail the invocation) if a run cannot be loaded."""
-    started = time.perf_counter()
+def _load(event: dict[str, Any], context: Any) -> LoadResult:
     config = LoadConfig.from_env()
     logger.info("load woken", extra={"trigger_keys": _trigger_keys(event)})
     creds = get_db_credentials(config.warehouse_db_secret, boto3.client("secretsmanager"))
@@ -41,7 +38,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except (pg8000.exceptions.Error, OSError) as exc:
         raise WarehouseLoadError(f"cannot connect to the warehouse at {creds.host}:{creds.port}") from exc
     try:
-        result = run_load(
+        return run_load(
             LakeStore(config.processed_bucket, boto3.client("s3")),
             con,
             metrics=metrics,
@@ -52,6 +49,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             con.close()
         except (pg8000.exceptions.Error, OSError) as exc:  # a dead connection cannot be closed politely
             logger.warning("closing the warehouse connection failed", extra={"error": repr(exc)})
+
+
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Load every pending processed run; raise (fail the invocation) if a run cannot be loaded."""
+    started = time.perf_counter()
+    try:
+        result = _load(event, context)
+    finally:
         elapsed_ms = (time.perf_counter() - started) * 1000
         metrics.add_metric(name="RunDurationMs", unit=MetricUnit.Milliseconds, value=elapsed_ms)
     summary = result.summary()

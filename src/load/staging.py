@@ -176,7 +176,7 @@ def stage_parquet(
             f"COPY {identifier(staged.staging)} ({cols}) FROM STDIN WITH (FORMAT csv)",
             stream=_guarded(csv_chunks(parquet, staged, batch_rows), failures),
         )
-    except pg8000.exceptions.DatabaseError as exc:
+    except pg8000.exceptions.DatabaseError:
         if failures:
             raise SchemaMismatchError(f"{table.name}: reading the Parquet failed during COPY: {failures[0]}") from (
                 failures[0]

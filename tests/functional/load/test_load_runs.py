@@ -26,16 +26,29 @@ def ledger(admin: pg8000.native.Connection) -> list[list[Any]]:
 
 
 def test_full_then_incremental_run(pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any) -> None:
-    runs.commit(1, {**make.base_dimensions(), "fact_sales_order": [make.sales_order(1), make.sales_order(2)],
-                    "fact_purchase_order": [make.purchase_order(1)], "fact_payment": [make.payment(1)]})
+    runs.commit(
+        1,
+        {
+            **make.base_dimensions(),
+            "fact_sales_order": [make.sales_order(1), make.sales_order(2)],
+            "fact_purchase_order": [make.purchase_order(1)],
+            "fact_payment": [make.payment(1)],
+        },
+    )
     first = run_load(processed, loader_con)
     admin = pipeline.warehouse.admin
     assert [r.run_seq for r in first.runs] == [1]
     assert first.runs[0].loaded["fact_sales_order"] == 2
-    assert (count(admin, "fact_sales_order"), count(admin, "fact_purchase_order"), count(admin, "fact_payment")) == (2, 1, 1)
+    assert (count(admin, "fact_sales_order"), count(admin, "fact_purchase_order"), count(admin, "fact_payment")) == (
+        2,
+        1,
+        1,
+    )
     assert count(admin, "dim_staff") == 1
 
-    runs.commit(2, {"fact_sales_order": [make.sales_order(3, updated=T1), make.sales_order(1, updated=T1, units_sold=11)]})
+    runs.commit(
+        2, {"fact_sales_order": [make.sales_order(3, updated=T1), make.sales_order(1, updated=T1, units_sold=11)]}
+    )
     second = run_load(processed, loader_con)
     assert [r.run_seq for r in second.runs] == [2]
     assert count(admin, "fact_sales_order") == 4  # one new order, one new version of order 1
@@ -44,18 +57,20 @@ def test_full_then_incremental_run(pipeline: Any, processed: LakeStore, runs: An
     assert row[0]["fact_sales_order"] == {"staged": 2, "loaded": 2}
     assert row[1] == T1
     # money stays exact and the times keep their microseconds
-    price, lu_time = admin.run(
-        "SELECT unit_price, last_updated_time FROM fact_sales_order WHERE sales_order_id = 3")[0]
-    assert price == Decimal("2.50") and lu_time == T1.time()
+    price, lu_time = admin.run("SELECT unit_price, last_updated_time FROM fact_sales_order WHERE sales_order_id = 3")[0]
+    assert price == Decimal("2.50")
+    assert lu_time == T1.time()
 
 
-def test_dim_date_generated_for_every_fact_date(pipeline: Any, processed: LakeStore, runs: Any, make: Any,
-                                                loader_con: Any) -> None:
+def test_dim_date_generated_for_every_fact_date(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
     runs.commit(1, {**make.base_dimensions(), "fact_sales_order": [make.sales_order(1)]})
     run_load(processed, loader_con)
     admin = pipeline.warehouse.admin
-    rows = admin.run("SELECT date_id, year, month, day, day_of_week, day_name, month_name, quarter FROM dim_date "
-                     "ORDER BY date_id")
+    rows = admin.run(
+        "SELECT date_id, year, month, day, day_of_week, day_name, month_name, quarter FROM dim_date ORDER BY date_id"
+    )
     assert rows == [
         [dt.date(2024, 1, 1), 2024, 1, 1, 1, "Monday", "January", 1],
         [dt.date(2024, 2, 29), 2024, 2, 29, 4, "Thursday", "February", 1],
@@ -66,21 +81,25 @@ def test_dim_date_generated_for_every_fact_date(pipeline: Any, processed: LakeSt
 def test_heartbeat_run_writes_a_ledger_row(pipeline: Any, processed: LakeStore, runs: Any, loader_con: Any) -> None:
     runs.commit(1)
     result = run_load(processed, loader_con)
-    assert result.runs_committed == 1 and result.runs[0].rows_loaded == 0
+    assert result.runs_committed == 1
+    assert result.runs[0].rows_loaded == 0
     assert ledger(pipeline.warehouse.admin) == [[1, 0]]
 
 
-def test_duplicate_delivery_is_a_no_op(pipeline: Any, processed: LakeStore, runs: Any, make: Any,
-                                       loader_con: Any) -> None:
+def test_duplicate_delivery_is_a_no_op(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
     runs.commit(1, {**make.base_dimensions(), "fact_sales_order": [make.sales_order(1)]})
     assert run_load(processed, loader_con).runs_committed == 1
     again = run_load(processed, loader_con)
-    assert again.runs_committed == 0 and again.last_loaded_seq == 1
+    assert again.runs_committed == 0
+    assert again.last_loaded_seq == 1
     assert count(pipeline.warehouse.admin, "fact_sales_order") == 1
 
 
-def test_out_of_order_delivery_catches_up_in_order(pipeline: Any, processed: LakeStore, runs: Any, make: Any,
-                                                   loader_con: Any) -> None:
+def test_out_of_order_delivery_catches_up_in_order(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
     runs.commit(1, {**make.base_dimensions(), "fact_sales_order": [make.sales_order(1)]})
     run_load(processed, loader_con)
     runs.commit(2, {"dim_design": [make.design(1, name="Steel")]})
@@ -93,8 +112,9 @@ def test_out_of_order_delivery_catches_up_in_order(pipeline: Any, processed: Lak
     assert ledger(admin) == [[1, 0], [2, 1], [3, 2]]
 
 
-def test_gap_in_processed_runs_is_stepped_over_with_a_warning(pipeline: Any, processed: LakeStore, runs: Any,
-                                                              make: Any, loader_con: Any) -> None:
+def test_gap_in_processed_runs_is_stepped_over_with_a_warning(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
     runs.commit(1, make.base_dimensions())
     runs.commit(3, {"fact_sales_order": [make.sales_order(1)]})
     result = run_load(processed, loader_con)
@@ -103,12 +123,18 @@ def test_gap_in_processed_runs_is_stepped_over_with_a_warning(pipeline: Any, pro
     assert ledger(pipeline.warehouse.admin) == [[1, 0], [3, 1]]
 
 
-def test_dimension_change_and_fact_change_in_one_run(pipeline: Any, processed: LakeStore, runs: Any, make: Any,
-                                                     loader_con: Any) -> None:
+def test_dimension_change_and_fact_change_in_one_run(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
     runs.commit(1, {**make.base_dimensions(), "fact_sales_order": [make.sales_order(1)]})
     run_load(processed, loader_con)
-    runs.commit(2, {"dim_staff": [make.staff(1, first_name="Janet")],
-                    "fact_sales_order": [make.sales_order(1, updated=T1, units_sold=99)]})
+    runs.commit(
+        2,
+        {
+            "dim_staff": [make.staff(1, first_name="Janet")],
+            "fact_sales_order": [make.sales_order(1, updated=T1, units_sold=99)],
+        },
+    )
     result = run_load(processed, loader_con)
     assert result.runs[0].loaded == {"dim_staff": 1, "fact_sales_order": 1}
     admin = pipeline.warehouse.admin
@@ -117,8 +143,9 @@ def test_dimension_change_and_fact_change_in_one_run(pipeline: Any, processed: L
     assert admin.run("SELECT units_sold FROM fact_sales_order ORDER BY sales_record_id") == [[10], [99]]
 
 
-def test_unchanged_dimension_rows_are_not_rewritten(pipeline: Any, processed: LakeStore, runs: Any, make: Any,
-                                                    loader_con: Any) -> None:
+def test_unchanged_dimension_rows_are_not_rewritten(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
     runs.commit(1, make.base_dimensions())
     runs.commit(2, {"dim_staff": [make.staff(1)], "dim_design": [make.design(1), make.design(1, name="Last wins")]})
     result = run_load(processed, loader_con)
@@ -126,47 +153,62 @@ def test_unchanged_dimension_rows_are_not_rewritten(pipeline: Any, processed: La
     assert pipeline.warehouse.admin.run("SELECT design_name FROM dim_design") == [["Last wins"]]
 
 
-def test_never_arrived_member_is_inferred_then_completed(pipeline: Any, processed: LakeStore, runs: Any, make: Any,
-                                                         loader_con: Any) -> None:
+def test_never_arrived_member_is_inferred_then_completed(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
     runs.commit(1, {**make.base_dimensions(), "fact_sales_order": [make.sales_order(1, design_id=99, currency_id=7)]})
     first = run_load(processed, loader_con)
     admin = pipeline.warehouse.admin
     assert first.runs[0].inferred_members == 2
     assert count(admin, "fact_sales_order") == 1  # the fact is kept, not dropped
     assert admin.run("SELECT design_name, file_name FROM dim_design WHERE design_id = 99") == [
-        ["Unknown (inferred)", "Unknown (inferred)"]]
+        ["Unknown (inferred)", "Unknown (inferred)"]
+    ]
     assert admin.run("SELECT currency_code FROM dim_currency WHERE currency_id = 7") == [["XXX"]]
-    assert admin.run("SELECT table_name, member_id, referenced_by, inferred_run_seq, completed_run_seq "
-                     "FROM pipeline.inferred_member ORDER BY table_name") == [
-        ["dim_currency", 7, "fact_sales_order", 1, None], ["dim_design", 99, "fact_sales_order", 1, None]]
+    assert admin.run(
+        "SELECT table_name, member_id, referenced_by, inferred_run_seq, completed_run_seq "
+        "FROM pipeline.inferred_member ORDER BY table_name"
+    ) == [["dim_currency", 7, "fact_sales_order", 1, None], ["dim_design", 99, "fact_sales_order", 1, None]]
 
     runs.commit(2, {"dim_design": [make.design(99, name="Late arrival")]})
     run_load(processed, loader_con)
     assert admin.run("SELECT design_name FROM dim_design WHERE design_id = 99") == [["Late arrival"]]
     assert admin.run("SELECT member_id, completed_run_seq FROM pipeline.inferred_member ORDER BY member_id") == [
-        [7, None], [99, 2]]
+        [7, None],
+        [99, 2],
+    ]
     # A later fact that references the (now real) member infers nothing.
     runs.commit(3, {"fact_sales_order": [make.sales_order(2, design_id=99)]})
     assert run_load(processed, loader_con).runs[0].inferred_members == 0
 
 
-def test_ledger_bypass_stores_no_fact_version_twice(pipeline: Any, processed: LakeStore, runs: Any, make: Any,
-                                                    loader_con: Any) -> None:
-    runs.commit(1, {**make.base_dimensions(), "fact_sales_order": [make.sales_order(1), make.sales_order(2)],
-                    "fact_payment": [make.payment(1)]})
+def test_ledger_bypass_stores_no_fact_version_twice(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
+    runs.commit(
+        1,
+        {
+            **make.base_dimensions(),
+            "fact_sales_order": [make.sales_order(1), make.sales_order(2)],
+            "fact_payment": [make.payment(1)],
+        },
+    )
     run_load(processed, loader_con)
     admin = pipeline.warehouse.admin
     admin.run("DELETE FROM pipeline.load_ledger")  # as if the ledger had been bypassed or lost
     result = run_load(processed, loader_con)
-    assert result.runs[0].loaded["fact_sales_order"] == 0 and result.runs[0].loaded["fact_payment"] == 0
-    assert count(admin, "fact_sales_order") == 2 and count(admin, "fact_payment") == 1
+    assert result.runs[0].loaded["fact_sales_order"] == 0
+    assert result.runs[0].loaded["fact_payment"] == 0
+    assert count(admin, "fact_sales_order") == 2
+    assert count(admin, "fact_payment") == 1
     # The same version twice inside one file is stored once as well.
     runs.commit(2, {"fact_sales_order": [make.sales_order(5, updated=T2), make.sales_order(5, updated=T2)]})
     assert run_load(processed, loader_con).runs[0].loaded["fact_sales_order"] == 1
 
 
-def test_null_in_required_column_is_quarantined_not_fatal(pipeline: Any, processed: LakeStore, runs: Any,
-                                                          make: Any, loader_con: Any) -> None:
+def test_null_in_required_column_is_quarantined_not_fatal(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
     import pyarrow as pa
 
     from load.tables import TABLES
@@ -180,11 +222,14 @@ def test_null_in_required_column_is_quarantined_not_fatal(pipeline: Any, process
     assert result.runs[0].rows_quarantined == 1
     assert admin.run("SELECT sales_order_id FROM fact_sales_order") == [[1]]
     table, reason, row = admin.run("SELECT table_name, reason, row_data FROM pipeline.load_quarantine")[0]
-    assert table == "fact_sales_order" and "units_sold" in reason and row["sales_order_id"] == 2
+    assert table == "fact_sales_order"
+    assert "units_sold" in reason
+    assert row["sales_order_id"] == 2
 
 
-def test_schema_mismatch_fails_and_loads_nothing(pipeline: Any, processed: LakeStore, runs: Any, make: Any,
-                                                 loader_con: Any) -> None:
+def test_schema_mismatch_fails_and_loads_nothing(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any
+) -> None:
     import pyarrow as pa
 
     from load.tables import TABLES
@@ -196,15 +241,24 @@ def test_schema_mismatch_fails_and_loads_nothing(pipeline: Any, processed: LakeS
     with pytest.raises(SchemaMismatchError, match="unit_price is double"):
         run_load(processed, loader_con)
     admin = pipeline.warehouse.admin
-    assert count(admin, "dim_staff") == 0 and ledger(admin) == []
+    assert count(admin, "dim_staff") == 0
+    assert ledger(admin) == []
 
 
-def test_row_count_differing_from_commit_record_fails(pipeline: Any, processed: LakeStore, make: Any,
-                                                      loader_con: Any) -> None:
+def test_row_count_differing_from_commit_record_fails(
+    pipeline: Any, processed: LakeStore, make: Any, loader_con: Any
+) -> None:
     body = make.parquet_bytes("dim_staff", [make.staff(1)])
     processed.put_new("tables/dim_staff/0000000001-abc.parquet", body)
-    processed.put_new_json("runs/0000000001.json", {"format": 1, "run_seq": 1, "attempt": "abc", "tables": {
-        "dim_staff": {"key": "tables/dim_staff/0000000001-abc.parquet", "rows": 2}}})
+    processed.put_new_json(
+        "runs/0000000001.json",
+        {
+            "format": 1,
+            "run_seq": 1,
+            "attempt": "abc",
+            "tables": {"dim_staff": {"key": "tables/dim_staff/0000000001-abc.parquet", "rows": 2}},
+        },
+    )
     with pytest.raises(CommitRecordError, match="holds 1 rows"):
         run_load(processed, loader_con)
     assert ledger(pipeline.warehouse.admin) == []

@@ -39,8 +39,11 @@ def test_copy_round_trip_keeps_nulls_empty_strings_quotes_and_money(warehouse_db
 
 def test_fact_staging_collects_references_dates_and_newest_update(warehouse_db: Any, make: Any) -> None:
     late = dt.datetime(2024, 1, 5, 8, 0, 0, 1)
-    rows = [make.sales_order(1, design_id=3), make.sales_order(2, updated=late, design_id=4),
-            make.sales_order(3, updated=dt.datetime(2024, 1, 5, 7, 0), unit_price=Decimal("-0.05"))]
+    rows = [
+        make.sales_order(1, design_id=3),
+        make.sales_order(2, updated=late, design_id=4),
+        make.sales_order(3, updated=dt.datetime(2024, 1, 5, 7, 0), unit_price=Decimal("-0.05")),
+    ]
     con = warehouse_db.connect()
     con.run("BEGIN")
     staged = stage_parquet(con, TABLES["fact_sales_order"], _parquet("fact_sales_order", rows), batch_rows=2)
