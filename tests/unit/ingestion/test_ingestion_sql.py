@@ -1,0 +1,36 @@
+"""The window queries: allow-listed identifiers only, bounds read from bound settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from common.source_tables import SOURCE_TABLES
+from ingestion.extract import LOWER_SETTING, UPPER_SETTING, build_copy, build_select
+from ingestion.manifest import data_key, recent_keys_key
+
+
+def test_select_names_only_contract_columns_and_no_values() -> None:
+    sql = build_select(SOURCE_TABLES["sales_order"], with_keys=False)
+    assert 'FROM "sales_order" AS s' in sql
+    assert 's."unit_price"::text AS "unit_price"' in sql, "numeric as exact text"
+    assert f"current_setting('{LOWER_SETTING}')::timestamp" in sql
+    assert f"current_setting('{UPPER_SETTING}')::timestamp" in sql
+    assert sql.endswith('ORDER BY s.last_updated, s."sales_order_id"')
+    assert "2026" not in sql
+
+
+def test_reserved_word_table_is_quoted() -> None:
+    assert 'FROM "transaction" AS s' in build_select(SOURCE_TABLES["transaction"], with_keys=True)
+
+
+def test_copy_emits_one_json_document_per_line() -> None:
+    sql = build_copy(SOURCE_TABLES["currency"])
+    assert sql.startswith("COPY (SELECT row_to_json(r)::text FROM")
+    assert sql.endswith("TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')")
+
+
+def test_object_keys_follow_the_bucket_layout() -> None:
+    assert data_key("sales_order", 42, "3f2a9c0d1b7e", datetime(2026, 11, 22, 10)) == (
+        "data/sales_order/2026-11-22/0000000042-3f2a9c0d1b7e.jsonl.gz"
+    )
+    assert recent_keys_key(42, "3f2a9c0d1b7e") == "state/recent-keys/0000000042-3f2a9c0d1b7e.json.gz"
