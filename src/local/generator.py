@@ -31,6 +31,7 @@ payment with an empty ``payment_date`` and a ``currency_id`` (99) that does not 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from collections.abc import Iterator
@@ -639,7 +640,7 @@ def _defer_constraints_and_indexes(con: pg8000.native.Connection) -> list[_Defer
     PostgreSQL's "Populating a Database" advice: a foreign key checked row by row by a
     trigger, and random inserts into a b-tree, cost more than loading the rows; checking
     and building them once afterwards is a single set-based pass each. At a million sales
-    orders this cuts the load from ~90 s to ~20 s here. Primary keys stay (ids arrive
+    orders this makes the load about three times faster here (docs/benchmarks.md). Primary keys stay (ids arrive
     sorted, so they are cheap). Everything happens inside the load's transaction, so a
     failure rolls the schema back with the data; re-adding a foreign key validates every
     row, so the guarantee is the same as loading with the constraints in place.
@@ -725,7 +726,10 @@ def seed_database(con: pg8000.native.Connection, *, seed: int, scale: float, bad
             )
         con.run("COMMIT")
     except BaseException:
-        con.run("ROLLBACK")
+        # A connection broken mid-COPY cannot roll back; the server discards the
+        # transaction anyway, and the original error is the one worth raising.
+        with contextlib.suppress(pg8000.native.InterfaceError, pg8000.native.DatabaseError):
+            con.run("ROLLBACK")
         raise
     con.run("ANALYZE")  # fresh statistics so the first ingestion query plans well
     return counts

@@ -32,6 +32,8 @@ HARD_TEXT: dict[str, str] = {
     "emoji": "Tote Tower 👜 Level 2",
     "all_at_once": "Line 1, \"quoted\" 'single'\r\n\tindented \\ back é ß 中文 👜",
     "leading_trailing_space": "  padded address  ",
+    "copy_end_marker": "\\.",  # COPY's end-of-data line; harmless only when quoted
+    "null_lookalikes": "NULL \\N",  # text, not NULL
 }
 
 # Hard cases in other tables' text, so not only the address dimension is exercised.

@@ -22,6 +22,7 @@ and a reconcile step that checks the warehouse afterwards.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -440,7 +441,8 @@ def simulate_changes(con: pg8000.native.Connection, *, seed: int, now: datetime 
         batch.new_orders(address, counterparty, staff)
         con.run("COMMIT")
     except BaseException:
-        con.run("ROLLBACK")
+        with contextlib.suppress(pg8000.native.InterfaceError, pg8000.native.DatabaseError):
+            con.run("ROLLBACK")  # a broken connection has no transaction left to roll back
         raise
     return ChangeReport(
         seed=seed,
