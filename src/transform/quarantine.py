@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -93,11 +92,11 @@ def write_quarantine(store: LakeStore, log: QuarantineLog, attempt: str) -> dict
 Check = tuple[pa.Array | pa.ChunkedArray, str]
 
 
-def split_rejected(table: pa.Table, checks: Sequence[Check]) -> tuple[pa.Table, np.ndarray, list[str]]:
-    """Split ``table`` into rows passing every check and the indices + reasons of the rest.
+def split_rejected(table: pa.Table, checks: Sequence[Check]) -> tuple[pa.Table, list[int], list[str]]:
+    """Split ``table`` into rows passing every check and the positions + reasons of the rest.
 
-    Vectorised: each check is a boolean array over the whole table; only the (few)
-    rejected rows are touched one by one, to attach their reason.
+    Vectorised in Arrow: each check is a boolean array over the whole table; only the
+    (few) rejected rows are touched one by one, to attach their reason.
 
     Parameters
     ----------
@@ -110,35 +109,31 @@ def split_rejected(table: pa.Table, checks: Sequence[Check]) -> tuple[pa.Table, 
     -------
     good : pyarrow.Table
         The rows that passed, in input order.
-    bad_index : numpy.ndarray
-        Row positions (int64) of the rejected rows, ascending.
+    bad_index : list of int
+        Row positions of the rejected rows, ascending.
     reasons : list of str
         The reason of each rejected row, aligned with ``bad_index``.
     """
-    n = table.num_rows
-    bad = np.zeros(n, dtype=bool)
-    reason = np.empty(n, dtype=object)
+    bad: pa.Array | pa.ChunkedArray | None = None
+    reason_of: dict[int, str] = {}
     for mask, text in checks:
         m = pc.fill_null(mask, False)
-        m_np = (
-            m.to_numpy(zero_copy_only=False)
-            if isinstance(m, pa.Array)
-            else m.combine_chunks().to_numpy(zero_copy_only=False)
-        )
-        new = m_np & ~bad
-        if new.any():
-            reason[new] = text
-            bad |= new
-    if not bad.any():
-        return table, np.empty(0, dtype=np.int64), []
-    bad_index = np.flatnonzero(bad)
-    good = table.filter(pa.array(~bad))
-    return good, bad_index, [str(r) for r in reason[bad_index]]
+        new = m if bad is None else pc.and_not(m, bad)
+        if not pc.any(new).as_py():
+            continue
+        for i in pc.indices_nonzero(new).to_pylist():
+            reason_of[i] = text
+        bad = new if bad is None else pc.or_(bad, new)
+    if bad is None:
+        return table, [], []
+    bad_index = sorted(reason_of)
+    good = table.filter(pc.invert(bad))
+    return good, bad_index, [reason_of[i] for i in bad_index]
 
 
 def bad_rows_from(
     rows: pa.Table,
-    bad_index: np.ndarray,
+    bad_index: Sequence[int],
     reasons: Sequence[str],
     *,
     table: str,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import tempfile
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -55,14 +54,14 @@ def latest_per_key(rows: pa.Table, key: str) -> pa.Table:
     """
     if rows.num_rows <= 1:
         return rows
-    keys = rows.column(key).to_numpy()
-    updated = rows.column("last_updated").cast(pa.int64()).to_numpy()
-    lines = rows.column(LINE_NO).to_numpy() if LINE_NO in rows.column_names else np.arange(rows.num_rows)
-    order = np.lexsort((lines, updated, keys))  # last sort key is primary
-    sorted_keys = keys[order]
-    last_of_group = np.ones(len(order), dtype=bool)
-    last_of_group[:-1] = sorted_keys[:-1] != sorted_keys[1:]
-    return rows.take(pa.array(order[last_of_group]))
+    sort_keys = [(key, "ascending"), ("last_updated", "ascending")]
+    if LINE_NO in rows.column_names:
+        sort_keys.append((LINE_NO, "ascending"))
+    ordered = rows.take(pc.sort_indices(rows, sort_keys=sort_keys))
+    keys = ordered.column(key).combine_chunks()
+    # The last row of each key's run of rows is its latest version.
+    last_of_group = pa.concat_arrays([pc.not_equal(keys.slice(0, len(keys) - 1), keys.slice(1)), pa.array([True])])
+    return ordered.filter(last_of_group)
 
 
 def apply_changes(state: pa.Table, changes: pa.Table, key: str) -> pa.Table:
