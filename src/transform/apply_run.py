@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import pyarrow as pa
@@ -302,6 +303,7 @@ class RunTransformer:
             "quarantine": quarantine,
             "rows_quarantined": self.quarantine.count(),
             "duration_ms": round((time.perf_counter() - started) * 1000),
+            "committed_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
         return RunOutput(record, self.state, dict(self.rows_in), rows_out, self.quarantine)
 
