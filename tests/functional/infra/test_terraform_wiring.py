@@ -1,0 +1,419 @@
+"""The Terraform root module applied to moto: the wiring the pipeline relies on.
+
+One apply per module (slow: a real ``terraform apply`` of ~90 resources), then
+boto3 reads back what Terraform created: the S3 -> Lambda notifications, the
+alarm actions, each role's exact (action, resource) grants, the SSM state (never
+reset by a later apply), the functions' environment and the schedule. The module
+ends with a destroy, which must complete (moto can hang on versioned buckets that
+still hold objects; destroy_local empties them first).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local.moto_server import REGION, MotoServer, start_moto
+from local.paths import LOCAL_DIR
+from local.terraform_local import PLUGIN_MIRROR, apply_local, destroy_local
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+ENV = "wiring"
+ACCOUNT = "123456789012"  # moto's default account
+ALARM_EMAIL = "pipeline-alerts@example.com"
+
+if shutil.which("terraform") is None:
+    pytest.skip("terraform is not installed", allow_module_level=True)
+if not PLUGIN_MIRROR.is_dir():  # offline machines install the AWS provider from this mirror only
+    pytest.skip(f"no Terraform provider mirror at {PLUGIN_MIRROR}", allow_module_level=True)
+
+
+class Deployed:
+    """The moto server, Terraform's outputs and boto3 clients on that server."""
+
+    def __init__(self, moto: MotoServer, outputs: dict[str, Any], workdir: Path) -> None:
+        self.moto = moto
+        self.outputs = outputs
+        self.workdir = workdir
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.moto.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[Deployed]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto = start_moto()  # its own server: the session's `stack` moto is reset by other tests
+    workdir = LOCAL_DIR / "test" / "terraform-wiring" / moto.endpoint.rsplit(":", 1)[1]
+    try:
+        outputs = apply_local(
+            moto.endpoint, env=ENV, workdir=workdir, extra_vars={"alarm_email_addresses": [ALARM_EMAIL]}
+        )
+        yield Deployed(moto, outputs, workdir)
+    finally:
+        moto.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
+
+
+def _grants(policy_document: dict[str, Any] | str) -> set[tuple[str, str]]:
+    """Every (action, resource) pair an Allow statement grants."""
+    doc = json.loads(policy_document) if isinstance(policy_document, str) else policy_document
+    pairs: set[tuple[str, str]] = set()
+    for statement in doc["Statement"]:
+        assert statement["Effect"] == "Allow", statement
+        assert "Condition" not in statement, statement
+        assert "NotAction" not in statement, statement
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        pairs |= {(action, resource) for action in actions for resource in resources}
+    return pairs
+
+
+def _role_grants(iam: Any, role_arn: str) -> set[tuple[str, str]]:
+    role_name = role_arn.rsplit("/", 1)[1]
+    # Everything must come from the inline policy: no managed policy sneaks in more.
+    assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
+    grants: set[tuple[str, str]] = set()
+    for policy_name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        grants |= _grants(iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"])
+    return grants
+
+
+def _function(deployed: Deployed, stage: str) -> dict[str, Any]:
+    return deployed.client("lambda").get_function_configuration(FunctionName=deployed.outputs[f"{stage}_function_name"])
+
+
+# -- outputs ----------------------------------------------------------------------
+
+
+def test_outputs_name_everything_the_local_stack_reads(deployed: Deployed) -> None:
+    from local.aws_resources import PipelineResources
+
+    out = deployed.outputs
+    resources = PipelineResources.from_terraform_outputs(out)
+    assert resources.ingest_bucket == f"totes-{ENV}-ingest-{ACCOUNT}"
+    assert resources.processed_bucket == f"totes-{ENV}-processed-{ACCOUNT}"
+    assert resources.ssm_prefix == f"/totes/{ENV}"
+    assert resources.source_db_secret == f"totes/{ENV}/totesys-db"
+    assert resources.warehouse_db_secret == f"totes/{ENV}/warehouse-db"
+    for stage in ("ingestion", "transform", "load"):
+        assert out[f"{stage}_function_name"] == f"totes-{ENV}-{stage}"
+        assert out[f"{stage}_function_arn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:totes-{ENV}-{stage}"
+    assert out["failure_queue_url"].endswith(f"/{ACCOUNT}/totes-{ENV}-failed-invocations")
+    assert out["sns_topic_arn"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:totes-{ENV}-alarms"
+    assert out["dashboard_name"] == f"totes-{ENV}-pipeline"
+
+
+# -- events ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bucket_output", "stage"), [("ingest_bucket_name", "transform"), ("processed_bucket_name", "load")]
+)
+def test_commit_records_wake_the_next_stage(deployed: Deployed, bucket_output: str, stage: str) -> None:
+    s3 = deployed.client("s3")
+    config = s3.get_bucket_notification_configuration(Bucket=deployed.outputs[bucket_output])
+    assert config.get("QueueConfigurations", []) == []
+    assert config.get("TopicConfigurations", []) == []
+    [lambda_config] = config["LambdaFunctionConfigurations"]
+    assert lambda_config["LambdaFunctionArn"] == deployed.outputs[f"{stage}_function_arn"]
+    assert lambda_config["Events"] == ["s3:ObjectCreated:*"]
+    rules = {r["Name"].lower(): r["Value"] for r in lambda_config["Filter"]["Key"]["FilterRules"]}
+    assert rules == {"prefix": "runs/", "suffix": ".json"}
+
+    # S3 may invoke the function, but only for this bucket and account.
+    policy = json.loads(
+        deployed.client("lambda").get_policy(FunctionName=deployed.outputs[f"{stage}_function_name"])["Policy"]
+    )
+    [statement] = [s for s in policy["Statement"] if s["Principal"] == {"Service": "s3.amazonaws.com"}]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == _arn(deployed.outputs[bucket_output])
+    assert statement["Condition"]["StringEquals"]["AWS:SourceAccount"] == ACCOUNT
+
+
+def test_artifacts_bucket_wakes_nobody(deployed: Deployed) -> None:
+    config = deployed.client("s3").get_bucket_notification_configuration(
+        Bucket=deployed.outputs["artifacts_bucket_name"]
+    )
+    assert not config.get("LambdaFunctionConfigurations")
+
+
+def test_schedule_targets_ingestion_with_its_own_role(deployed: Deployed) -> None:
+    scheduler = deployed.client("scheduler")
+    schedule = scheduler.get_schedule(Name=deployed.outputs["ingestion_schedule_name"])
+    assert schedule["ScheduleExpression"] == "rate(5 minutes)"
+    assert schedule["State"] == "ENABLED"
+    target = schedule["Target"]
+    assert target["Arn"] == deployed.outputs["ingestion_function_arn"]
+    assert target["DeadLetterConfig"]["Arn"] == deployed.outputs["failure_queue_arn"]
+
+    role_grants = _role_grants(deployed.client("iam"), target["RoleArn"])
+    assert role_grants == {
+        ("lambda:InvokeFunction", deployed.outputs["ingestion_function_arn"]),
+        ("sqs:SendMessage", deployed.outputs["failure_queue_arn"]),
+    }
+
+
+@pytest.mark.parametrize("stage", ["ingestion", "transform", "load"])
+def test_failed_async_invocations_go_to_the_failure_queue(deployed: Deployed, stage: str) -> None:
+    config = deployed.client("lambda").get_function_event_invoke_config(
+        FunctionName=deployed.outputs[f"{stage}_function_name"]
+    )
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["MaximumEventAgeInSeconds"] == 3600
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == deployed.outputs["failure_queue_arn"]
+
+
+# -- IAM -------------------------------------------------------------------------
+
+
+def _expected_grants(deployed: Deployed) -> dict[str, set[tuple[str, str]]]:
+    out = deployed.outputs
+    ingest, processed = _arn(out["ingest_bucket_name"]), _arn(out["processed_bucket_name"])
+    secrets = deployed.client("secretsmanager")
+    source_secret = secrets.describe_secret(SecretId=out["source_db_secret_name"])["ARN"]
+    warehouse_secret = secrets.describe_secret(SecretId=out["warehouse_db_secret_name"])["ARN"]
+
+    def base(stage: str) -> set[tuple[str, str]]:
+        log_streams = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/totes-{ENV}-{stage}:*"
+        return {
+            ("logs:CreateLogStream", log_streams),
+            ("logs:PutLogEvents", log_streams),
+            ("sqs:SendMessage", out["failure_queue_arn"]),
+        }
+
+    ingestion_objects = [f"{ingest}/data/*", f"{ingest}/state/*", f"{ingest}/runs/*"]
+    ingestion_parameters = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/totes/{ENV}/ingestion/*"
+    return {
+        "ingestion": base("ingestion")
+        | {(action, key) for action in ("s3:GetObject", "s3:PutObject") for key in ingestion_objects}
+        | {("s3:ListBucket", ingest)}
+        | {("ssm:GetParameter", ingestion_parameters), ("ssm:PutParameter", ingestion_parameters)}
+        | {("secretsmanager:GetSecretValue", source_secret)},
+        "transform": base("transform")
+        | {("s3:GetObject", f"{ingest}/*"), ("s3:ListBucket", ingest)}
+        | {("s3:GetObject", f"{processed}/*"), ("s3:PutObject", f"{processed}/*"), ("s3:ListBucket", processed)},
+        "load": base("load")
+        | {("s3:GetObject", f"{processed}/*"), ("s3:ListBucket", processed)}
+        | {("secretsmanager:GetSecretValue", warehouse_secret)},
+    }
+
+
+@pytest.mark.parametrize("stage", ["ingestion", "transform", "load"])
+def test_each_role_grants_exactly_what_its_handler_uses(deployed: Deployed, stage: str) -> None:
+    role_arn = _function(deployed, stage)["Role"]
+    assert role_arn == deployed.outputs["function_role_arns"][stage]
+    assert _role_grants(deployed.client("iam"), role_arn) == _expected_grants(deployed)[stage]
+
+
+def test_roles_are_not_shared(deployed: Deployed) -> None:
+    roles = {_function(deployed, stage)["Role"] for stage in ("ingestion", "transform", "load")}
+    assert len(roles) == 3
+
+
+# -- functions -------------------------------------------------------------------
+
+
+def test_functions_run_the_documented_handlers_with_the_right_environment(deployed: Deployed) -> None:
+    out = deployed.outputs
+    common = {"INGEST_BUCKET": out["ingest_bucket_name"], "POWERTOOLS_METRICS_NAMESPACE": "TotesPipeline"}
+    expected = {
+        "ingestion": common
+        | {
+            "POWERTOOLS_SERVICE_NAME": "ingestion",
+            "SSM_PREFIX": out["ssm_prefix"],
+            "SOURCE_DB_SECRET": out["source_db_secret_name"],
+            "LOOKBACK_SECONDS": "900",
+        },
+        "transform": common
+        | {"POWERTOOLS_SERVICE_NAME": "transform", "PROCESSED_BUCKET": out["processed_bucket_name"]},
+        "load": common
+        | {
+            "POWERTOOLS_SERVICE_NAME": "load",
+            "PROCESSED_BUCKET": out["processed_bucket_name"],
+            "WAREHOUSE_DB_SECRET": out["warehouse_db_secret_name"],
+        },
+    }
+    for stage, env in expected.items():
+        config = _function(deployed, stage)
+        assert config["Handler"] == f"{stage}.handler.lambda_handler"
+        assert config["Runtime"] == "python3.12"
+        variables = config["Environment"]["Variables"]
+        assert {k: variables.get(k) for k in env} == env
+        # A stage never learns about a resource it has no permission for.
+        assert ("WAREHOUSE_DB_SECRET" in variables) == (stage == "load")
+        assert ("SOURCE_DB_SECRET" in variables) == (stage == "ingestion")
+
+
+def test_function_code_is_the_built_zip_from_the_artifacts_bucket(deployed: Deployed) -> None:
+    import base64
+    import hashlib
+
+    for stage in ("ingestion", "transform", "load"):
+        built = (deployed.workdir / "build" / f"{stage}.zip").read_bytes()
+        config = _function(deployed, stage)
+        assert config["CodeSha256"] == base64.b64encode(hashlib.sha256(built).digest()).decode()
+        stored = deployed.client("s3").get_object(
+            Bucket=deployed.outputs["artifacts_bucket_name"], Key=f"lambda/{stage}.zip"
+        )
+        assert stored["Body"].read() == built
+
+
+# -- alarms ----------------------------------------------------------------------
+
+
+def test_every_alarm_notifies_the_topic(deployed: Deployed) -> None:
+    topic = deployed.outputs["sns_topic_arn"]
+    alarms = deployed.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"totes-{ENV}-")["MetricAlarms"]
+    names = {a["AlarmName"] for a in alarms}
+    for stage in ("ingestion", "transform", "load"):
+        for kind in ("errors", "throttles", "duration-near-timeout", "error-log-lines"):
+            assert f"totes-{ENV}-{stage}-{kind}" in names
+    assert {f"totes-{ENV}-freshness", f"totes-{ENV}-failed-invocations"} <= names
+    for alarm in alarms:
+        assert alarm["ActionsEnabled"], alarm["AlarmName"]
+        assert topic in alarm["AlarmActions"], alarm["AlarmName"]
+        assert topic in alarm["OKActions"], alarm["AlarmName"]
+
+
+def test_freshness_alarm_fires_when_load_commits_nothing_for_30_minutes(deployed: Deployed) -> None:
+    [alarm] = deployed.client("cloudwatch").describe_alarms(AlarmNames=[f"totes-{ENV}-freshness"])["MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("TotesPipeline", "RunsCommitted")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "load"}]
+    assert alarm["Statistic"] == "Sum"
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["Threshold"] == 1
+    assert alarm["Period"] * alarm["EvaluationPeriods"] == 30 * 60
+    assert alarm["TreatMissingData"] == "breaching"
+
+
+def test_duration_alarms_sit_at_80_percent_of_each_timeout(deployed: Deployed) -> None:
+    cloudwatch = deployed.client("cloudwatch")
+    for stage in ("ingestion", "transform", "load"):
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=[f"totes-{ENV}-{stage}-duration-near-timeout"])["MetricAlarms"]
+        assert alarm["Threshold"] == _function(deployed, stage)["Timeout"] * 1000 * 0.8
+
+
+def test_failure_queue_alarm_and_error_log_filters(deployed: Deployed) -> None:
+    [alarm] = deployed.client("cloudwatch").describe_alarms(AlarmNames=[f"totes-{ENV}-failed-invocations"])[
+        "MetricAlarms"
+    ]
+    queue_name = deployed.outputs["failure_queue_url"].rsplit("/", 1)[1]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": queue_name}]
+    assert (alarm["MetricName"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "ApproximateNumberOfMessagesVisible", "GreaterThanThreshold", 0,
+    )  # fmt: skip
+
+    logs = deployed.client("logs")
+    for stage, group in deployed.outputs["log_group_names"].items():
+        [log_group] = [
+            g for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] if g["logGroupName"] == group
+        ]
+        assert log_group["retentionInDays"] == 1  # environments/local.tfvars
+        [metric_filter] = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
+        assert metric_filter["filterPattern"] == '{ $.level = "ERROR" }', stage
+
+
+def test_topic_is_encrypted_and_mails_the_subscribers(deployed: Deployed) -> None:
+    sns = deployed.client("sns")
+    topic = deployed.outputs["sns_topic_arn"]
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"]
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", ALARM_EMAIL)]
+
+
+def test_dashboard_shows_the_pipeline_metrics(deployed: Deployed) -> None:
+    body = json.loads(
+        deployed.client("cloudwatch").get_dashboard(DashboardName=deployed.outputs["dashboard_name"])["DashboardBody"]
+    )
+    metrics = {m[1] for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]}
+    assert {
+        "RunsCommitted", "RowsExtracted", "SequenceGaps", "SourceLagSeconds", "RowsTransformed", "RowsQuarantined",
+        "RowsLoaded", "InferredMembers", "ChangeToLoadLagSeconds", "RunDurationMs",
+    } <= metrics  # fmt: skip
+
+
+# -- buckets ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bucket_output", ["ingest_bucket_name", "processed_bucket_name", "artifacts_bucket_name"])
+def test_buckets_are_versioned_encrypted_and_private(deployed: Deployed, bucket_output: str) -> None:
+    s3 = deployed.client("s3")
+    bucket = deployed.outputs[bucket_output]
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    [rule] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    assert len(block) == 4
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 90
+    assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+
+
+# -- state and secrets (keep these last: they re-apply) ---------------------------
+
+
+def test_secrets_exist_without_a_value(deployed: Deployed) -> None:
+    secrets = deployed.client("secretsmanager")
+    for name in (deployed.outputs["source_db_secret_name"], deployed.outputs["warehouse_db_secret_name"]):
+        assert secrets.describe_secret(SecretId=name)["Name"] == name
+        # No value in Terraform: it is set out of band (docs/operations.md).
+        with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+            secrets.get_secret_value(SecretId=name)
+    state = (deployed.workdir / "terraform.tfstate").read_text()
+    assert "SecretString" not in state
+    assert "secret_string" not in state
+
+
+def test_ssm_state_is_created_once_and_never_reset_by_a_later_apply(deployed: Deployed) -> None:
+    ssm = deployed.client("ssm")
+    prefix = deployed.outputs["ssm_prefix"]
+    seq, watermarks = f"{prefix}/ingestion/last_run_seq", f"{prefix}/ingestion/watermarks"
+    assert ssm.get_parameter(Name=seq)["Parameter"]["Value"] == "0"
+    assert ssm.get_parameter(Name=watermarks)["Parameter"]["Value"] == "{}"
+
+    # The pipeline advances its state, then someone deploys again.
+    ssm.put_parameter(Name=seq, Value="42", Type="String", Overwrite=True)
+    ssm.put_parameter(
+        Name=watermarks, Value='{"sales_order": "2026-11-22T10:00:00.000"}', Type="String", Overwrite=True
+    )
+    apply_local(deployed.moto.endpoint, env=ENV, workdir=deployed.workdir)
+
+    assert ssm.get_parameter(Name=seq)["Parameter"]["Value"] == "42"
+    assert ssm.get_parameter(Name=watermarks)["Parameter"]["Value"] == '{"sales_order": "2026-11-22T10:00:00.000"}'
+
+
+def test_destroy_completes_with_objects_versions_and_delete_markers_in_the_buckets(deployed: Deployed) -> None:
+    s3 = deployed.client("s3")
+    ingest = deployed.outputs["ingest_bucket_name"]
+    s3.put_object(Bucket=ingest, Key="runs/0000000001.json", Body=b"{}")
+    s3.put_object(Bucket=ingest, Key="data/x.jsonl.gz", Body=b"1")
+    s3.delete_object(Bucket=ingest, Key="data/x.jsonl.gz")  # leaves a version and a delete marker
+
+    destroy_local(deployed.moto.endpoint, env=ENV, workdir=deployed.workdir)
+
+    buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert not buckets & {
+        deployed.outputs[k] for k in ("ingest_bucket_name", "processed_bucket_name", "artifacts_bucket_name")
+    }
+    assert deployed.client("lambda").list_functions()["Functions"] == []
+    assert not deployed.client("ssm").describe_parameters()["Parameters"]
