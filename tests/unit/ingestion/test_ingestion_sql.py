@@ -12,11 +12,17 @@ from ingestion.manifest import data_key, recent_keys_key
 def test_select_names_only_contract_columns_and_no_values() -> None:
     sql = build_select(SOURCE_TABLES["sales_order"], with_keys=False)
     assert 'FROM "sales_order" AS s' in sql
-    assert 's."unit_price"::text AS "unit_price"' in sql, "numeric as exact text"
+    assert """',"unit_price":' || '"' || s."unit_price"::text || '"'""" in sql, "numeric as an exact JSON string"
     assert f"current_setting('{LOWER_SETTING}')::timestamp" in sql
     assert f"current_setting('{UPPER_SETTING}')::timestamp" in sql
     assert sql.endswith('ORDER BY s.last_updated, s."sales_order_id"')
     assert "2026" not in sql
+
+
+def test_nullable_columns_render_json_null() -> None:
+    sql = build_select(SOURCE_TABLES["department"], with_keys=False)
+    assert """coalesce(to_json(s."location")::text, 'null')""" in sql
+    assert """',"department_name":' || to_json(s."department_name")::text""" in sql
 
 
 def test_reserved_word_table_is_quoted() -> None:
@@ -25,7 +31,7 @@ def test_reserved_word_table_is_quoted() -> None:
 
 def test_copy_emits_one_json_document_per_line() -> None:
     sql = build_copy(SOURCE_TABLES["currency"])
-    assert sql.startswith("COPY (SELECT row_to_json(r)::text FROM")
+    assert sql.startswith("""COPY (SELECT ('{"currency_id":' || s."currency_id"::text""")
     assert sql.endswith("TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')")
 
 

@@ -1,0 +1,217 @@
+"""Benchmark: ingestion of totesys into the ingest bucket (``ingestion.run``).
+
+Measured, side by side and interleaved in each repeat on one generated totesys:
+
+* ``ceiling``: a raw ``COPY (SELECT <contract columns> FROM sales_order) TO STDOUT``
+  into a sink that discards the bytes — the fastest pg8000 can receive those rows;
+* ``first_extraction``: ``run_ingestion`` of ``sales_order`` on empty state (a full
+  snapshot: JSON rendering, gzip, checksum, upload to S3 (moto), manifest, SSM);
+* ``no_change``: the Lambda handler on all eleven tables when nothing changed since
+  the previous run (includes Secrets Manager, connect, SSM, S3 LIST/PUTs).
+
+Every measurement runs in a fresh child process, timed inside it (interpreter start
+excluded), and reports its own peak RSS. moto runs as its own process, so the S3
+server does not share the measured process's CPU. Usage::
+
+    .venv/bin/python -m benchmarks.bench_ingestion --scale 1m --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess  # nosec B404 - runs this module as a child with list arguments
+import sys
+import time
+import uuid
+from typing import Any
+
+from local.paths import LOCAL_DIR
+
+SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
+_CONFIG_ENV = "BENCH_INGESTION_CONFIG"  # passwords travel in the environment, not argv
+
+
+class _Discard:
+    """A COPY sink that only counts rows (the ceiling does no work on them)."""
+
+    rows = 0
+
+    def write(self, data: bytes) -> None:
+        self.rows += 1
+
+
+def _child(mode: str) -> dict[str, Any]:
+    """One measurement in this (child) process."""
+    import boto3
+    import pg8000.native
+
+    from common.db import DbCredentials
+    from common.s3_store import LakeStore
+    from common.source_tables import SOURCE_TABLES, resolve_tables
+
+    cfg = json.loads(os.environ[_CONFIG_ENV])
+    creds = DbCredentials(**cfg["source"])
+    result: dict[str, Any] = {}
+    if mode == "ceiling":
+        con = pg8000.native.Connection(
+            user=creds.username, password=creds.password, host=creds.host, port=creds.port, database=creds.dbname
+        )
+        cols = ", ".join(pg8000.native.identifier(c) for c in SOURCE_TABLES["sales_order"].column_names)
+        sink = _Discard()
+        start = time.perf_counter()
+        con.run(f"COPY (SELECT {cols} FROM sales_order) TO STDOUT", stream=sink)
+        result = {"seconds": time.perf_counter() - start, "rows": sink.rows}
+        con.close()
+    elif mode == "first_extraction":
+        from ingestion.run import run_ingestion
+
+        con = pg8000.native.Connection(
+            user=creds.username, password=creds.password, host=creds.host, port=creds.port, database=creds.dbname
+        )
+        start = time.perf_counter()
+        res = run_ingestion(
+            store=LakeStore(os.environ["INGEST_BUCKET"], boto3.client("s3")), ssm=boto3.client("ssm"),
+            connection=con, ssm_prefix=os.environ["SSM_PREFIX"], tables=resolve_tables("sales_order"),
+        )  # fmt: skip
+        result = {"seconds": time.perf_counter() - start, "rows": res.total_rows}
+        con.close()
+    elif mode == "no_change":
+        from ingestion.handler import lambda_handler
+
+        start = time.perf_counter()
+        summary = lambda_handler({}, None)
+        result = {"seconds": time.perf_counter() - start, "rows": summary["rows"], "run_seq": summary["run_seq"]}
+    result["peak_rss_mib"] = _peak_rss_mib()
+    return result
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child
+    started from a big parent would report the parent's peak (Linux getrusage(2))."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: best effort
+
+
+def _spawn(mode: str, env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run(  # nosec B603
+        [sys.executable, "-m", "benchmarks.bench_ingestion", "--child", mode],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {mode} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
+    """Measure the ceiling, the first extraction and a no-change run; medians of ``repeats``.
+
+    Parameters
+    ----------
+    scale
+        ``small`` (10k sales orders), ``100k`` or ``1m``.
+    repeats
+        Runs of each measurement (>= 3 on a shared machine), interleaved.
+    seed
+        Generator seed.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable medians, rows/s, the ratio to the ceiling, peak RSS and raw runs.
+    """
+    import boto3
+
+    from common.db import DbCredentials
+    from local.aws_resources import PipelineResources, provision
+    from local.generator import seed_database
+    from local.moto_server import REGION, start_moto
+    from local.postgres_server import start_postgres
+    from local.stack import SOURCE_ROLE, create_source_database
+
+    root = LOCAL_DIR / "bench" / f"ingestion-{os.getpid()}"
+    server = start_postgres(root / "pg", fast=True)
+    moto = None
+    try:
+        reader_pw = uuid.uuid4().hex
+        create_source_database(server, "totesys", reader_pw)
+        admin = server.connect("totesys")
+        t0 = time.perf_counter()
+        counts = seed_database(admin, seed=seed, scale=SCALES[scale] if scale in SCALES else float(scale))
+        seed_s = time.perf_counter() - t0
+        admin.close()
+        moto = start_moto(detached=True)
+        creds = DbCredentials(server.host, server.port, SOURCE_ROLE, reader_pw, "totesys")
+        fake = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto only
+        clients = {
+            n: boto3.client(n, region_name=REGION, endpoint_url=moto.endpoint, **fake)
+            for n in ("s3", "ssm", "secretsmanager")
+        }
+
+        def fresh_env() -> dict[str, str]:
+            resources = PipelineResources.for_prefix(f"b{uuid.uuid4().hex[:8]}")
+            provision(s3=clients["s3"], ssm=clients["ssm"], secretsmanager=clients["secretsmanager"],
+                      resources=resources, source=creds, warehouse=creds)  # fmt: skip
+            return {**os.environ, **moto.env(), **resources.handler_env(),
+                    _CONFIG_ENV: json.dumps({"source": creds.__dict__}), "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+                    "POWERTOOLS_LOG_LEVEL": "WARNING"}  # fmt: skip
+
+        # The no-change pipeline: one full first run of all tables, then runs with no change.
+        steady = fresh_env()
+        _spawn("no_change", steady)
+        runs: dict[str, list[dict[str, Any]]] = {"ceiling": [], "first_extraction": [], "no_change": []}
+        for _ in range(repeats):
+            runs["ceiling"].append(_spawn("ceiling", fresh_env()))
+            runs["first_extraction"].append(_spawn("first_extraction", fresh_env()))
+            runs["no_change"].append(_spawn("no_change", steady))
+    finally:
+        if moto is not None:
+            moto.stop()
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+    n = counts["sales_order"]
+    return {
+        "benchmark": "ingestion",
+        "command": f"python -m benchmarks.bench_ingestion --scale {scale} --repeats {repeats}",
+        "sales_orders": n,
+        "rows_all_tables": sum(counts.values()),
+        "seed_s": round(seed_s, 1),
+        "median_ceiling_s": round(med["ceiling"], 3),
+        "median_first_extraction_s": round(med["first_extraction"], 3),
+        "median_no_change_s": round(med["no_change"], 3),
+        "ceiling_rows_per_s": round(n / med["ceiling"]),
+        "first_extraction_rows_per_s": round(n / med["first_extraction"]),
+        "ratio_first_extraction_to_ceiling": round(med["first_extraction"] / med["ceiling"], 2),
+        "peak_rss_mib_first_extraction": round(max(r["peak_rss_mib"] for r in runs["first_extraction"]), 1),
+        "peak_rss_mib_ceiling": round(max(r["peak_rss_mib"] for r in runs["ceiling"]), 1),
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", default="1m")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", choices=("ceiling", "first_extraction", "no_change"))
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.child)))
+        return 0
+    print(json.dumps(run(args.scale, args.repeats), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
