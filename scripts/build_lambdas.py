@@ -144,7 +144,7 @@ def write_zip(entries: dict[str, Path], out_path: Path) -> str:
                 info.external_attr = (0o100000 | FILE_MODE) << 16  # regular file, rw-r--r--
                 info.create_system = 3  # Unix, so the mode above is honoured everywhere
                 info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, entries[name].read_bytes(), compresslevel=9)
+                archive.writestr(info, entries[name].read_bytes(), compresslevel=6)
         os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; the zip is no secret
         os.replace(tmp_name, out_path)
     except BaseException:

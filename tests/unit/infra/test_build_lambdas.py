@@ -1,0 +1,154 @@
+"""scripts/build_lambdas.py: reproducible zips with the right contents.
+
+The dependency install (pip, python3.12 manylinux wheels) is cached under
+build/.deps by requirements hash, so only the first run on a machine downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytestmark = pytest.mark.slow  # builds nine 9 MB zips
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+STAGES = ("ingestion", "transform", "load")
+
+
+def _load_build_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_lambdas", REPO_ROOT / "scripts" / "build_lambdas.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build_lambdas = _load_build_module()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def built_twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], dict[str, Path]]:
+    first = build_lambdas.build(out_dir=tmp_path_factory.mktemp("first"))
+    second = build_lambdas.build(out_dir=tmp_path_factory.mktemp("second"))
+    return first, second
+
+
+def test_zip_requirements_are_the_marked_lines(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        "# a comment line\n"
+        "boto3>=1.35\n"
+        "pandas>=2.2,<3  # the layer ships pandas 2.x\n"
+        "aws-lambda-powertools>=3.2  # zip\n"
+        "pycountry>=24.6 #zip\n"
+        "zipp>=3  # not zip\n"
+    )
+    assert build_lambdas.zip_requirements(requirements) == ["aws-lambda-powertools>=3.2", "pycountry>=24.6"]
+
+
+def test_repository_requirements_ship_powertools_and_pycountry_only() -> None:
+    names = [spec.split(">")[0].split("=")[0].strip() for spec in build_lambdas.zip_requirements()]
+    assert names == ["aws-lambda-powertools", "pycountry"]
+
+
+def test_same_code_gives_the_same_bytes(built_twice: tuple[dict[str, Path], dict[str, Path]]) -> None:
+    first, second = built_twice
+    assert set(first) == set(STAGES)
+    for stage in STAGES:
+        assert _sha256(first[stage]) == _sha256(second[stage]), stage
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_zip_holds_common_the_stage_and_the_zip_dependencies(
+    built_twice: tuple[dict[str, Path], dict[str, Path]], stage: str
+) -> None:
+    with zipfile.ZipFile(built_twice[0][stage]) as archive:
+        names = archive.namelist()
+        infos = archive.infolist()
+    top_level = {name.split("/", 1)[0] for name in names}
+
+    assert f"{stage}/handler.py" in names
+    assert "common/__init__.py" in names
+    assert "common/s3_store.py" in names
+    assert "aws_lambda_powertools/__init__.py" in names
+    assert "pycountry/__init__.py" in names
+    # Every file of our packages is in, with its exact bytes.
+    for package in ("common", stage):
+        for source in (REPO_ROOT / "src" / package).rglob("*.py"):
+            if "__pycache__" not in source.parts:
+                assert source.relative_to(REPO_ROOT / "src").as_posix() in names
+    # The other stages, the local stack, the CLI and the layer's packages are not.
+    for other in set(STAGES) - {stage}:
+        assert other not in top_level
+    assert not top_level & {"local", "cli", "ops", "tests", "pandas", "pyarrow", "pg8000", "awswrangler", "boto3"}
+    # Nothing machine-made or test-only.
+    for name in names:
+        parts = name.split("/")
+        assert "__pycache__" not in parts, name
+        assert not name.endswith((".pyc", ".pyo")), name
+        assert "tests" not in parts, name
+        assert parts[0] != "bin", name
+
+    # Fixed order, time and permissions: what makes the bytes reproducible.
+    assert names == sorted(names)
+    for info in infos:
+        assert info.date_time == (1980, 1, 1, 0, 0, 0), info.filename
+        assert stat.S_IMODE(info.external_attr >> 16) == 0o644, info.filename
+        assert stat.S_ISREG(info.external_attr >> 16), info.filename
+
+
+def test_zip_file_matches_source_bytes(built_twice: tuple[dict[str, Path], dict[str, Path]]) -> None:
+    with zipfile.ZipFile(built_twice[0]["load"]) as archive:
+        assert archive.read("load/handler.py") == (REPO_ROOT / "src" / "load" / "handler.py").read_bytes()
+
+
+def test_a_code_change_changes_the_hash_and_a_touch_does_not(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for package in ("common", "load"):
+        shutil.copytree(REPO_ROOT / "src" / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = _sha256(build_lambdas.build(["load"], out_dir=tmp_path / "a", src_dir=src)["load"])
+
+    handler = src / "load" / "handler.py"
+    handler.touch()  # a new mtime only
+    (src / "load" / "__pycache__").mkdir(exist_ok=True)
+    (src / "load" / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"machine specific")
+    assert _sha256(build_lambdas.build(["load"], out_dir=tmp_path / "b", src_dir=src)["load"]) == before
+
+    handler.write_text(handler.read_text() + "\n# changed\n")
+    assert _sha256(build_lambdas.build(["load"], out_dir=tmp_path / "c", src_dir=src)["load"]) != before
+
+
+def test_missing_stage_package_is_an_error(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(REPO_ROOT / "src" / "common", src / "common", ignore=shutil.ignore_patterns("__pycache__"))
+    with pytest.raises(build_lambdas.BuildError, match="transform"):
+        build_lambdas.build(["transform"], out_dir=tmp_path / "out", src_dir=src)
+
+
+def test_unknown_stage_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(build_lambdas.BuildError, match="unknown stage"):
+        build_lambdas.build(["reporting"], out_dir=tmp_path)
+
+
+def test_dependency_cache_is_reused(tmp_path: Path) -> None:
+    specs = build_lambdas.zip_requirements()
+    cache = REPO_ROOT / "build" / ".deps"
+    first = build_lambdas.install_dependencies(specs, cache)
+    marker = first / "aws_lambda_powertools" / "__init__.py"
+    assert marker.is_file()
+    # The same requirements hit the same folder (no second pip run).
+    assert build_lambdas.install_dependencies(specs, cache) == first
+    assert first.name == build_lambdas._deps_key(specs)
+    assert build_lambdas._deps_key([*specs, "six"]) != first.name
