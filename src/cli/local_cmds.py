@@ -78,6 +78,48 @@ def local_down(wipe: Annotated[bool, typer.Option(help="Also delete the database
     console.print("[green]Local stack stopped.[/]")
 
 
+@local_app.command("terraform-apply")
+def local_terraform_apply(
+    env: Annotated[str, typer.Option(help="Terraform environment name (resources are totes-<env>-...).")] = "local",
+    destroy: Annotated[bool, typer.Option(help="Destroy what a previous apply created instead.")] = False,
+) -> None:
+    """Apply terraform/ to the running stack's moto server and print its outputs.
+
+    The database secrets Terraform created (without a value) are then set to the
+    stack's credentials, as an operator does in AWS (docs/operations.md).
+    """
+    from local.aws_resources import PipelineResources, put_db_secrets
+    from local.terraform_local import apply_local, destroy_local
+
+    details = StackDetails.read()
+    if destroy:
+        destroy_local(details.moto_endpoint, env=env)
+        console.print(f"[green]Destroyed[/] the {env} environment on {details.moto_endpoint}.")
+        return
+    outputs = apply_local(details.moto_endpoint, env=env)
+    import boto3
+
+    secretsmanager = boto3.client("secretsmanager", endpoint_url=details.moto_endpoint, **_moto_client_args(details))
+    put_db_secrets(
+        secretsmanager,
+        PipelineResources.from_terraform_outputs(outputs),
+        details.source_credentials,
+        details.warehouse_credentials,
+    )
+    console.print_json(json.dumps(outputs))
+    outputs_file = LOCAL_DIR / "terraform" / env / "outputs.json"
+    console.print(f"[green]Applied[/] terraform/ to {details.moto_endpoint}; outputs in {outputs_file}")
+
+
+def _moto_client_args(details: StackDetails) -> dict[str, str]:
+    env = details.aws_env
+    return {
+        "region_name": env.get("AWS_DEFAULT_REGION", "eu-west-2"),
+        "aws_access_key_id": env.get("AWS_ACCESS_KEY_ID", "testing"),
+        "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }
+
+
 def seed(scale: ScaleOpt = 1.0, seed: SeedOpt = 42) -> None:
     """Fill the running stack's totesys with deterministic synthetic data."""
     from local.generator import seed_database
