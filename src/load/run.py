@@ -144,6 +144,7 @@ def run_load(
     """
     hooks = hooks or LoadHooks()
     attempt = new_attempt_id()
+    _size_temp_buffers(con)
     logger.append_keys(load_attempt=attempt)
     try:
         with load_lock(con, lock_wait_seconds) as acquired:
@@ -157,6 +158,25 @@ def run_load(
     finally:
         _add_metric(metrics, "RunsCommitted", MetricUnit.Count, 0)  # the freshness alarm needs a datapoint
         logger.remove_keys(["load_attempt", "run_seq"])
+
+
+# Staging tables are temporary, so they live in the session's temp_buffers (8MB by default):
+# a million-row COPY would otherwise spill through the local buffer manager to disk.
+TEMP_BUFFERS = "256MB"
+
+
+def _size_temp_buffers(con: pg8000.native.Connection) -> None:
+    """Raise temp_buffers for this session, once, before its first temporary table.
+
+    PostgreSQL refuses a change after the session has used a temporary table, so a
+    session that already has another value (a reused connection) keeps it.
+    """
+    current = con.run("SELECT current_setting('temp_buffers')")[0][0]
+    if current != TEMP_BUFFERS:
+        try:
+            con.run("SELECT set_config('temp_buffers', :v, false)", v=TEMP_BUFFERS)
+        except pg8000.exceptions.DatabaseError as exc:  # the session has used temp tables: keep its value
+            logger.info("temp_buffers left unchanged", extra={"error": repr(exc)})
 
 
 def _catch_up(

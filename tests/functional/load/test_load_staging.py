@@ -70,3 +70,24 @@ def test_read_failure_during_copy_is_a_clean_error(warehouse_db: Any, make: Any)
         stage_parquet(con, TABLES["dim_staff"], source, batch_rows=10)
     con.run("ROLLBACK")
     assert con.run("SELECT 1") == [[1]]  # the connection survived the failed COPY
+
+
+_PG_TYPE = {
+    "int32": "integer",
+    "string": "character varying",
+    "date32[day]": "date",
+    "time64[us]": "time without time zone",
+    "decimal128(10, 2)": "numeric",
+    "bool": "boolean",
+}
+
+
+def test_allow_list_matches_the_migrated_warehouse(warehouse_db: Any) -> None:
+    for name, table in TABLES.items():
+        rows = warehouse_db.admin.run(
+            "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name = :t AND column_default IS NULL ORDER BY ordinal_position",
+            t=name,
+        )
+        expected = [[c.name, _PG_TYPE[str(c.type)], c.nullable] for c in table.columns]
+        assert rows == expected, name
