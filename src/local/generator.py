@@ -710,6 +710,10 @@ def seed_database(con: pg8000.native.Connection, *, seed: int, scale: float, bad
     _require_empty(con)
     con.run("START TRANSACTION")
     try:
+        # Local to this transaction: room to build indexes and validate foreign keys in
+        # memory in one pass each, instead of spilling sorts and hashes to disk.
+        con.run("SET LOCAL work_mem = '256MB'")
+        con.run("SET LOCAL maintenance_work_mem = '512MB'")
         deferred = _defer_constraints_and_indexes(con)
         for table, rows in generate_tables(seed=seed, scale=scale, bad_rows=bad_rows):
             copy_rows(con, table, rows)
