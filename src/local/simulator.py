@@ -222,7 +222,9 @@ class _Batch:
         for so_id, old in self.con.run(
             "SELECT sales_order_id, units_sold FROM sales_order WHERE sales_order_id = ANY(:ids) ORDER BY 1", ids=wanted
         ):
-            new = max(1, old + int(self.rng.choice([-1, 1])) * int(self.rng.integers(100, 5_001)))
+            # A customer revises the order by 5-25 %, up or down (never to zero or no change).
+            delta = max(1, round(old * float(self.rng.uniform(0.05, 0.25))))
+            new = old - delta if old - delta >= 1 and self.rng.random() < 0.5 else old + delta
             self.con.run(
                 "UPDATE sales_order SET units_sold = :u, last_updated = :now WHERE sales_order_id = :id",
                 u=new,
