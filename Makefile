@@ -15,7 +15,7 @@ TF_DIR := terraform
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps run test test-unit lint security bench build deploy plan destroy \
+.PHONY: help venv system-deps run test test-unit lint security bench build deploy plan destroy bootstrap \
         local-up local-down tf-local clean
 
 help: ## list the targets
@@ -50,7 +50,7 @@ lint: venv ## ruff, terraform fmt/validate, workflow checks
 security: venv ## bandit, pip-audit, checkov
 	$(BIN)/bandit -q -r src -c pyproject.toml
 	$(BIN)/pip-audit -r requirements.txt -r requirements-dev.txt --progress-spinner off
-	$(BIN)/checkov -d $(TF_DIR) --quiet --compact
+	$(BIN)/checkov -d $(TF_DIR) --quiet --compact --skip-download  # offline: no Prisma Cloud look-ups
 
 bench: venv system-deps ## benchmarks; results in docs/benchmarks.md and benchmarks/results/
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
@@ -72,6 +72,9 @@ plan: build ## terraform plan for ENV (dev by default)
 
 deploy: build ## build the Lambda zips and terraform apply for ENV
 	scripts/terraform.sh $(ENV) apply
+
+bootstrap: ## create the Terraform state bucket once per account (TF_STATE_BUCKET=name)
+	scripts/terraform.sh bootstrap apply
 
 destroy: ## terraform destroy for ENV (asks for confirmation)
 	@read -r -p "Destroy every resource of environment '$(ENV)'? Type the environment name to confirm: " ans; \
