@@ -144,9 +144,9 @@ def run_load(
     """
     hooks = hooks or LoadHooks()
     attempt = new_attempt_id()
-    _size_temp_buffers(con)
     logger.append_keys(load_attempt=attempt)
     try:
+        _size_temp_buffers(con)
         with load_lock(con, lock_wait_seconds) as acquired:
             if not acquired:
                 logger.warning("another loader holds the load lock; leaving pending runs to it")

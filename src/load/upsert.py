@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import pg8000.exceptions
 import pg8000.native
 from pg8000.native import identifier
 
@@ -231,7 +232,8 @@ def append_facts(con: pg8000.native.Connection, staged: StagedTable, bulk: bool 
     already in the warehouse (or twice in the batch) a no-op, so a re-delivered run,
     or one loaded with the ledger bypassed, stores nothing twice.
 
-    In bulk mode the foreign keys are dropped for the insert and re-added (validated)
+    In bulk mode the insert is a plain anti-joined INSERT (``_insert_new_versions``),
+    and the foreign keys are dropped for the insert and re-added (validated)
     before COMMIT, inside the same transaction: one anti-join per key instead of a
     trigger call per key per row. Referential integrity still holds at every commit,
     the DDL rolls back with the run, and the price is an ACCESS EXCLUSIVE lock on the
@@ -242,15 +244,53 @@ def append_facts(con: pg8000.native.Connection, staged: StagedTable, bulk: bool 
     target = f"public.{identifier(fact.name)}"
     for fk in fks or ():
         con.run(f"ALTER TABLE {target} DROP CONSTRAINT {identifier(fk.name)}")
-    cols = _ident_list(fact.column_names)
-    con.run(
-        f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {identifier(staged.staging)} "  # noqa: S608  # nosec B608
-        f"ON CONFLICT ON CONSTRAINT {identifier(fact.version_constraint)} DO NOTHING"
-    )
-    inserted = con.row_count
+    inserted = _insert_new_versions(con, staged) if fks else _insert_on_conflict(con, staged)
     for fk in fks or ():
         con.run(
             f"ALTER TABLE {target} ADD CONSTRAINT {identifier(fk.name)} FOREIGN KEY ({identifier(fk.column)}) "
             f"REFERENCES public.{identifier(fk.ref_table)} ({identifier(fk.ref_column)})"
         )
+    return inserted
+
+
+def _insert_on_conflict(con: pg8000.native.Connection, staged: StagedTable) -> int:
+    fact = staged.table
+    cols = _ident_list(fact.column_names)
+    con.run(
+        f"INSERT INTO public.{identifier(fact.name)} ({cols}) SELECT {cols} FROM {identifier(staged.staging)} "  # noqa: S608  # nosec B608
+        f"ON CONFLICT ON CONSTRAINT {identifier(fact.version_constraint)} DO NOTHING"
+    )
+    return con.row_count
+
+
+_UNIQUE_VIOLATION = "23505"
+
+
+def _insert_new_versions(con: pg8000.native.Connection, staged: StagedTable) -> int:
+    """Bulk path: a plain INSERT of the versions not yet stored, ON CONFLICT only if it must.
+
+    ON CONFLICT's speculative insertion costs ~40% more per row than a plain INSERT.
+    The anti-join drops versions already stored (a re-delivered run); only a version
+    twice *within* the batch can still collide, and then the unique constraint raises,
+    the savepoint undoes the attempt and the ON CONFLICT statement does the work. Either
+    way the constraint, not this code, is what guarantees a version is stored once.
+    """
+    fact = staged.table
+    cols = _ident_list(fact.column_names)
+    version = (fact.key, "last_updated_date", "last_updated_time")
+    match = " AND ".join(f"f.{identifier(c)} = s.{identifier(c)}" for c in version)
+    con.run("SAVEPOINT load_bulk_insert")
+    try:
+        con.run(
+            f"INSERT INTO public.{identifier(fact.name)} ({cols}) SELECT {cols} FROM {identifier(staged.staging)} AS s "  # noqa: S608  # nosec B608
+            f"WHERE NOT EXISTS (SELECT 1 FROM public.{identifier(fact.name)} AS f WHERE {match})"
+        )
+    except pg8000.exceptions.DatabaseError as exc:
+        detail = exc.args[0] if exc.args else None
+        if not isinstance(detail, dict) or detail.get("C") != _UNIQUE_VIOLATION:
+            raise
+        con.run("ROLLBACK TO SAVEPOINT load_bulk_insert")
+        return _insert_on_conflict(con, staged)
+    inserted = con.row_count
+    con.run("RELEASE SAVEPOINT load_bulk_insert")
     return inserted
