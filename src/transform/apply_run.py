@@ -10,7 +10,6 @@ last, so a crash anywhere leaves only orphans.
 
 from __future__ import annotations
 
-import gzip
 import tempfile
 import time
 from collections.abc import Mapping
@@ -32,6 +31,11 @@ from transform.quarantine import BadRow, QuarantineLog, bad_rows_from, split_rej
 from transform.reader import DEFAULT_BLOCK_BYTES, ObjectRows, concat_rows, iter_chunks, read_object_rows
 from transform.schemas import FACT_SOURCES, LINE_NO, SNAPSHOT_TABLES, WAREHOUSE_SCHEMAS, WAREHOUSE_TABLE_ORDER
 from transform.snapshot import apply_changes, latest_per_key, snapshot_key, write_parquet
+
+try:  # ISA-L inflates the same gzip format ~3x faster than zlib: a third of a big run's CPU
+    from isal.igzip import GzipFile
+except ImportError:  # pragma: no cover - the stdlib fallback reads the same bytes, slower
+    from gzip import GzipFile
 
 TABLES_PREFIX = "tables/"
 
@@ -61,7 +65,7 @@ class RunOutput:
 
 
 def _open_lines(fileobj: IO[bytes], key: str) -> IO[bytes]:
-    return gzip.GzipFile(fileobj=fileobj, mode="rb") if key.endswith(".gz") else fileobj
+    return GzipFile(fileobj=fileobj, mode="rb") if key.endswith(".gz") else fileobj
 
 
 def _reject_ids(

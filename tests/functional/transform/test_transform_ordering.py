@@ -89,3 +89,16 @@ def test_concurrent_invocation_loses_quietly_and_commits_nothing(lake, pipeline)
     # The commit record names only the winner's objects.
     for entry in record["tables"].values():
         assert entry["key"] is None or entry["key"].endswith(f"-{record['attempt']}.parquet")
+
+
+def test_empty_ingestion_run_is_committed_as_a_heartbeat(lake) -> None:
+    lake.commit_ingest(1, lake.base_rows())
+    lake.commit_ingest(2, {})
+
+    result = run_transform(lake.ingest, lake.processed)
+
+    assert result.runs_committed == [1, 2]
+    record = lake.commit_record(2)
+    assert all(entry == {"key": None, "rows": 0} for entry in record["tables"].values())
+    assert len(record["tables"]) == 11
+    assert record["snapshots"] == lake.commit_record(1)["snapshots"]
