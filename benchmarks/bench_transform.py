@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,26 @@ def _incremental_objects(seq: int, rng: np.random.Generator, n_sales: int) -> di
     return objects
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: that survives fork+exec, so it
+    would report the parent's size (moto and the generated input) at the fork."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _warm_imports() -> None:
+    """Import what a warm Lambda has imported already (pyarrow pulls in pandas lazily)."""
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    from transform.currency import currency_name
+
+    currency_name("GBP")
+
+
 def _child(endpoint: str, ingest_bucket: str, processed_bucket: str, repeats: int) -> dict[str, Any]:
     """In the child: transform the big pending run, then ``repeats`` incremental runs."""
     import boto3
@@ -117,10 +138,12 @@ def _child(endpoint: str, ingest_bucket: str, processed_bucket: str, repeats: in
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-2")
     ingest, processed = LakeStore(ingest_bucket, s3), LakeStore(processed_bucket, s3)
-    start = time.perf_counter()
+    _warm_imports()
+    load_before = os.getloadavg()[0]
+    cpu, start = time.process_time(), time.perf_counter()
     result = run_transform(ingest, processed)
-    full_s = time.perf_counter() - start
-    full_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    full_s, full_cpu = time.perf_counter() - start, time.process_time() - cpu
+    full_rss = _peak_rss_mib()
     incremental = []
     for _ in range(repeats):
         sys.stdout.flush()
@@ -131,6 +154,8 @@ def _child(endpoint: str, ingest_bucket: str, processed_bucket: str, repeats: in
         incremental.append(time.perf_counter() - start)
     return {
         "full_s": full_s,
+        "full_cpu_s": full_cpu,
+        "loadavg_1m_before": load_before,
         "fact_rows": result.rows_out.get("fact_sales_order", 0),
         "rows_quarantined": sum(result.rows_quarantined.values()),
         "peak_rss_mib_full": full_rss,
@@ -149,14 +174,17 @@ def _measure_once(n: int, repeats: int, seed: int) -> dict[str, Any]:
         for key, value in moto.env().items():
             os.environ[key] = value
         s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name=REGION)
-        for bucket in ("bench-ingest", "bench-processed"):
+        # moto keeps its state per process, across servers: fresh bucket names per measurement.
+        suffix = uuid.uuid4().hex[:8]
+        ingest_bucket, processed_bucket = f"bench-ingest-{suffix}", f"bench-processed-{suffix}"
+        for bucket in (ingest_bucket, processed_bucket):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        ingest = LakeStore("bench-ingest", s3)
+        ingest = LakeStore(ingest_bucket, s3)
         rng = np.random.default_rng(seed)
         _commit(ingest, 1, {**_dimension_lines(), "sales_order": _lines_sales_orders(n, 1, rng)})
         proc = subprocess.Popen(  # nosec B603 - this interpreter, fixed module
             [sys.executable, "-m", "benchmarks.bench_transform", "--child", "--endpoint", moto.endpoint,
-             "--repeats", str(repeats)],
+             "--repeats", str(repeats), "--buckets", ingest_bucket, processed_bucket],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env={**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"},
         )  # fmt: skip
@@ -175,6 +203,7 @@ def _measure_once(n: int, repeats: int, seed: int) -> dict[str, Any]:
                 proc.stdin.flush()
             else:
                 proc.wait()
+                print(json.dumps(doc), file=sys.stderr, flush=True)
                 return doc
         raise RuntimeError(f"benchmark child failed with exit code {proc.wait()}")
     finally:
@@ -191,6 +220,8 @@ def run(scale: str, repeats: int) -> dict[str, Any]:
         "fact_rows": runs[0]["fact_rows"],
         "full_run_s_median": statistics.median(r["full_s"] for r in runs),
         "fact_rows_per_s_median": statistics.median(r["fact_rows"] / r["full_s"] for r in runs),
+        "fact_rows_per_cpu_s_median": statistics.median(r["fact_rows"] / r["full_cpu_s"] for r in runs),
+        "loadavg_1m_before_median": statistics.median(r["loadavg_1m_before"] for r in runs),
         "peak_rss_mib_median": statistics.median(r["peak_rss_mib_full"] for r in runs),
         "peak_rss_mib_max": max(r["peak_rss_mib_full"] for r in runs),
         "incremental_run_s_median": statistics.median(incremental),
@@ -206,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--buckets", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.endpoint, "bench-ingest", "bench-processed", args.repeats)), flush=True)
+        print(json.dumps(_child(args.endpoint, *args.buckets, args.repeats)), flush=True)
         return 0
     print(json.dumps(run(args.scale, args.repeats), indent=2))
     return 0
