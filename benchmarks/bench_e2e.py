@@ -1,0 +1,350 @@
+"""Benchmark: the whole pipeline, end to end, through the real handlers and S3 events.
+
+One measurement ("a life") runs in a fresh child process against a fresh copy of a
+generated totesys and an empty warehouse, with the three handlers registered in moto
+and wired like ``terraform/events.tf``; ``local.runner.PipelineRunner`` plays the
+schedule and the S3 notifications exactly as in ``make run``:
+
+* ``initial``: the first cycle (full snapshot: ingestion -> transform -> load), with
+  per stage wall time, rows and rows/s, and the peak RSS while that stage ran;
+* ``incremental``: then ``incremental_cycles`` times: one batch of simulated source
+  changes (``local.simulator``, one transaction stamped ``now``), immediately one
+  cycle. Per cycle: per-stage times, the cycle's wall time (ingestion start -> load
+  end) and the **change-to-warehouse latency**: load end minus the batch's
+  ``last_updated``, i.e. how long after the source change its rows were visible in
+  the warehouse when the schedule fires right after the change. In production add the
+  schedule interval (the wait for the next trigger) to get the freshness bound.
+* at the end, ``ops.reconcile`` must pass (a fast wrong pipeline is no result).
+
+Peak RSS per stage: the stages share the child process (as ``make run`` does), so a
+sampler thread reads VmRSS every 5 ms and each stage gets the maximum seen while it ran
+(memory an earlier stage kept counts too: an upper bound); ``peak_rss_mib`` is the
+child's VmHWM. The machine is shared: every figure is a median of ``repeats`` lives.
+
+Usage::
+
+    .venv/bin/python -m benchmarks.bench_e2e --scale small --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess  # nosec B404 - runs this module as a child with list arguments
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from datetime import UTC, datetime
+from typing import Any
+
+from local.paths import LOCAL_DIR
+
+SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
+_CONFIG_ENV = "BENCH_E2E_CONFIG"  # passwords travel in the environment, not argv
+HANDLERS = {
+    "ingestion": "ingestion.handler.lambda_handler",
+    "transform": "transform.handler.lambda_handler",
+    "load": "load.handler.lambda_handler",
+}
+
+
+# -- child: one life of the pipeline ------------------------------------------------------
+
+
+def _rss_mib(field: str = "VmRSS:") -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RssSampler:
+    """Samples this process's RSS in a thread; ``peak(t0, t1)`` = max RSS seen in [t0, t1]."""
+
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(interval_s,), daemon=True)
+
+    def _loop(self, interval_s: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), _rss_mib()))
+            self._stop.wait(interval_s)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, t0: float, t1: float) -> float:
+        return max((rss for t, rss in self.samples if t0 <= t <= t1), default=0.0)
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("placeholder.py", "")
+    return buf.getvalue()
+
+
+def _deploy(config: dict[str, Any]) -> Any:
+    """Provision buckets/SSM/secrets, register the handlers, wire the notifications."""
+    import boto3
+
+    from common.db import DbCredentials
+    from local.aws_resources import PipelineResources, provision
+    from local.moto_server import REGION
+    from local.runner import PipelineRunner
+
+    source, warehouse = DbCredentials(**config["source"]), DbCredentials(**config["warehouse"])
+    clients = {n: boto3.client(n, region_name=REGION) for n in ("s3", "ssm", "secretsmanager", "iam", "lambda")}
+    name = f"b{uuid.uuid4().hex[:8]}"
+    res = PipelineResources.for_prefix(name)
+    provision(s3=clients["s3"], ssm=clients["ssm"], secretsmanager=clients["secretsmanager"], resources=res,
+              source=source, warehouse=warehouse)  # fmt: skip
+    role = clients["iam"].create_role(RoleName=f"role-{name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    arns = {}
+    for stage, handler in HANDLERS.items():
+        arns[stage] = clients["lambda"].create_function(
+            FunctionName=f"{name}-{stage}", Runtime="python3.11", Role=role, Handler=handler,
+            Code={"ZipFile": _zip()}, Timeout=900, MemorySize=3008, Environment={"Variables": res.handler_env()},
+        )["FunctionArn"]  # fmt: skip
+    for bucket, stage in ((res.ingest_bucket, "transform"), (res.processed_bucket, "load")):
+        rules = [{"Name": "prefix", "Value": "runs/"}, {"Name": "suffix", "Value": ".json"}]
+        lambda_config = {"Id": stage, "LambdaFunctionArn": arns[stage], "Events": ["s3:ObjectCreated:*"],
+                         "Filter": {"Key": {"FilterRules": rules}}}  # fmt: skip
+        clients["s3"].put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": [lambda_config]}
+        )
+    return PipelineRunner(
+        s3=clients["s3"], lambda_client=clients["lambda"], ingestion_function=f"{name}-ingestion",
+        buckets=[res.ingest_bucket, res.processed_bucket], region=REGION, retries=0, log_sink=io.StringIO(),
+    )  # fmt: skip
+
+
+def _stage_rows(stage: str, result: dict[str, Any]) -> int:
+    if stage == "ingestion":
+        return int(result.get("rows", 0))
+    if stage == "transform":
+        return int(result.get("rows_out", 0))
+    return int(result.get("rows_loaded", 0))
+
+
+def _measure_cycle(runner: Any, sampler: RssSampler) -> dict[str, Any]:
+    """One cycle; per stage seconds, rows, rows/s and peak RSS; the cycle's wall time."""
+    t0 = time.time()
+    cycle = runner.run_cycle()
+    t1 = time.time()
+    if not cycle.ok:
+        raise RuntimeError(f"cycle failed: {[(i.function, i.error) for i in cycle.failures]}")
+    stages: dict[str, dict[str, Any]] = {}
+    load_end = t0
+    for inv in cycle.invocations:
+        stage = inv.function.rsplit("-", 1)[1]
+        start = inv.started_at.timestamp()
+        entry = stages.setdefault(stage, {"seconds": 0.0, "rows": 0, "invocations": 0, "peak_rss_mib": 0.0})
+        entry["seconds"] += inv.duration_s
+        entry["rows"] += _stage_rows(stage, inv.result or {})
+        entry["invocations"] += 1
+        entry["peak_rss_mib"] = max(entry["peak_rss_mib"], sampler.peak(start, start + inv.duration_s))
+        if stage == "load":
+            load_end = max(load_end, start + inv.duration_s)
+    for entry in stages.values():
+        entry["rows_per_s"] = round(entry["rows"] / entry["seconds"]) if entry["seconds"] else None
+        entry["seconds"] = round(entry["seconds"], 3)
+        entry["peak_rss_mib"] = round(entry["peak_rss_mib"], 1)
+    return {"cycle_seconds": round(t1 - t0, 3), "load_end": load_end, "stages": stages}
+
+
+def _child(incremental_cycles: int) -> dict[str, Any]:
+    import pg8000.native
+
+    from local.simulator import simulate_changes
+    from ops.reconcile import reconcile
+
+    config = json.loads(os.environ[_CONFIG_ENV])
+    for key, value in config["env"].items():
+        os.environ[key] = value
+    # Imported before timing: a Lambda's init phase is not part of its invocations.
+    import ingestion.handler  # noqa: F401
+    import load.handler  # noqa: F401
+    import transform.handler  # noqa: F401
+
+    runner = _deploy(config)
+    admin = pg8000.native.Connection(**config["admin"])
+    out: dict[str, Any] = {"incremental": []}
+    with RssSampler() as sampler:
+        initial = _measure_cycle(runner, sampler)
+        initial.pop("load_end")
+        out["initial"] = initial
+        for k in range(incremental_cycles):
+            report = simulate_changes(admin, seed=1000 + k)
+            changed_at = report.now.replace(tzinfo=UTC).timestamp()  # naive UTC in the source
+            cycle = _measure_cycle(runner, sampler)
+            cycle["rows_changed"] = report.rows_changed
+            cycle["change_to_warehouse_s"] = round(cycle.pop("load_end") - changed_at, 3)
+            out["incremental"].append(cycle)
+    src = pg8000.native.Connection(**config["admin"])
+    wh = pg8000.native.Connection(**config["warehouse_conn"])
+    verdict = reconcile(src, wh)
+    out["reconcile_ok"] = verdict.ok
+    out["reconcile"] = verdict.summary()
+    out["peak_rss_mib"] = round(_rss_mib("VmHWM:"), 1)
+    return out
+
+
+# -- parent --------------------------------------------------------------------------------
+
+
+def _spawn(env: dict[str, str], incremental_cycles: int) -> dict[str, Any]:
+    proc = subprocess.run(  # nosec B603
+        [sys.executable, "-m", "benchmarks.bench_e2e", "--child", "--cycles", str(incremental_cycles)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"e2e child failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def run(scale: str = "small", repeats: int = 3, seed: int = 42, incremental_cycles: int = 3) -> dict[str, Any]:
+    """Run ``repeats`` lives of the pipeline at ``scale``; medians and every raw life.
+
+    Parameters
+    ----------
+    scale
+        ``small`` (10k sales orders), ``100k`` or ``1m``, or a generator scale number.
+    repeats
+        Lives (fresh databases, fresh buckets), each with one initial cycle.
+    seed
+        Generator seed.
+    incremental_cycles
+        Change batches + cycles per life (the latency figures are medians over all).
+    """
+    from local.generator import seed_database
+    from local.moto_server import start_moto
+    from local.postgres_server import start_postgres
+    from local.stack import SOURCE_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
+
+    gen_scale = SCALES[scale] if scale in SCALES else float(scale)
+    root = LOCAL_DIR / "bench" / f"e2e-{os.getpid()}"
+    server = start_postgres(root / "pg", fast=True)
+    moto = None
+    lives: list[dict[str, Any]] = []
+    try:
+        reader_pw, loader_pw = uuid.uuid4().hex, uuid.uuid4().hex
+        create_source_database(server, "totesys_seeded", reader_pw)
+        create_warehouse_database(server, "warehouse_empty", loader_pw)
+        admin = server.connect("totesys_seeded")
+        t0 = time.perf_counter()
+        counts = seed_database(admin, seed=seed, scale=gen_scale)
+        seed_s = time.perf_counter() - t0
+        admin.close()
+        moto = start_moto(detached=True)
+        for _ in range(repeats):
+            moto.reset()
+            tag = uuid.uuid4().hex[:8]
+            src, wh = f"totesys_{tag}", f"warehouse_{tag}"
+            con = server.connect()
+            con.run(f'CREATE DATABASE "{src}" TEMPLATE "totesys_seeded"')
+            con.run(f'CREATE DATABASE "{wh}" TEMPLATE "warehouse_empty" OWNER "{WAREHOUSE_ROLE}"')
+            con.run(f'GRANT CONNECT ON DATABASE "{src}" TO "{SOURCE_ROLE}"')
+            con.close()
+            admin_conn = {"user": server.user, "password": server.password, "host": server.host,
+                          "port": server.port, "database": src}  # fmt: skip
+            config = {
+                "source": {"host": server.host, "port": server.port, "username": SOURCE_ROLE,
+                           "password": reader_pw, "dbname": src},
+                "warehouse": {"host": server.host, "port": server.port, "username": WAREHOUSE_ROLE,
+                              "password": loader_pw, "dbname": wh},
+                "admin": admin_conn,
+                "warehouse_conn": {**admin_conn, "database": wh},
+                "env": {**moto.env(), "POWERTOOLS_METRICS_NAMESPACE": "BenchE2E", "POWERTOOLS_LOG_LEVEL": "WARNING"},
+            }  # fmt: skip
+            env = {**os.environ, _CONFIG_ENV: json.dumps(config)}
+            lives.append(_spawn(env, incremental_cycles))
+            con = server.connect()
+            con.run(f'DROP DATABASE "{src}" WITH (FORCE)')
+            con.run(f'DROP DATABASE "{wh}" WITH (FORCE)')
+            con.close()
+    finally:
+        if moto is not None:
+            moto.stop()
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return _summarise(scale, repeats, incremental_cycles, counts, seed_s, lives)
+
+
+def _summarise(
+    scale: str, repeats: int, cycles: int, counts: dict[str, int], seed_s: float, lives: list[dict[str, Any]]
+) -> dict[str, Any]:
+    initial: dict[str, Any] = {"cycle_seconds": _median([life["initial"]["cycle_seconds"] for life in lives])}
+    for stage in HANDLERS:
+        secs = [life["initial"]["stages"][stage]["seconds"] for life in lives]
+        rows = lives[0]["initial"]["stages"][stage]["rows"]
+        initial[stage] = {
+            "seconds": _median(secs),
+            "rows": rows,
+            "rows_per_s": round(rows / statistics.median(secs)) if rows else None,
+            "peak_rss_mib": max(life["initial"]["stages"][stage]["peak_rss_mib"] for life in lives),
+        }
+    cyc = [c for life in lives for c in life["incremental"]]
+    incremental: dict[str, Any] = {
+        "cycles": len(cyc),
+        "rows_changed_median": statistics.median(c["rows_changed"] for c in cyc) if cyc else None,
+        "cycle_seconds": _median([c["cycle_seconds"] for c in cyc]) if cyc else None,
+        "change_to_warehouse_s": _median([c["change_to_warehouse_s"] for c in cyc]) if cyc else None,
+        "change_to_warehouse_s_max": max((c["change_to_warehouse_s"] for c in cyc), default=None),
+    }
+    for stage in HANDLERS:
+        secs = [c["stages"][stage]["seconds"] for c in cyc if stage in c["stages"]]
+        rows = [c["stages"][stage]["rows"] for c in cyc if stage in c["stages"]]
+        incremental[stage] = {
+            "seconds": _median(secs) if secs else None,
+            "rows_median": statistics.median(rows) if rows else None,
+            "peak_rss_mib": max((c["stages"][stage]["peak_rss_mib"] for c in cyc if stage in c["stages"]), default=0),
+        }
+    return {
+        "benchmark": "e2e",
+        "command": f"python -m benchmarks.bench_e2e --scale {scale} --repeats {repeats} --cycles {cycles}",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sales_orders": counts["sales_order"],
+        "rows_all_tables": sum(counts.values()),
+        "seed_s": round(seed_s, 1),
+        "reconcile_ok": all(life["reconcile_ok"] for life in lives),
+        "initial": initial,
+        "incremental": incremental,
+        "peak_rss_mib": max(life["peak_rss_mib"] for life in lives),
+        "lives": lives,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", default="small")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cycles", type=int, default=3, help="incremental cycles per life")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.cycles)))
+        return 0
+    print(json.dumps(run(args.scale, args.repeats, incremental_cycles=args.cycles), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
