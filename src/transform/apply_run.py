@@ -110,6 +110,8 @@ class RunTransformer:
         self.quarantine = QuarantineLog(run_seq=self.seq)
         self.rows_in: dict[str, int] = {}
         self.outputs: dict[str, pa.Table] = {}
+        self.changed: set[str] = set()  # snapshot tables this run changed (get a new snapshot)
+        self.fact_files: dict[str, tuple[IO[bytes], int]] = {}  # fact -> (Parquet temp file, rows)
 
     # -- reading ---------------------------------------------------------------
     def _fetch(self, table: str) -> IO[bytes] | None:
@@ -156,7 +158,7 @@ class RunTransformer:
         return changes.column(pk).combine_chunks()
 
     def dimensions(self) -> None:
-        self.changed: set[str] = set()
+        """Apply the run's dimension-source rows to the state and build every dimension but dim_date."""
         read = {t: self._read_small(t) for t in SNAPSHOT_TABLES}
         latest = {t: latest_per_key(read[t][0], SOURCE_TABLES[t].primary_key) for t in SNAPSHOT_TABLES}
         key = {t: self.manifest.tables[t].key if t in self.manifest.tables else None for t in SNAPSHOT_TABLES}
@@ -228,7 +230,6 @@ class RunTransformer:
             t: self.state.tables[t].column(SOURCE_TABLES[t].primary_key).combine_chunks() for t in SNAPSHOT_TABLES
         }
         dates: list[pa.Array] = []
-        self.fact_files: dict[str, tuple[IO[bytes], int]] = {}
         for source, fact_name in FACT_SOURCES.items():
             tmp = self._fetch(source)
             if tmp is None:

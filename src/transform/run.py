@@ -80,6 +80,8 @@ def load_state(processed: LakeStore, seq: int) -> State:
     key = run_key(seq)
     try:
         snapshots = processed.get_json(key)["snapshots"]
+        if not isinstance(snapshots, dict):
+            raise TypeError(f"snapshots is a {type(snapshots).__name__}, not an object")
     except (ObjectMissingError, ValueError, KeyError, TypeError) as exc:
         raise CommitRecordError(f"transform commit record {key} is unreadable: {exc!r}") from exc
     tables, keys = {}, {}

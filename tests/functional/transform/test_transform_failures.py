@@ -1,0 +1,32 @@
+"""Broken contracts fail the invocation and commit nothing; a retry after the fix succeeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.runs import run_key
+from transform.errors import IngestObjectMissingError, ManifestError
+from transform.handler import lambda_handler
+
+
+def test_manifest_naming_a_missing_object_fails_and_commits_nothing(lake, pipeline) -> None:
+    manifest = lake.commit_ingest(1, lake.base_rows())
+    doc = dict(manifest)
+    doc["run_seq"] = 2
+    doc["tables"] = {**manifest["tables"], "design": {**manifest["tables"]["design"], "key": "data/design/nope.gz"}}
+    lake.ingest.put_new_json(run_key(2), doc)
+
+    with pytest.raises(IngestObjectMissingError, match="nope"):
+        lambda_handler({}, None)
+
+    assert lake.processed.exists(run_key(1))  # run 1 committed before run 2 failed
+    assert not lake.processed.exists(run_key(2))
+
+
+def test_manifest_breaking_the_contract_is_a_manifest_error(lake, pipeline) -> None:
+    lake.ingest.put_new_json(run_key(1), {"format": 1, "run_seq": 7, "tables": {}})
+
+    with pytest.raises(ManifestError, match="does not match its key"):
+        lambda_handler({}, None)
+
+    assert list(lake.processed.list_keys("runs/")) == []
