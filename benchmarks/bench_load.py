@@ -140,12 +140,27 @@ def _measure_run_load(
 
     store = LakeStore(bucket, boto3.client("s3"))
     con = _loader(server, pw, db)
+    backend = con.run("SELECT pg_backend_pid()")[0][0]
+    cpu0, client0 = _proc_cpu_s(backend), os.times()
     t = time.perf_counter()
     result = run_load(store, con)
     seconds = time.perf_counter() - t
+    client1 = os.times()
+    server_cpu = _proc_cpu_s(backend) - cpu0
+    client_cpu = (client1.user - client0.user) + (client1.system - client0.system)
     loaded = result.runs[0].loaded["fact_sales_order"]
     assert loaded == rows, f"loaded {loaded} of {rows}"
-    return seconds, {"rows": loaded}
+    return seconds, {"rows": loaded, "server_cpu_s": server_cpu, "client_cpu_s": client_cpu}
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used: the PostgreSQL backend doing the load.
+
+    On a machine shared with other work, CPU time is what the load costs; wall time
+    also counts the time spent waiting for a core.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _create_plain_table(con: Any) -> None:
@@ -299,6 +314,9 @@ def run(scale: str, repeats: int) -> dict[str, Any]:
             "peak_rss_mb": round(max(s["peak_rss_mb"] for s in samples)),
             "samples_s": [round(s["seconds"], 2) for s in samples],
         }
+        for cpu in ("server_cpu_s", "client_cpu_s"):
+            if cpu in samples[0]:
+                summary[method][f"median_{cpu}"] = round(statistics.median(s[cpu] for s in samples), 2)
     ours = summary["run_load"]["rows_per_s"]
     summary["ratios_vs_run_load"] = {
         m: round(v["rows_per_s"] / ours, 3) for m, v in summary.items() if isinstance(v, dict) and "rows_per_s" in v
