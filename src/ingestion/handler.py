@@ -16,13 +16,12 @@ import pg8000.native
 
 from common.config import IngestionConfig
 from common.db import connect, get_db_credentials
-from common.observability import get_logger, get_metrics
+from common.observability import get_metrics
 from common.s3_store import LakeStore
 from common.source_tables import resolve_tables
 from ingestion.errors import SourceConnectionError
 from ingestion.run import run_ingestion
 
-logger = get_logger("ingestion")
 metrics = get_metrics("ingestion")
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pg8000.native
+from aws_lambda_powertools.metrics import single_metric
 
 from common.observability import MetricUnit, get_logger
 from common.runs import new_attempt_id, run_key
@@ -278,3 +279,12 @@ def _report(
     metrics.add_metric(name="RunDurationMs", unit=MetricUnit.Milliseconds, value=result.duration_ms)
     if lag is not None:
         metrics.add_metric(name="SourceLagSeconds", unit=MetricUnit.Seconds, value=lag)
+    if committed:
+        # Rows per table: same metric name with a `table` dimension (one EMF line each).
+        for table, rows in result.rows.items():
+            dims = {"service": metrics.service or "ingestion", "table": table}
+            with single_metric(
+                name="RowsExtracted", unit=MetricUnit.Count, value=rows, namespace=metrics.namespace,
+                default_dimensions=dims,
+            ):  # fmt: skip
+                pass

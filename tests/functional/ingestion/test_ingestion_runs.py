@@ -7,6 +7,8 @@ import hashlib
 import json
 from datetime import timedelta
 
+import pytest
+
 from common.source_tables import SOURCE_TABLES
 
 
@@ -88,21 +90,23 @@ def test_rows_re_read_in_the_look_back_are_not_emitted_twice(ingest) -> None:
     }
 
 
-def test_rows_sharing_the_watermarks_exact_timestamp_are_neither_lost_nor_duplicated(ingest) -> None:
+@pytest.mark.parametrize("lookback_s", [900, 0], ids=["lookback", "no-lookback"])
+def test_rows_sharing_the_watermarks_exact_timestamp_are_neither_lost_nor_duplicated(ingest, lookback_s) -> None:
+    lookback = timedelta(seconds=lookback_s)  # without look-back the lower bound is the watermark itself
     watermark = ingest.clock.now  # the first run's start, which becomes the watermark
     for i in range(40):
         ingest.add_currency(f"E{i:02d}", watermark)  # exactly at the bound: excluded by run 1 (<)
         ingest.add_currency(f"B{i:02d}", watermark - timedelta(milliseconds=1))  # just below: included
 
-    first = ingest.run()
+    first = ingest.run(lookback=lookback)
     assert first.rows["currency"] == 40
     assert {r["last_updated"] for r in ingest.committed_rows("currency")} == {"2026-03-01T11:59:59.999"}
 
     ingest.clock.advance(minutes=5)
-    second = ingest.run()  # >= on the lower bound picks the 40 at the watermark up, once
+    second = ingest.run(lookback=lookback)  # >= on the lower bound picks the 40 at the watermark up, once
     assert second.rows["currency"] == 40
     ingest.clock.advance(minutes=5)
-    ingest.run()
+    ingest.run(lookback=lookback)
     versions = ingest.committed_versions("currency")
     assert versions == ingest.source_versions("currency")
     assert set(versions.values()) == {1}

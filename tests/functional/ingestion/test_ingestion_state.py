@@ -109,3 +109,21 @@ def test_missing_ssm_parameters_fail_the_run(ingest) -> None:
     ingest.pipeline.aws.ssm.delete_parameter(Name=f"{ingest.prefix}/ingestion/last_run_seq")
     with pytest.raises(StateError):
         ingest.run()
+
+
+def test_a_run_reports_runs_rows_lag_and_duration(ingest, metrics, capsys) -> None:
+    ingest.add_currency("GBP", ingest.clock.now - timedelta(minutes=1))
+    ingest.add_currency("EUR", ingest.clock.now - timedelta(minutes=1))
+
+    ingest.run(metrics=metrics)
+
+    assert _metric(metrics, "RunsCommitted") == 1
+    assert _metric(metrics, "RowsExtracted") == 2
+    assert _metric(metrics, "SourceLagSeconds") == 0  # the manual clock did not move during the run
+    assert _metric(metrics, "RunDurationMs") >= 0
+    per_table = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"RowsExtracted"' in line]
+    rows = {d["table"]: d["RowsExtracted"] for d in per_table}
+    assert {t: v[0] if isinstance(v, list) else v for t, v in rows.items() if t in ("currency", "staff")} == {
+        "currency": 2,
+        "staff": 0,
+    }
