@@ -17,7 +17,8 @@ purchase orders, transactions and payments of the same time slice), so memory st
 bounded at any scale. Each chunk has its own random stream, so chunks are independent.
 
 Hard cases, always present (``local.generator_values.HARD_TEXT`` and friends): NULL in
-every nullable column and the empty string next to it; quotes, commas, ``\\n``, ``\\r\\n``,
+every nullable column; the empty string, distinct from NULL, in address_line_2, district,
+commercial_contact and delivery_contact; quotes, commas, ``\\n``, ``\\r\\n``,
 tabs, backslashes and non-ASCII text; ``SHARED_LAST_UPDATED_ROWS`` sales orders sharing
 exactly one ``last_updated`` (``BULK_UPDATE_AT``, a bulk update); most rows with
 ``last_updated == created_at``. Timestamps lie in 2022-11-01 .. 2025-10-31 at millisecond
@@ -476,7 +477,12 @@ def _transactions_and_payments(
     src = order[paid_tx]  # index into the concatenated sales+purchases arrays
     sale = is_sale[paid_tx]
     refund = rng.random(n_pay) < REFUND_SHARE
-    names = np.where(sale, np.where(refund, 2, 1), np.where(refund, 4, 3))  # ids in ENUM_VALUES order
+    t = _PAYMENT_TYPE_ID
+    names = np.where(
+        sale,
+        np.where(refund, t["SALES_REFUND"], t["SALES_RECEIPT"]),
+        np.where(refund, t["PURCHASE_REFUND"], t["PURCHASE_PAYMENT"]),
+    )
     counterparty = np.concatenate([sales.counterparty, purchases.counterparty])[src]
     paid = rng.random(n_pay) < 0.85
     payments = _table(
