@@ -1,8 +1,27 @@
-"""`make bench`: run every stage benchmark and keep a machine-readable record.
+"""`make bench`: every benchmark at every scale, one machine-readable record per invocation.
 
-Each ``benchmarks/bench_<area>.py`` exposes ``run(scale: str, repeats: int) -> dict``.
-Results of one invocation go to ``benchmarks/results/<UTC time>-<commit>.json`` so
-regressions show across commits; the human summary lives in docs/benchmarks.md.
+Scales are named by sales orders (other tables in proportion, ``local.generator``):
+``small`` (10,000), ``100k`` and ``1m``. Each area's module (``benchmarks/bench_<area>.py``)
+exposes ``run(scale, repeats) -> dict`` with its own scale names; ``SCALE_NAMES`` maps
+ours onto theirs, so the modules stay runnable on their own. What each area measures,
+side by side in the same run where the issue asks for a baseline:
+
+* ``generate``: the totesys generator (generate + COPY load);
+* ``ingestion``: the first extraction vs a raw ``COPY ... TO STDOUT`` (the ceiling),
+  and a no-change run;
+* ``transform``: one full run and small incremental runs;
+* ``load``: ``run_load`` vs ``awswrangler.postgresql.to_sql`` (default chunksize 200
+  and larger) vs ``psql \\copy`` (the ceiling);
+* ``e2e``: the whole pipeline through the handlers and S3 events: the initial load,
+  incremental cycles, and the change-to-warehouse latency.
+
+Every figure is a median of ``--repeats`` (>= 3) runs. The record goes to
+``benchmarks/results/<UTC time>-<commit>.json`` (machine, load average, command, per
+scale per area the module's result, and the headline ratios), so regressions show
+across commits; the human summary is docs/benchmarks.md. Usage::
+
+    make bench                                           # every area, small,100k,1m
+    make bench BENCH_ARGS="--scales small --only e2e"    # a subset
 """
 
 from __future__ import annotations
@@ -10,14 +29,28 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import subprocess  # nosec B404
 import sys
+import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-AREAS = ("generate", "ingestion", "transform", "load")
+AREAS = ("generate", "ingestion", "transform", "load", "e2e")
+SCALES = ("small", "100k", "1m")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# Our scale name -> the area module's own scale argument (None: the module has no such scale).
+SCALE_NAMES: dict[str, dict[str, str | None]] = {
+    "generate": {"small": "2", "100k": "20", "1m": "200"},  # generator scale; 200 = 1,000,000 sales orders
+    "ingestion": {"small": "small", "100k": "100k", "1m": "1m"},
+    "transform": {"small": "small", "100k": "100k", "1m": "1m"},
+    "load": {"small": None, "100k": "small", "1m": "full"},  # bench_load's smallest is 100,000 fact rows
+    "e2e": {"small": "small", "100k": "100k", "1m": "1m"},
+}
 
 
 def _commit() -> str:
@@ -25,35 +58,124 @@ def _commit() -> str:
     return proc.stdout.strip() or "unknown"
 
 
+def _machine() -> dict[str, Any]:
+    """What the numbers were measured on (the machine is shared: load average matters)."""
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            info["mem_total_gib"] = round(int(meminfo.readline().split()[1]) / 1024 / 1024, 1)
+        with open("/proc/cpuinfo", encoding="ascii") as cpuinfo:
+            info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    try:
+        from local.postgres_server import find_pg_bin
+
+        out = subprocess.run([find_pg_bin("postgres"), "--version"], capture_output=True, text=True, check=False)  # nosec
+        info["postgres"] = out.stdout.strip()
+    except Exception as exc:  # best effort: the record is still useful without it
+        info["postgres"] = f"unknown ({exc})"
+    return info
+
+
+def headline(area: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers per area that the docs table and a regression check look at."""
+    if area == "ingestion":
+        keys = ("first_extraction_rows_per_s", "ceiling_rows_per_s", "ratio_first_extraction_to_ceiling",
+                "median_no_change_s", "peak_rss_mib_first_extraction")  # fmt: skip
+        return {k: result.get(k) for k in keys}
+    if area == "transform":
+        keys = ("fact_rows_per_s_median", "full_run_s_median", "incremental_run_s_median", "peak_rss_mib_max")
+        return {k: result.get(k) for k in keys}
+    if area == "load":
+        out = {"ratios_vs_run_load": result.get("ratios_vs_run_load")}
+        for method in ("run_load", "psql_copy"):
+            if isinstance(result.get(method), dict):
+                out[f"{method}_rows_per_s"] = result[method]["rows_per_s"]
+        wrangler = {m: v["rows_per_s"] for m, v in result.items() if m.startswith("wrangler") and isinstance(v, dict)}
+        if wrangler:
+            best = max(wrangler, key=lambda m: wrangler[m])
+            out["wrangler_default_rows_per_s"] = wrangler.get("wrangler_to_sql_chunksize_200")
+            out["wrangler_best"] = {"method": best, "rows_per_s": wrangler[best]}
+        return out
+    if area == "e2e":
+        inc = result.get("incremental", {})
+        return {
+            "initial_cycle_s": result.get("initial", {}).get("cycle_seconds"),
+            "incremental_cycle_s": inc.get("cycle_seconds"),
+            "change_to_warehouse_s": inc.get("change_to_warehouse_s"),
+            "reconcile_ok": result.get("reconcile_ok"),
+        }
+    if area == "generate":
+        return {
+            s: {k: v.get(k) for k in ("median_generate_and_load_s", "rows_per_s", "peak_rss_mib")}
+            for s, v in result.get("scales", {}).items()
+        }
+    return {}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", default="1m", help="small | 100k | 1m (sales orders)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default=",".join(SCALES), help="comma list of small | 100k | 1m")
+    parser.add_argument("--scale", dest="scales", help=argparse.SUPPRESS)  # the old single-scale flag
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default=",".join(AREAS), help="comma list of areas")
+    parser.add_argument(
+        "--e2e-1m-repeats", type=int, default=1,
+        help="lives of the pipeline at 1m (each one is a full 4.4M-row initial load; its incremental "
+             "cycles are still >= 3)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    record: dict[str, object] = {
+    scales = [s.strip() for s in args.scales.split(",") if s.strip()]
+    areas = [a.strip() for a in args.only.split(",") if a.strip()]
+    for s in scales:
+        if s not in SCALES:
+            parser.error(f"unknown scale {s!r}; use {', '.join(SCALES)}")
+    record: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _commit(),
-        "machine": {
-            "cpus": __import__("os").cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "scale": args.scale,
+        "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": _machine(),
+        "scales": scales,
         "repeats": args.repeats,
         "results": {},
+        "headline": {},
+        "errors": {},
     }
-    results: dict[str, object] = record["results"]  # type: ignore[assignment]
-    for area in [a.strip() for a in args.only.split(",") if a.strip()]:
-        module = importlib.import_module(f"benchmarks.bench_{area}")
-        print(f"== {area} (scale {args.scale}, {args.repeats} repeats)", flush=True)
-        results[area] = module.run(args.scale, args.repeats)
-        print(json.dumps(results[area], indent=2, default=str), flush=True)
     RESULTS_DIR.mkdir(exist_ok=True)
     out = RESULTS_DIR / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{record['commit']}.json"
+    for scale in scales:
+        for area in areas:
+            their_scale = SCALE_NAMES[area][scale]
+            if their_scale is None:
+                print(f"== {area} @ {scale}: not measured (no such scale in bench_{area})", flush=True)
+                continue
+            module = importlib.import_module(f"benchmarks.bench_{area}")
+            repeats = args.e2e_1m_repeats if (area, scale) == ("e2e", "1m") else args.repeats
+            print(f"== {area} @ {scale} ({their_scale}), {repeats} repeats", flush=True)
+            t0 = time.perf_counter()
+            try:
+                result = module.run(their_scale, repeats)
+            except Exception as exc:  # one failing area must not lose the others' numbers
+                record["errors"][f"{area}@{scale}"] = "".join(traceback.format_exception(exc))[-4000:]
+                print(f"   FAILED: {exc}", flush=True)
+                continue
+            result["_wall_s"] = round(time.perf_counter() - t0, 1)
+            result["_loadavg_after"] = os.getloadavg()
+            record["results"].setdefault(scale, {})[area] = result
+            record["headline"].setdefault(scale, {})[area] = headline(area, result)
+            print(json.dumps(record["headline"][scale][area], default=str), flush=True)
+            # Written after every area: a long run interrupted late keeps what it measured.
+            out.write_text(json.dumps(record, indent=2, default=str))
+    record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     out.write_text(json.dumps(record, indent=2, default=str))
     print(f"results written to {out}")
-    return 0
+    return 1 if record["errors"] else 0
 
 
 if __name__ == "__main__":
