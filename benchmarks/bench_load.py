@@ -243,6 +243,7 @@ def run(scale: str, repeats: int) -> dict[str, Any]:
     srv = {"data_dir": server.data_dir, "port": server.port, "password": server.password}
     pw = uuid.uuid4().hex
     results: dict[str, list[dict[str, Any]]] = {}
+    saved_env = dict(os.environ)  # benchmarks.run calls several areas in one process
     try:
         import boto3
 
@@ -300,6 +301,8 @@ def run(scale: str, repeats: int) -> dict[str, Any]:
                 )
             print(f"repeat {i + 1}/{repeats} done", file=sys.stderr, flush=True)
     finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
         moto.stop()
         server.stop()
         shutil.rmtree(root / "pg", ignore_errors=True)
