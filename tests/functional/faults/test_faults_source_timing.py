@@ -1,0 +1,115 @@
+"""The source's clock against the pipeline's windows: a transaction that commits late with
+an old ``last_updated``, and 1,000 rows sharing one ``last_updated`` split across
+ingestion's fetch batches, transform's parse blocks, load's COPY batches and a run
+boundary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import ingestion.extract
+from common.db import connect
+from common.s3_store import LakeStore
+from load.run import run_load
+from transform.run import run_transform
+
+SALES_COLUMNS = (
+    "design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,"
+    " agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id"
+)
+
+
+def _source_now() -> datetime:
+    """Now as the source stores it: naive UTC, milliseconds."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _copy_sales_orders(con, n: int, stamp: datetime) -> list[int]:
+    """Insert ``n`` sales orders (copies of order 1 with other units) stamped ``stamp``."""
+    rows = con.run(
+        f"INSERT INTO sales_order ({SALES_COLUMNS}, created_at, last_updated)"
+        f" SELECT design_id, staff_id, counterparty_id, units_sold + g, unit_price, currency_id,"
+        f" agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id, :t, :t"
+        f" FROM sales_order, generate_series(1, :n) AS g WHERE sales_order_id = 1 RETURNING sales_order_id",
+        t=stamp,
+        n=n,
+    )
+    return [r[0] for r in rows]
+
+
+def _in_warehouse(world, ids: list[int]) -> int:
+    wh = world.pipeline.warehouse.admin
+    return wh.run("SELECT count(DISTINCT sales_order_id) FROM fact_sales_order WHERE sales_order_id = ANY(:i)", i=ids)[
+        0
+    ][0]
+
+
+def test_a_late_committing_transaction_with_an_old_last_updated(seeded) -> None:
+    """A transaction stamps its rows two minutes ago but commits after the next run read
+    past them: the following run's look-back must still bring every one of them in."""
+    world = seeded
+    late = world.stack.postgres.connect(world.pipeline.source.name)
+    try:
+        stamp = _source_now() - timedelta(minutes=2)
+        late.run("START TRANSACTION")
+        new_ids = _copy_sales_orders(late, 3, stamp)
+        late.run(
+            "UPDATE sales_order SET units_sold = units_sold + 7, last_updated = :t WHERE sales_order_id = 2", t=stamp
+        )
+        late.run("UPDATE staff SET last_name = 'Latecomer', last_updated = :t WHERE staff_id = 1", t=stamp)
+        world.simulate()  # other work commits meanwhile, stamped now
+        world.cycle()  # run 2: its window ends after ``stamp`` but the rows are not visible
+        assert _in_warehouse(world, new_ids) == 0, "the late rows were visible early: the test proves nothing"
+        late.run("COMMIT")
+    finally:
+        late.close()
+    world.cycle()  # run 3: the look-back part of its window re-reads ``stamp``
+    assert _in_warehouse(world, new_ids) == 3
+    dim = world.pipeline.warehouse.admin.run("SELECT last_name FROM dim_staff WHERE staff_id = 1")
+    assert dim == [["Latecomer"]]
+    world.verify()
+
+
+@pytest.mark.parametrize("late_rows", [0, 500], ids=["all committed", "half committed late"])
+def test_1000_rows_sharing_one_timestamp_across_batch_boundaries(seeded, monkeypatch, late_rows: int) -> None:
+    """1,000 sales orders with one ``last_updated``. Batch sizes are set below 1,000
+    everywhere a stage has one: ingestion's cursor FETCH (a module constant, 300 here),
+    transform's parse block (``block_bytes``, 32 KiB ~ 100 lines) and load's COPY batch
+    (``batch_rows``, 256). With ``late_rows`` the second half commits after a run has
+    already read the first half at that same instant."""
+    world = seeded
+    monkeypatch.setattr(ingestion.extract, "FETCH_ROWS", 300)
+    res, s3 = world.pipeline.resources, world.pipeline.aws.s3
+    ingest, processed = LakeStore(res.ingest_bucket, s3), LakeStore(res.processed_bucket, s3)
+
+    def one_run() -> None:
+        assert world.invoke("ingestion").ok
+        run_transform(ingest, processed, block_bytes=32 << 10)
+        con = connect(world.pipeline.warehouse.credentials, application_name="totes-load")
+        try:
+            run_load(processed, con, batch_rows=256)
+        finally:
+            con.close()
+
+    stamp = _source_now() - timedelta(seconds=1)
+    ids = _copy_sales_orders(world.admin, 1000 - late_rows, stamp)
+    late = world.stack.postgres.connect(world.pipeline.source.name)
+    try:
+        late.run("START TRANSACTION")
+        ids += _copy_sales_orders(late, late_rows, stamp) if late_rows else []
+        one_run()
+        assert _in_warehouse(world, ids) == 1000 - late_rows
+        late.run("COMMIT")
+    finally:
+        late.close()
+    one_run()
+    assert len(ids) == 1000
+    assert _in_warehouse(world, ids) == 1000
+    # The rows were split across batches (this is what the test is about).
+    rows_run2 = world.manifest(2)["tables"]["sales_order"]["rows"]
+    assert rows_run2 == 1000 - late_rows
+    world.runner.mark_all_seen()
+    world.verify()
