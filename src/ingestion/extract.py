@@ -143,7 +143,8 @@ def check_schema(con: pg8000.native.Connection, tables: Iterable[SourceTable]) -
         if surplus:
             extra[table.name] = surplus
     if missing:
-        raise SchemaMismatchError(f"source lacks contract columns: {', '.join(missing)}")
+        # information_schema shows only what the role may read, so a missing GRANT looks the same.
+        raise SchemaMismatchError(f"source lacks (or does not grant) contract columns: {', '.join(missing)}")
     return extra
 
 
