@@ -104,19 +104,47 @@ def headline(area: str, result: dict[str, Any]) -> dict[str, Any]:
             out["wrangler_best"] = {"method": best, "rows_per_s": wrangler[best]}
         return out
     if area == "e2e":
-        inc = result.get("incremental", {})
-        return {
-            "initial_cycle_s": result.get("initial", {}).get("cycle_seconds"),
-            "incremental_cycle_s": inc.get("cycle_seconds"),
-            "change_to_warehouse_s": inc.get("change_to_warehouse_s"),
-            "reconcile_ok": result.get("reconcile_ok"),
-        }
+        initial, inc = result.get("initial", {}), result.get("incremental", {})
+        out = {"initial_cycle_s": initial.get("cycle_seconds")}
+        for stage in ("ingestion", "transform", "load"):
+            got = initial.get(stage, {})
+            out[f"initial_{stage}"] = {k: got.get(k) for k in ("seconds", "rows", "rows_per_s", "peak_rss_mib")}
+        out["incremental_cycle_s"] = inc.get("cycle_seconds")
+        for stage in ("ingestion", "transform", "load"):
+            got = inc.get(stage, {})
+            out[f"incremental_{stage}"] = {k: got.get(k) for k in ("seconds", "rows_median", "peak_rss_mib")}
+        out["change_to_warehouse_s"] = inc.get("change_to_warehouse_s")
+        out["change_to_warehouse_s_max"] = inc.get("change_to_warehouse_s_max")
+        out["reconcile_ok"] = result.get("reconcile_ok")
+        return out
     if area == "generate":
         return {
             s: {k: v.get(k) for k in ("median_generate_and_load_s", "rows_per_s", "peak_rss_mib")}
             for s, v in result.get("scales", {}).items()
         }
     return {}
+
+
+def markdown(record: dict[str, Any]) -> str:
+    """The scale table of docs/benchmarks.md from one results record (headline figures)."""
+
+    def fmt(value: Any, unit: str = "") -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, bool):
+            return "yes" if value else "NO"
+        if isinstance(value, float):
+            value = round(value, 2) if value < 100 else round(value)
+        return f"{value:,}{unit}" if isinstance(value, int) else f"{value}{unit}"
+
+    rows = ["| scale | area | figure | value |", "|---|---|---|---|"]
+    for scale, areas in record.get("headline", {}).items():
+        for area, figures in areas.items():
+            for name, value in figures.items():
+                if isinstance(value, dict):
+                    value = ", ".join(f"{k}: {fmt(v)}" for k, v in value.items())
+                rows.append(f"| {scale} | {area} | {name} | {fmt(value)} |")
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         help="lives of the pipeline at 1m (each one is a full 4.4M-row initial load; its incremental "
              "cycles are still >= 3)",
     )  # fmt: skip
+    parser.add_argument("--markdown", metavar="RESULTS_JSON", help="print the headline table of a results file")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
     scales = [s.strip() for s in args.scales.split(",") if s.strip()]
     areas = [a.strip() for a in args.only.split(",") if a.strip()]
     for s in scales:
