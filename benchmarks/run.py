@@ -138,9 +138,9 @@ def markdown(record: dict[str, Any]) -> str:
         return f"{value:,}{unit}" if isinstance(value, int) else f"{value}{unit}"
 
     rows = ["| scale | area | figure | value |", "|---|---|---|---|"]
-    for scale, areas in record.get("headline", {}).items():
-        for area, figures in areas.items():
-            for name, value in figures.items():
+    for scale, areas in record.get("results", {}).items():
+        for area, result in areas.items():
+            for name, value in headline(area, result).items():  # recomputed: older records have fewer
                 if isinstance(value, dict):
                     value = ", ".join(f"{k}: {fmt(v)}" for k, v in value.items())
                 rows.append(f"| {scale} | {area} | {name} | {fmt(value)} |")
