@@ -56,7 +56,9 @@ class Deployed:
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Deployed]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = start_moto()  # its own server: the session's `stack` moto is reset by other tests
+    # Its own server and port, but moto keeps its backends per process: resources of
+    # other tests may be there too, so every assertion looks at totes-wiring-* only.
+    moto = start_moto()
     workdir = LOCAL_DIR / "test" / "terraform-wiring" / moto.endpoint.rsplit(":", 1)[1]
     try:
         outputs = apply_local(
@@ -414,5 +416,11 @@ def test_destroy_completes_with_objects_versions_and_delete_markers_in_the_bucke
     assert not buckets & {
         deployed.outputs[k] for k in ("ingest_bucket_name", "processed_bucket_name", "artifacts_bucket_name")
     }
-    assert deployed.client("lambda").list_functions()["Functions"] == []
-    assert not deployed.client("ssm").describe_parameters()["Parameters"]
+    # moto's backends are shared by every moto server in this process: look only
+    # at this environment's resources.
+    functions = deployed.client("lambda").list_functions()["Functions"]
+    assert [f["FunctionName"] for f in functions if f["FunctionName"].startswith(f"totes-{ENV}-")] == []
+    parameters = deployed.client("ssm").describe_parameters()["Parameters"]
+    assert [p["Name"] for p in parameters if p["Name"].startswith(deployed.outputs["ssm_prefix"])] == []
+    alarms = deployed.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"totes-{ENV}-")["MetricAlarms"]
+    assert alarms == []
