@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-# subprocess starts moto's own server module with list arguments, never a shell.
 import subprocess  # nosec B404
 import sys
 import time

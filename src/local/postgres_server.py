@@ -4,6 +4,7 @@ PostgreSQL refuses to run as root, so when we are root every server command runs
 through ``runuser -u postgres``. The server listens on 127.0.0.1 only, on a free
 port, with its data under a git-ignored folder; ``fast=True`` (tests only) turns off
 fsync, which is unsafe for data anyone wants to keep and several times faster.
+Subprocesses run fixed binaries with list arguments, never through a shell.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import secrets
 import shutil
 import socket
-# subprocess runs the fixed PostgreSQL binaries with list arguments, never a shell.
 import subprocess  # nosec B404
 import tempfile
 from dataclasses import dataclass
