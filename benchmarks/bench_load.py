@@ -42,7 +42,7 @@ DIM_SIZES = {"dim_staff": 50, "dim_counterparty": 50, "dim_currency": 3, "dim_de
 
 def build_inputs(rows: int, folder: Path) -> dict[str, Path]:
     """Parquet files with transform's exact schemas: 1 fact table plus the dimensions it references."""
-    from load.tables import TABLES
+    from common.warehouse_tables import TABLES
 
     rng = np.random.default_rng(42)
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ from typing import Any
 
 from common.runs import run_key
 from common.s3_store import LakeStore, ObjectMissingError
+from common.warehouse_tables import LOAD_ORDER, TABLES
 from load.errors import CommitRecordError
-from load.tables import LOAD_ORDER, TABLES
 
 SUPPORTED_FORMAT = 1
 

@@ -23,13 +23,13 @@ from botocore.exceptions import ClientError
 from common.observability import MetricUnit, get_logger
 from common.runs import committed_runs, new_attempt_id
 from common.s3_store import LakeStore
+from common.warehouse_tables import TABLES, Kind
 from load import upsert
 from load.commit_record import CommitRecord, TableObject, read_commit_record
 from load.errors import CommitRecordError, WarehouseLoadError
 from load.ledger import LedgerEntry, last_loaded_seq, record_run
 from load.lock import load_lock
 from load.staging import DEFAULT_BATCH_ROWS, StagedTable, stage_parquet
-from load.tables import TABLES, Kind
 
 logger = get_logger("load")
 

@@ -24,8 +24,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pg8000.native import identifier
 
+from common.warehouse_tables import Kind, WarehouseTable
 from load.errors import SchemaMismatchError
-from load.tables import Kind, WarehouseTable
 
 DEFAULT_BATCH_ROWS = 65_536
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=DEFAULT_BATCH_ROWS)

@@ -1,7 +1,7 @@
 """From staging into the star schema: quarantine, dimension upserts, dates, inferred members, fact appends.
 
 Every function runs inside the run's transaction and takes the staged table it
-works on. Identifiers come from ``load.tables`` (the allow-list) through
+works on. Identifiers come from ``common.warehouse_tables`` (the allow-list) through
 ``identifier()``; every value is a bound parameter. That is why the statements built
 with f-strings carry ``noqa: S608`` / ``nosec B608``: only quoted identifiers are interpolated.
 """
@@ -16,8 +16,8 @@ import pg8000.exceptions
 import pg8000.native
 from pg8000.native import identifier
 
+from common.warehouse_tables import TABLES, Kind, WarehouseTable
 from load.staging import StagedTable
-from load.tables import TABLES, Kind, WarehouseTable
 
 # Bulk mode (see append_facts): worth it for big batches only. Measured on PostgreSQL 15:
 # the per-row RI triggers of a fact with nine foreign keys cost ~85 µs a row, while

@@ -34,28 +34,17 @@ from rich.console import Console
 from common.db import connect
 from common.runs import run_key
 from common.s3_store import LakeStore, ObjectMissingError
+from common.warehouse_tables import LOAD_ORDER
 from local.aws_resources import PipelineResources, put_db_secrets
 from local.moto_server import FAKE_CREDENTIALS, REGION
 from local.paths import LOCAL_DIR, STACK_FILE
-from local.runner import CycleResult, PipelineRunner
+from local.runner import CycleResult, PipelineRunner, overlay_environ
 from local.stack import LocalStack, StackDetails
 from ops.reconcile import ReconcileReport, reconcile
 from ops.report import write_report
 from ops.status import PipelineStatus, collect_status, ledger_columns
 
-WAREHOUSE_TABLES = (
-    "dim_date",
-    "dim_staff",
-    "dim_location",
-    "dim_currency",
-    "dim_design",
-    "dim_counterparty",
-    "dim_payment_type",
-    "dim_transaction",
-    "fact_sales_order",
-    "fact_purchase_order",
-    "fact_payment",
-)
+WAREHOUSE_TABLES: tuple[str, ...] = LOAD_ORDER  # dimensions first, as load applies them
 
 
 class StackBusyError(RuntimeError):
@@ -168,20 +157,9 @@ def deploy(details: StackDetails, *, workdir: Path | None = None, fresh: bool = 
     return deployment
 
 
-@contextlib.contextmanager
-def handler_environment(deployment: Deployment, details: StackDetails) -> Iterator[None]:
+def handler_environment(deployment: Deployment, details: StackDetails) -> contextlib.AbstractContextManager[None]:
     """Set what a handler reads (moto endpoint, resource names) for the duration, then restore."""
-    wanted = {**moto_environment(details), **deployment.resources.handler_env()}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return overlay_environ({**moto_environment(details), **deployment.resources.handler_env()})
 
 
 def warehouse_counts(warehouse: pg8000.native.Connection) -> dict[str, int]:

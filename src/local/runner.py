@@ -213,11 +213,10 @@ def load_handler(spec: str) -> Handler:
 
 
 @contextlib.contextmanager
-def function_environment(variables: dict[str, str]) -> Iterator[None]:
-    """Overlay a function's configured environment for one invocation, then restore."""
-    applied = {k: v for k, v in variables.items() if not k.startswith(_RESERVED_ENV_PREFIXES)}
-    saved = {k: os.environ.get(k) for k in applied}
-    os.environ.update(applied)
+def overlay_environ(variables: dict[str, str]) -> Iterator[None]:
+    """Set ``variables`` in ``os.environ`` for the duration, then restore what was there."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
         yield
     finally:
@@ -226,6 +225,11 @@ def function_environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def function_environment(variables: dict[str, str]) -> contextlib.AbstractContextManager[None]:
+    """Overlay a function's configured environment for one invocation, then restore."""
+    return overlay_environ({k: v for k, v in variables.items() if not k.startswith(_RESERVED_ENV_PREFIXES)})
 
 
 @contextlib.contextmanager

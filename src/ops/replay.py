@@ -27,22 +27,12 @@ from typing import Any
 
 import pg8000.native
 
+from common.warehouse_tables import LOAD_ORDER
 from local.runner import LambdaContext, describe_function, function_environment, load_handler
 from ops.status import ledger_columns
 
-STAR_TABLES = (
-    "fact_sales_order",
-    "fact_purchase_order",
-    "fact_payment",
-    "dim_date",
-    "dim_staff",
-    "dim_location",
-    "dim_currency",
-    "dim_design",
-    "dim_counterparty",
-    "dim_payment_type",
-    "dim_transaction",
-)
+# Every star table, facts included: a replay clears them all before reloading.
+STAR_TABLES: tuple[str, ...] = LOAD_ORDER
 
 
 class ReplayError(RuntimeError):

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from common.s3_store import LakeStore
-from load.tables import TABLES
+from common.warehouse_tables import TABLES
 
 
 def staff(staff_id: int, first_name: str = "Jane", **kw: Any) -> dict[str, Any]:

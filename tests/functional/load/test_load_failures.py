@@ -10,12 +10,12 @@ import pg8000.native
 import pytest
 
 from common.s3_store import LakeStore
+from common.warehouse_tables import TABLES
 from load.errors import WarehouseLoadError
 from load.handler import lambda_handler
 from load.lock import LOAD_LOCK_KEY
 from load.run import LoadHooks, run_load
 from load.staging import stage_parquet
-from load.tables import TABLES
 from load.upsert import append_facts
 
 

@@ -211,7 +211,7 @@ def test_null_in_required_column_is_quarantined_not_fatal(
 ) -> None:
     import pyarrow as pa
 
-    from load.tables import TABLES
+    from common.warehouse_tables import TABLES
 
     # A producer whose schema marks every field nullable can write a NULL the warehouse refuses.
     loose = pa.schema([f.with_nullable(True) for f in TABLES["fact_sales_order"].schema])
@@ -232,7 +232,7 @@ def test_schema_mismatch_fails_and_loads_nothing(
 ) -> None:
     import pyarrow as pa
 
-    from load.tables import TABLES
+    from common.warehouse_tables import TABLES
 
     schema = TABLES["fact_sales_order"].schema
     floaty = schema.set(schema.get_field_index("unit_price"), pa.field("unit_price", pa.float64(), nullable=False))

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from common.warehouse_tables import TABLES
 from load.errors import SchemaMismatchError
 from load.staging import stage_parquet
-from load.tables import TABLES
 
 
 def _parquet(table: str, rows: list[dict[str, Any]], row_group_size: int | None = None) -> io.BytesIO:

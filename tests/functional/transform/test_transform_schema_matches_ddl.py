@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from common.warehouse_tables import FACT_SURROGATE_KEYS
 from transform.run import run_transform
-from transform.schemas import FACT_SURROGATE_KEYS, WAREHOUSE_SCHEMAS
+from transform.schemas import WAREHOUSE_SCHEMAS
 
 _ARROW = {
     "integer": pa.int32(),

@@ -1,13 +1,10 @@
-"""The load stage's allow-list: the eleven warehouse tables, their columns and types.
+"""The warehouse contract: the eleven star tables, their columns and Arrow types.
 
-Every identifier the loader puts into SQL comes from here (quoted with
-``pg8000.native.identifier``), never from a Parquet file or an event. The Arrow
-types are the processed-bucket contract (docs/architecture.md): they mirror
-``sql/warehouse/001_star_schema.sql`` exactly, and a functional test compares this
-module with the migrated database's ``information_schema``.
-
-This module is deliberately independent of ``transform.schemas``: the two stages
-ship in different Lambda zips, and each checks the contract from its own side.
+One definition serves both sides of the processed bucket: transform writes Parquet
+with exactly these schemas, and load takes every identifier it puts into SQL from
+here (quoted with ``pg8000.native.identifier``), never from a Parquet file or an
+event. The types mirror ``sql/warehouse/001_star_schema.sql`` exactly; functional
+tests compare this module with the migrated database's ``information_schema``.
 """
 
 from __future__ import annotations
@@ -66,12 +63,26 @@ class WarehouseTable:
         return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
 
     @property
+    def surrogate_key(self) -> str:
+        """A fact's serial key: in the DDL, deliberately absent from the Parquet."""
+        if self.kind is not Kind.FACT:
+            raise ValueError(f"{self.name} is not a fact table")
+        return FACT_SURROGATE_KEYS[self.name]
+
+    @property
     def version_constraint(self) -> str:
         """The unique constraint that makes a fact version unique (001_star_schema.sql)."""
         if self.kind is not Kind.FACT:
             raise ValueError(f"{self.name} is not a fact table")
         return f"{self.name}_version_uq"
 
+
+# The serial surrogate key of each fact (assigned by the warehouse on insert).
+FACT_SURROGATE_KEYS: dict[str, str] = {
+    "fact_sales_order": "sales_record_id",
+    "fact_purchase_order": "purchase_record_id",
+    "fact_payment": "payment_record_id",
+}
 
 _I, _S, _D, _T, _B = pa.int32(), pa.string(), pa.date32(), pa.time64("us"), pa.bool_()
 _MONEY = pa.decimal128(10, 2)
