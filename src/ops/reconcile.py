@@ -17,7 +17,8 @@ lines of Python, and never imports ``transform.*``. What it asserts (SPEC §2, �
 
 A source row whose text date does not parse, or whose currency code is not ISO 4217,
 is bad input: the pipeline quarantines it (SPEC §3, docs/transform.md), so it is
-reported as skipped, not as a difference.
+reported as skipped, not as a difference; so is a fact row that references such a
+dimension member (the pipeline quarantines it for its dangling foreign key).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from typing import Any
 import pg8000.native
 import pycountry
 from pg8000.native import identifier
+
+from common.warehouse_tables import TABLES
 
 NULL_LOCATION_PLACEHOLDER = "Unknown"  # docs/transform.md, sql/warehouse/001_star_schema.sql
 
@@ -361,7 +364,7 @@ def _select(table: str, columns: Sequence[str]) -> str:
 
 def _reconcile_dimension(
     spec: DimensionSpec, source: pg8000.native.Connection, warehouse: pg8000.native.Connection, skipped: list[str]
-) -> tuple[list[Difference], int]:
+) -> tuple[list[Difference], int, set[Any]]:
     params = {"placeholder": NULL_LOCATION_PLACEHOLDER} if ":placeholder" in spec.source_sql else {}
     expected: dict[Any, dict[str, Any]] = {}
     bad: set[Any] = set()
@@ -374,17 +377,37 @@ def _reconcile_dimension(
             continue
         expected[row[0]] = dict(zip(spec.columns, row, strict=True))
     actual = {r[spec.key]: r for r in _rows(warehouse, _select(spec.table, spec.columns)) if r[spec.key] not in bad}
-    return compare_rows(spec.table, spec.key, spec.columns, expected, actual), len(expected)
+    return compare_rows(spec.table, spec.key, spec.columns, expected, actual), len(expected), bad
+
+
+def _bad_reference(spec: FactSpec, fact_row: dict[str, Any], bad_members: dict[str, set[Any]]) -> str | None:
+    """The reference of a fact row to a dimension member that was itself bad input, if any.
+
+    The pipeline quarantines such a member, so the fact points at nothing and is
+    quarantined too (docs/transform.md): bad input, not a difference.
+    """
+    for column, dimension in TABLES[spec.table].references.items():
+        if fact_row[column] in bad_members.get(dimension, ()):
+            return f"{column}={fact_row[column]} is a {dimension} member skipped as bad input"
+    return None
 
 
 def _reconcile_fact(
-    spec: FactSpec, source: pg8000.native.Connection, warehouse: pg8000.native.Connection, report: ReconcileReport
+    spec: FactSpec,
+    source: pg8000.native.Connection,
+    warehouse: pg8000.native.Connection,
+    report: ReconcileReport,
+    bad_members: dict[str, set[Any]],
 ) -> None:
     expected: dict[Any, dict[str, Any]] = {}
     bad: set[Any] = set()
     for row in _rows(source, _select(spec.source, spec.source_columns)):
         try:
-            expected[row[spec.key]] = derive_fact_row(spec, row)
+            derived = derive_fact_row(spec, row)
+            reason = _bad_reference(spec, derived, bad_members)
+            if reason is not None:
+                raise BadSourceValueError(reason)
+            expected[row[spec.key]] = derived
         except BadSourceValueError as exc:
             bad.add(row[spec.key])
             report.skipped_bad_input.append(f"{spec.source} {spec.key}={row[spec.key]}: {exc}")
@@ -438,12 +461,13 @@ def reconcile(source: pg8000.native.Connection, warehouse: pg8000.native.Connect
     for con in (source, warehouse):
         con.run("START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
     try:
+        bad_members: dict[str, set[Any]] = {}
         for spec in DIMENSIONS:
-            diffs, n = _reconcile_dimension(spec, source, warehouse, report.skipped_bad_input)
+            diffs, n, bad_members[spec.table] = _reconcile_dimension(spec, source, warehouse, report.skipped_bad_input)
             report.differences += diffs
             report.checked[spec.table] = n
         for fact in FACTS:
-            _reconcile_fact(fact, source, warehouse, report)
+            _reconcile_fact(fact, source, warehouse, report, bad_members)
         _reconcile_dates(warehouse, report)
     finally:
         for con in (source, warehouse):
