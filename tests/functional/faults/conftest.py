@@ -30,13 +30,11 @@ import io
 import json
 import socket
 import uuid
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import botocore.client
 import pg8000.native
 import pytest
@@ -54,11 +52,6 @@ from local.simulator import ChangeReport, simulate_changes
 from local.stack import SOURCE_ROLE
 from ops.reconcile import Difference, ReconcileReport, reconcile
 
-HANDLERS = {
-    "ingestion": "ingestion.handler.lambda_handler",
-    "transform": "transform.handler.lambda_handler",
-    "load": "load.handler.lambda_handler",
-}
 SOURCE_TEMPLATE = "totesys_template"  # tests/conftest.py creates it once per session
 SCALE = 0.05  # 250 sales orders (the generator's minimum is 200): every table, every hard case
 FACT_SOURCES = {"sales_order": "fact_sales_order", "purchase_order": "fact_purchase_order", "payment": "fact_payment"}
@@ -193,13 +186,6 @@ def faults(world: World, monkeypatch: pytest.MonkeyPatch) -> FaultPlan:
 
 
 # -- the world ---------------------------------------------------------------------------
-
-
-def _zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("placeholder.py", "")
-    return buf.getvalue()
 
 
 @dataclass
@@ -409,37 +395,11 @@ def _quarantined_miss(diff: Difference, allowed: set[str]) -> bool:
 
 
 @pytest.fixture
-def world(pipeline: Any, stack: Any) -> Iterator[World]:
+def world(pipeline: Any, stack: Any, deployed_handlers: Any) -> Iterator[World]:
     """The real handlers deployed to moto and wired like terraform/events.tf; totesys seeded
     (scale 0.05) and carried through one clean cycle, so a scenario starts mid-life."""
     res = pipeline.resources
-    endpoint = stack.moto.endpoint
-    iam = boto3.client("iam", region_name=REGION, endpoint_url=endpoint)
-    lam = boto3.client("lambda", region_name=REGION, endpoint_url=endpoint)
-    name = uuid.uuid4().hex[:6]
-    role = iam.create_role(RoleName=f"role-{name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    arns = {}
-    for stage, handler in HANDLERS.items():
-        arns[stage] = lam.create_function(
-            FunctionName=f"{name}-{stage}",
-            Runtime="python3.11",
-            Role=role,
-            Handler=handler,
-            Code={"ZipFile": _zip()},
-            Timeout=900,
-            Environment={"Variables": res.handler_env()},
-        )["FunctionArn"]
-    for bucket, stage in ((res.ingest_bucket, "transform"), (res.processed_bucket, "load")):
-        rules = [{"Name": "prefix", "Value": "runs/"}, {"Name": "suffix", "Value": ".json"}]
-        config = {
-            "Id": stage,
-            "LambdaFunctionArn": arns[stage],
-            "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": rules}},
-        }
-        pipeline.aws.s3.put_bucket_notification_configuration(
-            Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": [config]}
-        )
+    lam, name = deployed_handlers.lambda_client, deployed_handlers.prefix
     log = io.StringIO()
     runner = PipelineRunner(
         s3=pipeline.aws.s3,
@@ -449,7 +409,7 @@ def world(pipeline: Any, stack: Any) -> Iterator[World]:
         region=REGION,
         log_sink=log,
     )
-    world = World(pipeline, stack, runner, {s: f"{name}-{s}" for s in HANDLERS}, log)
+    world = World(pipeline, stack, runner, {s: deployed_handlers.function_name(s) for s in deployed_handlers.arns}, log)
     return world
 
 

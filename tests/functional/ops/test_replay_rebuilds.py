@@ -4,10 +4,7 @@ stages (wired by hand in moto, as Terraform wires them: prefix runs/, suffix .js
 from __future__ import annotations
 
 import io
-import uuid
-import zipfile
 
-import boto3
 import pytest
 
 from local.generator import seed_database
@@ -16,51 +13,12 @@ from local.runner import PipelineRunner
 from ops.reconcile import reconcile
 from ops.replay import STAR_TABLES, replay
 
-HANDLERS = {
-    "ingestion": "ingestion.handler.lambda_handler",
-    "transform": "transform.handler.lambda_handler",
-    "load": "load.handler.lambda_handler",
-}
-
-
-def _zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("placeholder.py", "")
-    return buf.getvalue()
-
 
 @pytest.fixture
-def deployed(pipeline, stack):
+def deployed(pipeline, deployed_handlers):
     """The real handlers deployed to moto with the S3 notification wiring of terraform/events.tf."""
     res = pipeline.resources
-    endpoint = stack.moto.endpoint
-    iam = boto3.client("iam", region_name=REGION, endpoint_url=endpoint)
-    lam = boto3.client("lambda", region_name=REGION, endpoint_url=endpoint)
-    name = uuid.uuid4().hex[:6]
-    role = iam.create_role(RoleName=f"role-{name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    arns = {}
-    for stage, handler in HANDLERS.items():
-        arns[stage] = lam.create_function(
-            FunctionName=f"{name}-{stage}",
-            Runtime="python3.11",
-            Role=role,
-            Handler=handler,
-            Code={"ZipFile": _zip()},
-            Timeout=900,
-            Environment={"Variables": res.handler_env()},
-        )["FunctionArn"]
-    for bucket, stage in ((res.ingest_bucket, "transform"), (res.processed_bucket, "load")):
-        rules = [{"Name": "prefix", "Value": "runs/"}, {"Name": "suffix", "Value": ".json"}]
-        config = {
-            "Id": stage,
-            "LambdaFunctionArn": arns[stage],
-            "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": rules}},
-        }
-        pipeline.aws.s3.put_bucket_notification_configuration(
-            Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": [config]}
-        )
+    lam, name = deployed_handlers.lambda_client, deployed_handlers.prefix
     runner = PipelineRunner(
         s3=pipeline.aws.s3,
         lambda_client=lam,
