@@ -1,4 +1,4 @@
-"""Reading changed rows of one source table as JSON lines.
+"""Reading changed rows of one source table into a JSON-lines spool.
 
 All SQL here is built from the allow-list (``common.source_tables``) with
 ``pg8000.native.identifier``; the window bounds are values and are always bound.
@@ -6,28 +6,26 @@ COPY cannot take bind parameters, so the bounds are bound into transaction-local
 settings (``set_config(..., true)``) and the query reads them back with
 ``current_setting`` — the value never becomes SQL text.
 
-Two ways to read a segment of the window (``ingestion.watermarks.Segment``):
-
-* COPY: ``COPY (SELECT <row as JSON text> ...) TO STDOUT (FORMAT csv, DELIMITER E'\\x02',
-  QUOTE E'\\x01')``. JSON text never holds a raw newline, ``\\x01`` or ``\\x02``
-  (PostgreSQL escapes control characters as ``\\u00XX``), so CSV never quotes or
-  escapes it and each output line is exactly one JSON document: no row is parsed in
-  Python. Used for the bulk of a first snapshot.
-* cursor: ``DECLARE ... CURSOR`` and ``FETCH`` in batches, for the few rows that need
-  a look: the look-back part (dedup) and the most recent part (recent keys).
-
-Both render a row with the same SQL expression, so the lines are identical.
+Every segment of the window (``ingestion.watermarks.Segment``) is read the same way:
+``COPY (SELECT <contract columns> ... ORDER BY last_updated, id) TO STDOUT (FORMAT csv)``.
+The server sends the raw values, which costs it about what a plain COPY of the table
+costs, and ``ingestion.render`` turns them into JSON lines on the client, vectorised,
+on the spool's worker thread: the one rendering rule for every row. The segments that
+need a look at each row (the look-back part: dedup; the most recent part: recent keys)
+get a row filter that runs on the rendered block; the bulk segment has none.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pg8000.native import identifier
 
-from common.source_tables import Column, ColumnType, SourceTable
+from common.source_tables import SourceTable
 from ingestion.errors import SchemaMismatchError
 from ingestion.watermarks import Segment, SegmentKind, Window
 
@@ -35,80 +33,54 @@ if TYPE_CHECKING:
     import pg8000.native
 
     from ingestion.recent_keys import Key
+    from ingestion.render import RenderedBlock
     from ingestion.spool import JsonlSpool
 
 LOWER_SETTING = "totes.window_lower"
 UPPER_SETTING = "totes.window_upper"
-CURSOR = "totes_ingest"
-FETCH_ROWS = 5000  # rows per FETCH: bounded memory, few round trips
-_TS_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.MS'  # always three fraction digits (row_to_json trims zeros)
+# The renderer parses timestamps as PostgreSQL's ISO output ("2024-01-02 03:04:05.12"),
+# so the transaction pins it whatever the server's or role's default DateStyle is.
+DATESTYLE = "ISO, MDY"
+# Rows per block in the segments filtered row by row (they are small in steady state;
+# a block is also cut at the spool's byte size). The name dates from the cursor these
+# segments used to be read with; tests/functional/faults set it low to cut batches.
+FETCH_ROWS = 5000
 _NEG_INFINITY = "-infinity"
 _LOWER = f"current_setting('{LOWER_SETTING}')::timestamp"
 _UPPER = f"current_setting('{UPPER_SETTING}')::timestamp"
 
 
-_SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-
-def _json_value(col: Column, ref: str) -> str:
-    """SQL text rendering one column as a JSON value, exactly as ``row_to_json`` would
-    except numeric (a string, so money never passes through a float) and timestamps
-    (always three fraction digits; ``row_to_json`` trims trailing zeros)."""
-    if col.type is ColumnType.NUMERIC:
-        expr = f"'\"' || {ref}::text || '\"'"
-    elif col.type is ColumnType.TIMESTAMP:
-        expr = f"'\"' || to_char({ref}, '{_TS_FORMAT}') || '\"'"
-    elif col.type in (ColumnType.INTEGER, ColumnType.BOOLEAN):
-        expr = f"{ref}::text"  # integer digits; boolean true/false: both valid JSON as they are
-    else:  # text, text dates, enums: to_json escapes quotes, backslashes and control characters
-        expr = f"to_json({ref})::text"
-    return f"coalesce({expr}, 'null')" if col.nullable else expr
-
-
-def render_json(table: SourceTable, alias: str) -> str:
-    """SQL text of one row as a JSON object: contract columns only, in contract order.
-
-    Built by concatenation rather than ``row_to_json``: about 40 % less server CPU per
-    row (no per-row record type lookup), and the server is the bottleneck of a snapshot.
-    """
-    parts = []
-    for i, col in enumerate(table.columns):
-        if not _SAFE_NAME.match(col.name):  # the key goes into a SQL literal and a JSON key unescaped
-            raise ValueError(f"column name {col.name!r} is not a plain identifier")
-        parts.append(f"'{'{' if i == 0 else ','}\"{col.name}\":'")
-        parts.append(_json_value(col, f"{alias}.{identifier(col.name)}"))
-    return "(" + " || ".join(parts) + " || '}')"
-
-
-def build_select(table: SourceTable, *, with_keys: bool) -> str:
+def build_select(table: SourceTable) -> str:
     """The window query of ``table``: ``[lower, upper)`` on ``last_updated``, ordered by (last_updated, id).
 
-    With ``with_keys`` each row is ``(id, last_updated text, json text)``, otherwise only
-    the JSON. The bounds come from the transaction-local settings set by ``bind_window``.
-    The order comes cheaply from the ``last_updated`` index (incremental sort on the id).
+    Selects the contract columns, in contract order, as they are: ``ingestion.render``
+    formats them. The bounds come from the transaction-local settings set by
+    ``bind_window``. The order comes cheaply from the ``last_updated`` index
+    (incremental sort on the id).
     """
     t, pk = identifier(table.name), identifier(table.primary_key)
-    keys = f"s.{pk}, to_char(s.last_updated, '{_TS_FORMAT}'), " if with_keys else ""
-    doc = render_json(table, "s")
+    cols = ", ".join(f"s.{identifier(c)}" for c in table.column_names)
     # Only allow-listed identifiers (quoted by identifier()) and constants are formatted in; no values.
-    select = f"SELECT {keys}{doc} FROM {t} AS s"  # noqa: S608  # nosec B608
+    select = f"SELECT {cols} FROM {t} AS s"  # noqa: S608  # nosec B608
     where = f" WHERE s.last_updated >= {_LOWER} AND s.last_updated < {_UPPER}"
     return f"{select}{where} ORDER BY s.last_updated, s.{pk}"
 
 
 def build_copy(table: SourceTable) -> str:
-    """``build_select`` wrapped in COPY so that each output line is one JSON document."""
-    return f"COPY ({build_select(table, with_keys=False)}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
+    """``build_select`` wrapped in COPY: one CSV row per source row (NULL an unquoted empty field)."""
+    return f"COPY ({build_select(table)}) TO STDOUT (FORMAT csv)"
 
 
 def bind_window(con: pg8000.native.Connection, segment: Segment) -> None:
-    """Bind a segment's bounds as transaction-local settings (values, never SQL text)."""
+    """Bind a segment's bounds (and the DateStyle) as transaction-local settings (values, never SQL text)."""
     con.run(
-        "SELECT set_config(:lower_name, :lower, true), set_config(:upper_name, :upper, true)",
+        "SELECT set_config(:lower_name, :lower, true), set_config(:upper_name, :upper, true),"
+        " set_config('DateStyle', :datestyle, true)",
         lower_name=LOWER_SETTING,
         lower=segment.lower or _NEG_INFINITY,
         upper_name=UPPER_SETTING,
         upper=segment.upper,
+        datestyle=DATESTYLE,
     )
 
 
@@ -148,6 +120,37 @@ def check_schema(con: pg8000.native.Connection, tables: Iterable[SourceTable]) -
     return extra
 
 
+@dataclass
+class SeenAndRecent:
+    """The row filter of a segment read row by row (runs on the spool's worker thread).
+
+    Drops look-back rows whose ``(id, last_updated)`` the previous run emitted (in
+    ``seen``), and records the keys of emitted rows at or after ``window.recent_from``
+    in ``recent``. Only these segments pay for per-row Python; they hold the rows
+    changed within the look-back, not the table.
+    """
+
+    window: Window
+    seen: set[Key]
+    recent: set[Key]
+    dropped: int = field(default=0)
+
+    def __call__(self, block: RenderedBlock) -> pa.Array | None:
+        ids = pc.cast(block.ids, pa.int64()).to_pylist()
+        stamps = block.last_updated.to_pylist()
+        keep: list[bool] = []
+        for key in zip(ids, stamps, strict=True):
+            if self.window.needs_dedup(key[1]) and key in self.seen:
+                keep.append(False)
+                continue
+            keep.append(True)
+            if key[1] >= self.window.recent_from:
+                self.recent.add(key)
+        dropped = keep.count(False)
+        self.dropped += dropped
+        return pa.array(keep, pa.bool_()) if dropped else None
+
+
 def extract_table(
     con: pg8000.native.Connection,
     table: SourceTable,
@@ -158,8 +161,9 @@ def extract_table(
 ) -> int:
     """Write ``table``'s rows in ``window`` to ``spool``, in (last_updated, id) order.
 
-    Must run inside the run's REPEATABLE READ transaction (the cursor and the settings
-    are transaction-scoped, and every table must see the same snapshot).
+    Must run inside the run's REPEATABLE READ transaction (the settings are
+    transaction-scoped, and every table must see the same snapshot). Returns once the
+    spool has filtered every row, so the count and ``recent`` are complete.
 
     Parameters
     ----------
@@ -174,24 +178,13 @@ def extract_table(
     int
         Rows dropped as already emitted.
     """
-    dropped = 0
+    per_row = SeenAndRecent(window, seen, recent)
     for segment in window.segments():
         bind_window(con, segment)
         if segment.kind is SegmentKind.COPY:
-            con.run(build_copy(table), stream=spool)
-            continue
-        con.run(f"DECLARE {CURSOR} NO SCROLL CURSOR FOR {build_select(table, with_keys=True)}")
-        while True:
-            batch = con.run(f"FETCH {FETCH_ROWS} FROM {CURSOR}")
-            for pk, last_updated, doc in batch:
-                key = (pk, last_updated)
-                if window.needs_dedup(last_updated) and key in seen:
-                    dropped += 1
-                    continue
-                spool.write_line(doc)
-                if last_updated >= window.recent_from:
-                    recent.add(key)
-            if len(batch) < FETCH_ROWS:
-                break
-        con.run(f"CLOSE {CURSOR}")
-    return dropped
+            spool.begin()
+        else:
+            spool.begin(per_row, max_rows=FETCH_ROWS)
+        con.run(build_copy(table), stream=spool)
+    spool.drain()
+    return per_row.dropped

@@ -132,7 +132,7 @@ def _extract_all(
             window = window_for(previous.watermarks.get(table.name), started_at, lookback)
             table_seen = seen.get(table.name, set())
             table_recent = recent_keys.carry_forward(table_seen, window.recent_from)
-            with JsonlSpool(spool_dir) as spool:
+            with JsonlSpool(table, spool_dir) as spool:
                 dropped = extract_table(connection, table, window, table_seen, spool, table_recent)
                 digest = spool.finish()
                 key = None

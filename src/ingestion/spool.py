@@ -1,32 +1,49 @@
-"""A gzip JSON-lines temp file that COPY streams into, with a row count and a checksum.
+"""A gzip JSON-lines temp file that COPY streams CSV rows into, with a row count and a checksum.
 
-pg8000 calls ``write`` once per COPY row; gzip-compressing each row on its own would
-cost a Python call into zlib per row, so rows are gathered in a buffer and handed over
-in ~1 MiB blocks to a compressor thread. zlib, hashlib and file writes release the
-GIL, so compression runs on the second core while this thread parses the COPY stream
-(it was a third of a snapshot's client time when done inline). Memory stays at a few
-blocks whatever the table size (the hand-over queue is bounded); the object itself
-lives on disk (Lambda's /tmp) until it is uploaded.
+pg8000 calls ``write`` once per COPY row, so that call only appends to a buffer; whole
+blocks of CSV rows go through a bounded queue to one worker thread, which renders them
+as JSON lines (``ingestion.render``: Arrow, which releases the GIL), drops rows a
+segment's filter rejects, gzips and hashes. So the main thread does little more than
+drain the COPY stream while the second core renders and compresses. Memory stays at a
+few blocks whatever the table size; the object itself lives on disk (Lambda's /tmp)
+until it is uploaded.
+
+Each ``write`` is exactly one CSV row (PostgreSQL sends one CopyData message per row),
+so a block always ends on a row boundary even when a quoted value holds a newline.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import queue
 import tempfile
 import threading
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
+
+import pyarrow as pa
+
+from ingestion.errors import SourceQueryError
+from ingestion.render import CsvRenderer, RenderedBlock, line_bytes
+
+try:  # ISA-L deflates the same gzip format ~4x faster than zlib at level 1 (and a bit smaller)
+    from isal.igzip import GzipFile
+except ImportError:  # pragma: no cover - the stdlib writes the same format, slower
+    from gzip import GzipFile
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from common.s3_store import LakeStore
+    from common.source_tables import SourceTable
 
-_BLOCK = 1 << 20
-_QUEUED_BLOCKS = 4  # bounds memory if compression falls behind the database
-# Level 1: about 3x faster than the default 6 for ~15% larger objects; the extraction
-# is CPU-bound on a 2-core box shared with PostgreSQL, the lake's bytes are cheap.
+# A boolean mask of the rows of a block to keep (None: all of them).
+RowFilter = Callable[[RenderedBlock], "pa.Array | None"]
+
+_BLOCK = 2 << 20  # bytes of CSV per block (~6 MiB of JSON): few Python calls per block
+_QUEUED_BLOCKS = 3  # bounds memory if the worker falls behind the database
+# The lowest level: the extraction is CPU-bound on a 2-core box shared with PostgreSQL;
+# the lake's bytes are cheap.
 COMPRESS_LEVEL = 1
 
 
@@ -45,53 +62,96 @@ class _HashingFile:
         self.target.flush()
 
 
-class JsonlSpool:
-    """Collect JSON lines (each ending in ``\\n``) into a gzip temp file.
+class _Barrier:
+    """Queued behind the blocks written so far; set when the worker reaches it."""
 
-    Use as a context manager; the temp file is deleted on exit.
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+
+
+class JsonlSpool:
+    """Collect one table's COPY CSV rows as JSON lines in a gzip temp file.
+
+    Use as a context manager (the temp file is deleted on exit). Rows go through
+    ``write`` (the pg8000 COPY stream); ``begin`` starts a segment with its own row
+    filter; ``drain`` waits until every row written so far has been filtered.
     """
 
-    def __init__(self, directory: str | None = None) -> None:
+    def __init__(self, table: SourceTable, directory: str | None = None) -> None:
+        self._renderer = CsvRenderer(table)
         self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed in close()
         self._hashing = _HashingFile(self._file)
         # mtime=0: the same rows give the same bytes, so checksums are reproducible.
-        self._gzip = gzip.GzipFile(fileobj=self._hashing, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0)  # type: ignore[arg-type]
+        self._gzip = GzipFile(fileobj=self._hashing, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0)  # type: ignore[arg-type]
         self._buffer = bytearray()
+        self._buffered_rows = 0
+        self._max_rows: int | None = None
+        self._keep: RowFilter | None = None
         self.rows = 0
         self._finished = False
-        self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUED_BLOCKS)
+        self._blocks: queue.Queue[tuple[bytearray, RowFilter | None] | _Barrier | None] = queue.Queue(
+            maxsize=_QUEUED_BLOCKS
+        )
         self._error: BaseException | None = None
-        self._worker = threading.Thread(target=self._compress_blocks, name="jsonl-gzip", daemon=True)
+        self._worker = threading.Thread(target=self._work, name="jsonl-render-gzip", daemon=True)
         self._worker.start()
 
-    def _compress_blocks(self) -> None:
-        while (block := self._blocks.get()) is not None:
-            if self._error is None:
+    # -- the worker thread -------------------------------------------------------
+    def _work(self) -> None:
+        while (item := self._blocks.get()) is not None:
+            if isinstance(item, _Barrier):
+                item.reached.set()
+            elif self._error is None:
                 try:
-                    self._gzip.write(block)
-                except BaseException as exc:  # kept and re-raised by finish() in the caller's thread
+                    self._render(*item)
+                except BaseException as exc:  # kept and re-raised in the caller's thread
                     self._error = exc
 
-    def write(self, data: bytes) -> None:
-        """Append raw bytes of whole lines (what COPY sends: one row per call)."""
-        self._buffer += data
-        if len(self._buffer) >= _BLOCK:
-            self._flush()
+    def _render(self, block: bytearray, keep: RowFilter | None) -> None:
+        try:
+            rendered = self._renderer.render(block)
+        except pa.ArrowException as exc:  # a value the contract does not expect (e.g. an infinite timestamp)
+            raise SourceQueryError(f"cannot render rows of {self._renderer.table.name}: {exc}") from exc
+        lines = rendered.lines
+        mask = keep(rendered) if keep is not None else None
+        if mask is not None:
+            lines = lines.filter(mask)
+        self.rows += len(lines)
+        self._gzip.write(line_bytes(lines))
 
-    def write_line(self, text: str) -> None:
-        """Append one JSON document as a line."""
-        self._buffer += text.encode()
-        self._buffer += b"\n"
-        if len(self._buffer) >= _BLOCK:
+    # -- the caller's thread -------------------------------------------------------
+    def begin(self, keep: RowFilter | None = None, max_rows: int | None = None) -> None:
+        """Start a segment: rows written from now on are filtered by ``keep`` (which runs
+        on the worker thread), in blocks of at most ``max_rows`` rows if given."""
+        self._flush()
+        self._keep, self._max_rows = keep, max_rows
+
+    def write(self, data: bytes) -> None:
+        """Append one CSV row (pg8000 calls this once per COPY row: keep it cheap)."""
+        self._buffer += data
+        self._buffered_rows += 1
+        if len(self._buffer) >= _BLOCK or self._buffered_rows == self._max_rows:
             self._flush()
 
     def _flush(self) -> None:
         if not self._buffer:
             return
-        # JSON text never holds a raw newline, so newlines count rows exactly.
-        self.rows += self._buffer.count(b"\n")
-        self._blocks.put(bytes(self._buffer))
-        self._buffer.clear()
+        block, self._buffer, self._buffered_rows = self._buffer, bytearray(), 0
+        self._put((block, self._keep))
+
+    def _put(self, item: tuple[bytearray, RowFilter | None] | _Barrier | None) -> None:
+        if not self._worker.is_alive():
+            raise RuntimeError("the spool's worker thread has stopped")
+        self._blocks.put(item)
+
+    def drain(self) -> None:
+        """Wait until every row written so far is rendered and filtered; raise its error."""
+        self._flush()
+        barrier = _Barrier()
+        self._put(barrier)
+        barrier.reached.wait()
+        if self._error is not None:
+            raise self._error
 
     def _stop_worker(self) -> None:
         if self._worker.is_alive():
@@ -122,7 +182,7 @@ class JsonlSpool:
         return digest
 
     def close(self) -> None:
-        """Stop the compressor thread and delete the temp file (also after an error)."""
+        """Stop the worker thread and delete the temp file (also after an error)."""
         self._stop_worker()
         self._file.close()
 

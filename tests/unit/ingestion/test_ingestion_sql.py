@@ -9,30 +9,24 @@ from ingestion.extract import LOWER_SETTING, UPPER_SETTING, build_copy, build_se
 from ingestion.manifest import data_key, recent_keys_key
 
 
-def test_select_names_only_contract_columns_and_no_values() -> None:
-    sql = build_select(SOURCE_TABLES["sales_order"], with_keys=False)
-    assert 'FROM "sales_order" AS s' in sql
-    assert """',"unit_price":' || '"' || s."unit_price"::text || '"'""" in sql, "numeric as an exact JSON string"
+def test_select_names_only_contract_columns_in_contract_order_and_no_values() -> None:
+    sql = build_select(SOURCE_TABLES["sales_order"])
+    assert sql.startswith('SELECT s."sales_order_id", s."design_id", s."staff_id",')
+    assert 's."agreed_delivery_location_id", s."created_at", s."last_updated" FROM "sales_order" AS s' in sql
     assert f"current_setting('{LOWER_SETTING}')::timestamp" in sql
     assert f"current_setting('{UPPER_SETTING}')::timestamp" in sql
     assert sql.endswith('ORDER BY s.last_updated, s."sales_order_id"')
     assert "2026" not in sql
 
 
-def test_nullable_columns_render_json_null() -> None:
-    sql = build_select(SOURCE_TABLES["department"], with_keys=False)
-    assert """coalesce(to_json(s."location")::text, 'null')""" in sql
-    assert """',"department_name":' || to_json(s."department_name")::text""" in sql
-
-
 def test_reserved_word_table_is_quoted() -> None:
-    assert 'FROM "transaction" AS s' in build_select(SOURCE_TABLES["transaction"], with_keys=True)
+    assert 'FROM "transaction" AS s' in build_select(SOURCE_TABLES["transaction"])
 
 
-def test_copy_emits_one_json_document_per_line() -> None:
+def test_copy_sends_raw_values_as_csv() -> None:
     sql = build_copy(SOURCE_TABLES["currency"])
-    assert sql.startswith("""COPY (SELECT ('{"currency_id":' || s."currency_id"::text""")
-    assert sql.endswith("TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')")
+    assert sql.startswith('COPY (SELECT s."currency_id", s."currency_code", s."created_at", s."last_updated"')
+    assert sql.endswith(") TO STDOUT (FORMAT csv)")
 
 
 def test_object_keys_follow_the_bucket_layout() -> None:

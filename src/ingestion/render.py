@@ -1,0 +1,177 @@
+"""JSON lines from blocks of ``COPY ... TO STDOUT (FORMAT csv)`` output, built with Arrow.
+
+The server sends the raw contract columns as CSV (the cheapest thing it can do: about
+as fast as a plain ``COPY`` of the table), and each block of whole CSV rows becomes
+JSON lines here in a few vectorised passes (``pyarrow.csv`` to parse, ``pyarrow.compute``
+to format and concatenate). Arrow releases the GIL, so this runs on the spool's worker
+thread while the main thread drains the COPY stream.
+
+The lines are the lake format of docs/architecture.md, byte for byte what the former
+SQL rendering (``to_json`` / ``to_char``) produced:
+
+* keys in contract order; integers as their digits; booleans ``true``/``false``;
+* numeric as an exact decimal *string* (``"12.50"``: money never passes through a float);
+* timestamps ``"YYYY-MM-DDTHH:MM:SS.mmm"`` (always three fraction digits);
+* text, text dates and enums as JSON strings escaped like PostgreSQL's ``escape_json``:
+  ``"`` and ``\\`` backslashed, ``\\b \\f \\n \\r \\t`` short, other characters below
+  0x20 as ``\\u00xx`` (lower-case hex), everything else (non-ASCII too) as is;
+* NULL as ``null``. PostgreSQL's CSV writes NULL as an unquoted empty field and ``''``
+  as ``""``, and the parse options below keep the two apart.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from common.source_tables import ColumnType, SourceTable
+
+_TIMESTAMP = pa.timestamp("ms")  # the source's timestamp(3)
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S"  # %S of a millisecond timestamp prints "05.120"
+# Characters JSON (and so escape_json) must escape in a string.
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
+_CONTROL = r"[\x00-\x1f]"
+_SHORT_ESCAPES = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NULL = pa.scalar("null")
+_QUOTE = pa.scalar('"')
+
+
+def _arrow_type(kind: ColumnType) -> pa.DataType:
+    """How a CSV field is parsed: only what must be re-formatted is parsed at all."""
+    if kind is ColumnType.TIMESTAMP:
+        return _TIMESTAMP
+    if kind is ColumnType.BOOLEAN:
+        return pa.bool_()
+    return pa.string()  # integers and numerics are printed exactly as the server wrote them
+
+
+def escape_json(text: pa.Array) -> pa.Array:
+    """``text`` with the characters JSON forbids in a string escaped as ``escape_json`` does.
+
+    Most blocks hold none of them, so one regex scan usually decides that nothing is to do.
+    """
+    if not pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
+        return text
+    text = pc.replace_substring(text, "\\", "\\\\")  # first: the escapes below add backslashes
+    text = pc.replace_substring(text, '"', '\\"')
+    if pc.any(pc.match_substring_regex(text, _CONTROL)).as_py():
+        for code in range(0x20):
+            char = chr(code)
+            text = pc.replace_substring(text, char, _SHORT_ESCAPES.get(char, f"\\u{code:04x}"))
+    return text
+
+
+def _value_text(kind: ColumnType, values: pa.Array) -> pa.Array:
+    """One column's values as the text between the JSON quotes (strings) or as the JSON
+    value itself (numbers, booleans); NULL stays null for the caller to write ``null``."""
+    if kind is ColumnType.TIMESTAMP:
+        # Casting a millisecond timestamp prints "2024-01-02 03:04:05.120" (three digits
+        # always), many times faster than strftime; the 'T' goes in by position.
+        return pc.binary_replace_slice(pc.cast(values, pa.string()), 10, 11, "T")
+    if kind is ColumnType.BOOLEAN:
+        return pc.cast(values, pa.string())  # "true" / "false"
+    if kind in (ColumnType.INTEGER, ColumnType.NUMERIC):
+        return values  # the server's own digits: exact
+    return escape_json(values)  # text, text dates, enums
+
+
+def _is_string(kind: ColumnType) -> bool:
+    """Whether a column's JSON value is a string (numeric too: money is never a float)."""
+    return kind not in (ColumnType.INTEGER, ColumnType.BOOLEAN)
+
+
+@dataclass(frozen=True)
+class RenderedBlock:
+    """The JSON lines of one block, and the columns the caller may need per row.
+
+    Attributes
+    ----------
+    lines
+        One string per row, each a JSON document ending in ``\\n``.
+    ids
+        The primary keys (as parsed from CSV text).
+    last_updated
+        ``last_updated`` formatted like a watermark (``YYYY-MM-DDTHH:MM:SS.mmm``).
+    """
+
+    lines: pa.Array
+    ids: pa.Array
+    last_updated: pa.Array
+
+
+class CsvRenderer:
+    """Turns CSV blocks of ``table``'s contract columns (in contract order) into JSON lines."""
+
+    def __init__(self, table: SourceTable) -> None:
+        self.table = table
+        names = list(table.column_names)
+        self._read = pa_csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 26)
+        # Quoted fields may hold newlines (a text value with a line break).
+        self._parse = pa_csv.ParseOptions(newlines_in_values=True)
+        self._convert = pa_csv.ConvertOptions(
+            column_types={c.name: _arrow_type(c.type) for c in table.columns},
+            null_values=[""],
+            strings_can_be_null=True,  # unquoted empty field: NULL
+            quoted_strings_can_be_null=False,  # "": the empty string
+            true_values=["t"],
+            false_values=["f"],
+        )
+        # Literal pieces between the values: '{"id":', ',"name":', ... and '}\n' at the end.
+        self._keys = [("{" if i == 0 else ",") + f'"{c.name}":' for i, c in enumerate(table.columns)]
+
+    def parse(self, block: bytes | memoryview) -> pa.Table:
+        """The CSV rows of ``block`` (whole rows only) as an Arrow table of one chunk per column."""
+        table = pa_csv.read_csv(
+            io.BytesIO(block), read_options=self._read, parse_options=self._parse, convert_options=self._convert
+        )
+        return table.combine_chunks()
+
+    def render(self, block: bytes | memoryview) -> RenderedBlock:
+        """Parse ``block`` and build one JSON line per row (one concatenation for all columns)."""
+        rows = self.parse(block)
+        # Alternating literal text and value arrays; adjacent literals are merged, so a
+        # string column without NULLs costs no pass of its own for its quotes.
+        pieces: list[str | pa.Array] = []
+        texts: dict[str, pa.Array] = {}
+        for key, col in zip(self._keys, self.table.columns, strict=True):
+            text = _value_text(col.type, _single_chunk(rows.column(col.name)))
+            texts[col.name] = text
+            if not _is_string(col.type):
+                _append(pieces, key, pc.fill_null(text, _NULL) if text.null_count else text)
+            elif text.null_count:
+                _append(pieces, key, pc.fill_null(pc.binary_join_element_wise(_QUOTE, text, _QUOTE, ""), _NULL))
+            else:
+                _append(pieces, key + '"', text, '"')
+        _append(pieces, "}\n")
+        lines = pc.binary_join_element_wise(*[pa.scalar(p) if isinstance(p, str) else p for p in pieces], "")
+        return RenderedBlock(lines, texts[self.table.primary_key], texts["last_updated"])
+
+
+def _append(pieces: list[str | pa.Array], *items: str | pa.Array) -> None:
+    """Append to ``pieces``, merging a literal into a literal just before it."""
+    for item in items:
+        if isinstance(item, str) and pieces and isinstance(pieces[-1], str):
+            pieces[-1] += item
+        else:
+            pieces.append(item)
+
+
+def _single_chunk(column: pa.ChunkedArray) -> pa.Array:
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return pa.concat_arrays(column.chunks) if column.num_chunks else pa.array([], column.type)
+
+
+def line_bytes(lines: pa.Array) -> pa.Buffer:
+    """The concatenated UTF-8 of a string array without nulls: its data buffer, no copy."""
+    offsets = lines.buffers()[1]
+    data = lines.buffers()[2]
+    if data is None or len(lines) == 0:
+        return pa.py_buffer(b"")
+    first = pa.Array.from_buffers(pa.int32(), 1, [None, offsets], offset=lines.offset)[0].as_py()
+    last = pa.Array.from_buffers(pa.int32(), 1, [None, offsets], offset=lines.offset + len(lines))[0].as_py()
+    return data.slice(first, last - first)
