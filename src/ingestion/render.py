@@ -21,8 +21,8 @@ SQL rendering (``to_json`` / ``to_char``) produced:
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
+from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,9 +65,27 @@ def escape_json(text: pa.Array) -> pa.Array:
     return text
 
 
+def _odd_timestamps(values: pa.Array) -> pa.Array:
+    """Timestamps read as text because one of the block is none Arrow can read
+    (``infinity``, a BC date, a year past 9999): the readable ones formatted as usual,
+    the others kept as PostgreSQL's text, so transform quarantines the row as bad input
+    instead of the whole table failing to ingest. Rare, so plain Python is fine."""
+    out: list[str | None] = []
+    for text in values.to_pylist():
+        try:
+            moment = datetime.fromisoformat(text) if text is not None else None
+        except ValueError:
+            out.append(text)
+        else:
+            out.append(None if moment is None else f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}")
+    return escape_json(pa.array(out, pa.string()))
+
+
 def _value_text(kind: ColumnType, values: pa.Array) -> pa.Array:
     """One column's values as the text between the JSON quotes (strings) or as the JSON
     value itself (numbers, booleans); NULL stays null for the caller to write ``null``."""
+    if kind is ColumnType.TIMESTAMP and values.type == pa.string():
+        return _odd_timestamps(values)
     if kind is ColumnType.TIMESTAMP:
         # Casting a millisecond timestamp prints "2024-01-02 03:04:05.120" (three digits
         # always), many times faster than strftime; the 'T' goes in by position.
@@ -112,25 +130,24 @@ class CsvRenderer:
         self._read = pa_csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 26)
         # Quoted fields may hold newlines (a text value with a line break).
         self._parse = pa_csv.ParseOptions(newlines_in_values=True)
-        self._convert = pa_csv.ConvertOptions(
-            column_types={c.name: _arrow_type(c.type) for c in table.columns},
-            null_values=[""],
-            strings_can_be_null=True,  # unquoted empty field: NULL
-            quoted_strings_can_be_null=False,  # "": the empty string
-            true_values=["t"],
-            false_values=["f"],
-        )
+        self._convert = _convert_options(table, timestamps_as_text=False)
+        self._convert_text = _convert_options(table, timestamps_as_text=True)
         # Literal pieces between the values: '{"id":', ',"name":', ... and '}\n' at the end.
         self._keys = [("{" if i == 0 else ",") + f'"{c.name}":' for i, c in enumerate(table.columns)]
 
-    def parse(self, block: bytes | memoryview) -> pa.Table:
+    def _read_csv(self, block: bytes | bytearray | memoryview, convert: pa_csv.ConvertOptions) -> pa.Table:
+        reader = pa.BufferReader(pa.py_buffer(block))  # no copy of the block
+        return pa_csv.read_csv(reader, read_options=self._read, parse_options=self._parse, convert_options=convert)
+
+    def parse(self, block: bytes | bytearray | memoryview) -> pa.Table:
         """The CSV rows of ``block`` (whole rows only) as an Arrow table of one chunk per column."""
-        table = pa_csv.read_csv(
-            io.BytesIO(block), read_options=self._read, parse_options=self._parse, convert_options=self._convert
-        )
+        try:
+            table = self._read_csv(block, self._convert)
+        except pa.ArrowInvalid:  # maybe a timestamp Arrow cannot read: see _odd_timestamps
+            table = self._read_csv(block, self._convert_text)
         return table.combine_chunks()
 
-    def render(self, block: bytes | memoryview) -> RenderedBlock:
+    def render(self, block: bytes | bytearray | memoryview) -> RenderedBlock:
         """Parse ``block`` and build one JSON line per row (one concatenation for all columns)."""
         rows = self.parse(block)
         # Alternating literal text and value arrays; adjacent literals are merged, so a
@@ -158,6 +175,20 @@ def _append(pieces: list[str | pa.Array], *items: str | pa.Array) -> None:
             pieces[-1] += item
         else:
             pieces.append(item)
+
+
+def _convert_options(table: SourceTable, *, timestamps_as_text: bool) -> pa_csv.ConvertOptions:
+    types = {c.name: _arrow_type(c.type) for c in table.columns}
+    if timestamps_as_text:
+        types = {name: pa.string() if kind == _TIMESTAMP else kind for name, kind in types.items()}
+    return pa_csv.ConvertOptions(
+        column_types=types,
+        null_values=[""],
+        strings_can_be_null=True,  # an unquoted empty field: NULL
+        quoted_strings_can_be_null=False,  # "": the empty string
+        true_values=["t"],
+        false_values=["f"],
+    )
 
 
 def _single_chunk(column: pa.ChunkedArray) -> pa.Array:

@@ -87,9 +87,28 @@ def test_a_row_filter_drops_rows_in_blocks_of_at_most_max_rows() -> None:
     assert lines == [_currency_json(i) for i in [*range(10), *range(10, 20, 2)]]
 
 
-def test_a_value_the_renderer_cannot_take_fails_the_table() -> None:
+def test_a_timestamp_arrow_cannot_read_stays_text_for_transform_to_reject() -> None:
+    rows = [
+        _currency_csv(1),
+        b"2,GBP,infinity,2024-01-02 03:04:05.5\n",
+        b"3,EUR,0044-03-15 00:00:00 BC,2024-01-02 03:04:05\n",
+    ]
     with JsonlSpool(CURRENCY) as spool:
-        spool.write(b"1,GBP,infinity,2024-01-02 03:04:05\n")
+        for row in rows:
+            spool.write(row)
+        spool.finish()
+        lines = gzip.decompress(_body(spool)).decode().splitlines()
+    assert lines == [
+        _currency_json(1),
+        '{"currency_id":2,"currency_code":"GBP","created_at":"infinity","last_updated":"2024-01-02T03:04:05.500"}',
+        '{"currency_id":3,"currency_code":"EUR","created_at":"0044-03-15 00:00:00 BC",'
+        '"last_updated":"2024-01-02T03:04:05.000"}',
+    ]
+
+
+def test_bytes_that_are_not_utf8_fail_the_table() -> None:
+    with JsonlSpool(CURRENCY) as spool:
+        spool.write(b"1,\xff\xfe,2024-01-02 03:04:05,2024-01-02 03:04:05\n")
         with pytest.raises(SourceQueryError, match="currency"):
             spool.finish()
 
