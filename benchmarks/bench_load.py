@@ -150,7 +150,8 @@ def _measure_run_load(
     client_cpu = (client1.user - client0.user) + (client1.system - client0.system)
     loaded = result.runs[0].loaded["fact_sales_order"]
     assert loaded == rows, f"loaded {loaded} of {rows}"
-    return seconds, {"rows": loaded, "server_cpu_s": server_cpu, "client_cpu_s": client_cpu}
+    extra = {"rows": loaded, "server_cpu_s": server_cpu, "client_cpu_s": client_cpu, "loadavg_1m": os.getloadavg()[0]}
+    return seconds, extra
 
 
 def _proc_cpu_s(pid: int) -> float:
@@ -227,8 +228,15 @@ def _in_child(mode: str, **args: Any) -> dict[str, Any]:
     return res
 
 
-def run(scale: str, repeats: int) -> dict[str, Any]:
-    """Measure and return medians; starts and stops its own PostgreSQL and moto."""
+METHODS = ("run_load", "psql_copy", "wrangler")
+
+
+def run(scale: str, repeats: int, methods: tuple[str, ...] = METHODS) -> dict[str, Any]:
+    """Measure and return medians; starts and stops its own PostgreSQL and moto.
+
+    ``methods`` narrows a quick iteration to some of ``METHODS``; the side-by-side
+    record (``make bench``) always measures all three.
+    """
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -266,28 +274,30 @@ def run(scale: str, repeats: int) -> dict[str, Any]:
                 Key="runs/0000000001.json",
                 Body=json.dumps({"format": 1, "run_seq": 1, "attempt": "bench", "tables": tables}).encode(),
             )
-            results.setdefault("run_load", []).append(
-                _in_child(
-                    "run_load",
-                    server=server_args,
-                    pw=pw,
-                    db=_fresh_db(server_args, pw),
-                    moto_env=moto.env(),
-                    bucket=bucket,
-                    rows=rows,
+            if "run_load" in methods:
+                results.setdefault("run_load", []).append(
+                    _in_child(
+                        "run_load",
+                        server=server_args,
+                        pw=pw,
+                        db=_fresh_db(server_args, pw),
+                        moto_env=moto.env(),
+                        bucket=bucket,
+                        rows=rows,
+                    )
                 )
-            )
-            results.setdefault("psql_copy", []).append(
-                _in_child(
-                    "psql_copy",
-                    server=server_args,
-                    pw=pw,
-                    db=_fresh_db(server_args, pw),
-                    csv_path=str(inputs["csv"]),
-                    rows=rows,
+            if "psql_copy" in methods:
+                results.setdefault("psql_copy", []).append(
+                    _in_child(
+                        "psql_copy",
+                        server=server_args,
+                        pw=pw,
+                        db=_fresh_db(server_args, pw),
+                        csv_path=str(inputs["csv"]),
+                        rows=rows,
+                    )
                 )
-            )
-            for cs in WRANGLER_CHUNKSIZES:
+            for cs in WRANGLER_CHUNKSIZES if "wrangler" in methods else ():
                 results.setdefault(f"wrangler_to_sql_chunksize_{cs}", []).append(
                     _in_child(
                         "wrangler",
@@ -317,9 +327,13 @@ def run(scale: str, repeats: int) -> dict[str, Any]:
             "peak_rss_mb": round(max(s["peak_rss_mb"] for s in samples)),
             "samples_s": [round(s["seconds"], 2) for s in samples],
         }
+        if "loadavg_1m" in samples[0]:  # after each sample: how contended the machine was
+            summary[method]["loadavg_1m_samples"] = [round(s["loadavg_1m"], 2) for s in samples]
         for cpu in ("server_cpu_s", "client_cpu_s"):
             if cpu in samples[0]:
                 summary[method][f"median_{cpu}"] = round(statistics.median(s[cpu] for s in samples), 2)
+    if "run_load" not in summary:
+        return summary
     ours = summary["run_load"]["rows_per_s"]
     summary["ratios_vs_run_load"] = {
         m: round(v["rows_per_s"] / ours, 3) for m, v in summary.items() if isinstance(v, dict) and "rows_per_s" in v
@@ -331,8 +345,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma list of {', '.join(METHODS)} (default: all, side by side)",
+    )
     args = parser.parse_args()
-    print(json.dumps(run(args.scale, args.repeats), indent=2))
+    methods = tuple(m for m in args.methods.split(",") if m)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown methods {unknown}")
+    print(json.dumps(run(args.scale, args.repeats, methods), indent=2))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,13 @@ to find them.
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
+import numpy as np
 import pg8000.exceptions
 import pg8000.native
 import pyarrow as pa
@@ -25,6 +28,7 @@ import pyarrow.parquet as pq
 from pg8000.native import identifier
 
 from common.warehouse_tables import Kind, WarehouseTable
+from load import binary_copy
 from load.errors import SchemaMismatchError
 
 DEFAULT_BATCH_ROWS = 65_536
@@ -99,12 +103,8 @@ def _observe(staged: StagedTable, batch: pa.RecordBatch) -> None:
             staged.max_last_updated = newest
 
 
-def csv_chunks(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[bytes]:
-    """Yield one CSV chunk per record batch of ``parquet``, in the allow-list's column order.
-
-    Nulls become unquoted empty fields and strings are always quoted, which is exactly
-    how PostgreSQL's CSV COPY tells NULL from the empty string.
-    """
+def _batches(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The Parquet's record batches in the allow-list's column order, each observed on the way."""
     names = list(staged.table.column_names)
     # Nullable on purpose: a NULL in a NOT NULL column is quarantined later, not refused here.
     target = pa.schema([pa.field(c.name, c.type, nullable=True) for c in staged.table.columns])
@@ -113,9 +113,42 @@ def csv_chunks(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int = D
         if batch.schema.types != target.types:  # only large_string -> string can get here (check_schema)
             batch = batch.cast(target, safe=True)
         _observe(staged, batch)
+        yield batch
+
+
+def csv_chunks(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[bytes]:
+    """Yield one CSV chunk per record batch of ``parquet``, in the allow-list's column order.
+
+    Nulls become unquoted empty fields and strings are always quoted, which is exactly
+    how PostgreSQL's CSV COPY tells NULL from the empty string.
+    """
+    for batch in _batches(parquet, staged, batch_rows):
         sink = pa.BufferOutputStream()
         pacsv.write_csv(batch, sink, _CSV_OPTIONS)
         yield sink.getvalue().to_pybytes()
+
+
+def binary_chunks(
+    parquet: pq.ParquetFile,
+    staged: StagedTable,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    first_id: int | None = None,
+) -> Iterator[bytes]:
+    """Yield the binary COPY stream of ``parquet``: header, one chunk per batch, trailer.
+
+    With ``first_id``, each row is prefixed with a surrogate key counting up from it
+    (the fact's serial column, reserved by the caller). Raises NullInBatchError
+    (through the stream) at the first batch holding a NULL.
+    """
+    yield binary_copy.HEADER
+    next_id = first_id
+    for batch in _batches(parquet, staged, batch_rows):
+        if next_id is not None:
+            ids = pa.array(np.arange(next_id, next_id + batch.num_rows, dtype=np.int32))
+            batch = pa.RecordBatch.from_arrays([ids, *batch.columns], names=["_id", *batch.schema.names])
+            next_id += batch.num_rows
+        yield binary_copy.encode_batch(batch)
+    yield binary_copy.TRAILER
 
 
 def create_staging_table(con: pg8000.native.Connection, table: WarehouseTable) -> str:
@@ -132,6 +165,22 @@ def create_staging_table(con: pg8000.native.Connection, table: WarehouseTable) -
         f"SELECT {cols} FROM public.{identifier(table.name)} WITH NO DATA"
     )
     return name
+
+
+def open_parquet(table: WarehouseTable, source: BinaryIO) -> pq.ParquetFile:
+    """Open ``source`` and check it against the contract before any row is sent.
+
+    Raises
+    ------
+    SchemaMismatchError
+        Not Parquet, or its columns or types differ from the contract.
+    """
+    try:
+        parquet = pq.ParquetFile(source)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SchemaMismatchError(f"{table.name}: not a readable Parquet file: {exc}") from exc
+    check_schema(table, parquet.schema_arrow)
+    return parquet
 
 
 def stage_parquet(
@@ -163,42 +212,148 @@ def stage_parquet(
     SchemaMismatchError
         The file's columns or types differ from the contract (checked before any row is sent).
     """
-    try:
-        parquet = pq.ParquetFile(source)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise SchemaMismatchError(f"{table.name}: not a readable Parquet file: {exc}") from exc
-    check_schema(table, parquet.schema_arrow)
+    parquet = open_parquet(table, source)
     staged = StagedTable(table=table, staging=create_staging_table(con, table))
-    cols = ", ".join(identifier(c) for c in table.column_names)
-    failures: list[Exception] = []
-    try:
-        con.run(
-            f"COPY {identifier(staged.staging)} ({cols}) FROM STDIN WITH (FORMAT csv)",
-            stream=_guarded(csv_chunks(parquet, staged, batch_rows), failures),
-        )
-    except pg8000.exceptions.DatabaseError:
-        if failures:
-            raise SchemaMismatchError(f"{table.name}: reading the Parquet failed during COPY: {failures[0]}") from (
-                failures[0]
-            )
-        raise
+    copy_parquet(con, parquet, staged, identifier(staged.staging), batch_rows, binary=False)
     return staged
 
 
+def copy_parquet(
+    con: pg8000.native.Connection,
+    parquet: pq.ParquetFile,
+    staged: StagedTable,
+    target: str,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    *,
+    binary: bool = False,
+    first_id: int | None = None,
+) -> None:
+    """COPY ``parquet`` into ``target`` (a quoted relation name), folding what it sees into ``staged``.
+
+    ``first_id`` (binary only, facts only): send the surrogate key, numbered from it,
+    instead of letting the column default call nextval() once per row.
+
+    The encoding runs in a helper thread one batch ahead of the socket, so the client
+    encodes batch n+1 while the server parses batch n (pyarrow and numpy release the GIL).
+
+    A failure while reading or encoding the Parquet cannot be raised from inside
+    pg8000's COPY (see ``_guarded``): it ends the COPY with a server error instead,
+    and is raised after it, as one of these:
+
+    Raises
+    ------
+    SchemaMismatchError
+        Reading the Parquet failed part way through (the COPY failed with it).
+    ParquetStreamError
+        Encoding refused a batch (e.g. ``binary_copy.NullInBatchError``); ``.cause`` says why.
+    pg8000.exceptions.DatabaseError
+        The server refused the rows.
+    """
+    names = list(staged.table.column_names)
+    if first_id is not None:
+        if not binary:
+            raise ValueError("surrogate keys are only sent in binary COPY")
+        names.insert(0, staged.table.surrogate_key)
+    cols = ", ".join(identifier(c) for c in names)
+    fmt = "binary" if binary else "csv"
+    chunks = binary_chunks(parquet, staged, batch_rows, first_id) if binary else csv_chunks(parquet, staged, batch_rows)
+    failures: list[Exception] = []
+    try:
+        con.run(
+            f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT {fmt})",  # nosec B608
+            stream=_guarded(prefetched(chunks), failures, _ABORT_BINARY if binary else _ABORT_CSV),
+        )
+    except pg8000.exceptions.DatabaseError as exc:
+        if not failures:
+            raise
+        _raise_stream_failure(staged.table, failures[0], exc)
+    if failures:
+        # The server took the abort marker for the end of the data and kept the rows
+        # before it: never a partial table. The caller rolls back (run or savepoint).
+        _raise_stream_failure(staged.table, failures[0], None)
+
+
+def _raise_stream_failure(table: WarehouseTable, cause: Exception, copy_error: Exception | None) -> NoReturn:
+    if isinstance(cause, binary_copy.NullInBatchError):
+        raise ParquetStreamError(cause) from copy_error or cause
+    raise SchemaMismatchError(f"{table.name}: reading the Parquet failed during COPY: {cause}") from cause
+
+
+class ParquetStreamError(Exception):
+    """The COPY was ended on purpose because the client refused a batch; ``cause`` is why."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+_DONE = object()
+
+
+def prefetched(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+    """Yield ``chunks`` as produced by a helper thread, up to ``depth`` ahead.
+
+    pg8000 sends each chunk with a blocking socket write (which releases the GIL), so
+    the next chunk is encoded meanwhile: on two cores, client encoding and server
+    parsing overlap instead of taking turns. A producer exception is re-raised here,
+    in the consumer, at the point in the stream where it happened.
+    """
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not _put(buffer, chunk, stop):
+                    return
+            _put(buffer, _DONE, stop)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            _put(buffer, exc, stop)
+
+    worker = threading.Thread(target=produce, name="copy-encoder", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()  # the consumer left early (or finished): let the producer end
+        worker.join()
+
+
+def _put(buffer: queue.Queue[object], item: object, stop: threading.Event) -> bool:
+    """Put ``item`` unless the consumer has gone; return whether it was put."""
+    while not stop.is_set():
+        try:
+            buffer.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 # A row with too few fields: PostgreSQL rejects it and ends the COPY with an error.
-_ABORT_COPY = b"\n"
+_ABORT_CSV = b"\n"
+# A binary tuple of 0 fields ("row field count is 0, expected n"). Not a short
+# fragment: the binary reader takes a tuple header cut short by the end of the data
+# for a clean end of file and commits the rows before it.
+_ABORT_BINARY = b"\x00\x00"
 
 
-def _guarded(chunks: Iterator[bytes], failures: list[Exception]) -> Iterator[bytes]:
+def _guarded(chunks: Iterator[bytes], failures: list[Exception], abort: bytes) -> Iterator[bytes]:
     """Turn a failure while reading the Parquet into a clean COPY error.
 
     pg8000 cannot send CopyFail: if the stream it iterates raises, the protocol is
     left mid-COPY and the connection is lost. Instead the error is stashed and one
     malformed row is sent, so the server fails the COPY normally, the connection
-    survives, and ``stage_parquet`` raises the stashed error.
+    survives, and ``copy_parquet`` raises the stashed error.
     """
     try:
         yield from chunks
-    except Exception as exc:  # re-raised by stage_parquet, chained, once the COPY has failed
+    except Exception as exc:  # re-raised by copy_parquet, chained, once the COPY has failed
         failures.append(exc)
-        yield _ABORT_COPY
+        yield abort
