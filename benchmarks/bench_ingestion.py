@@ -12,8 +12,11 @@ Measured, side by side and interleaved in each repeat on one generated totesys:
   boto3 clients (``cold_seconds``).
 
 Every measurement runs in a fresh child process, timed inside it (interpreter start
-excluded), and reports its own peak RSS. moto runs as its own process, so the S3
-server does not share the measured process's CPU. Usage::
+excluded), and reports its own peak RSS, its CPU time (user+sys, all threads), the
+CPU time of its PostgreSQL backend and the 1-minute load average when it started: on a
+shared 2-core machine wall times are noisy, CPU seconds much less so. moto runs as its
+own process, so the S3 server does not share the measured process's CPU (its CPU
+time is reported apart, ``moto_cpu_s``). Usage::
 
     .venv/bin/python -m benchmarks.bench_ingestion --scale 1m --repeats 3
 """
@@ -59,16 +62,18 @@ def _child(mode: str) -> dict[str, Any]:
 
     cfg = json.loads(os.environ[_CONFIG_ENV])
     creds = DbCredentials(**cfg["source"])
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"loadavg_1m": os.getloadavg()[0]}
     if mode == "ceiling":
         con = pg8000.native.Connection(
             user=creds.username, password=creds.password, host=creds.host, port=creds.port, database=creds.dbname
         )
         cols = ", ".join(pg8000.native.identifier(c) for c in SOURCE_TABLES["sales_order"].column_names)
         sink = _Discard()
-        start = time.perf_counter()
+        backend = _Backend(con)
+        cpu, start = _cpu_s(), time.perf_counter()
         con.run(f"COPY (SELECT {cols} FROM sales_order) TO STDOUT", stream=sink)
-        result = {"seconds": time.perf_counter() - start, "rows": sink.rows}
+        result |= {"seconds": time.perf_counter() - start, "rows": sink.rows, "cpu_s": _cpu_s() - cpu}
+        result["backend_cpu_s"] = backend.cpu_s()
         con.close()
     elif mode == "first_extraction":
         from ingestion.run import run_ingestion
@@ -77,12 +82,14 @@ def _child(mode: str) -> dict[str, Any]:
             user=creds.username, password=creds.password, host=creds.host, port=creds.port, database=creds.dbname
         )
         store, ssm = LakeStore(os.environ["INGEST_BUCKET"], boto3.client("s3")), boto3.client("ssm")
-        start = time.perf_counter()
+        backend = _Backend(con)
+        cpu, start = _cpu_s(), time.perf_counter()
         res = run_ingestion(
             store=store, ssm=ssm, connection=con, ssm_prefix=os.environ["SSM_PREFIX"],
             tables=resolve_tables("sales_order"),
         )  # fmt: skip
-        result = {"seconds": time.perf_counter() - start, "rows": res.total_rows}
+        result |= {"seconds": time.perf_counter() - start, "rows": res.total_rows, "cpu_s": _cpu_s() - cpu}
+        result["backend_cpu_s"] = backend.cpu_s()
         con.close()
     elif mode == "no_change":
         from ingestion.handler import lambda_handler
@@ -94,9 +101,37 @@ def _child(mode: str) -> dict[str, Any]:
         cold = time.perf_counter() - start
         start = time.perf_counter()
         summary = lambda_handler({}, None)
-        result = {"seconds": time.perf_counter() - start, "cold_seconds": cold, "rows": summary["rows"]}
+        result |= {"seconds": time.perf_counter() - start, "cold_seconds": cold, "rows": summary["rows"]}
     result["peak_rss_mib"] = _peak_rss_mib()
     return result
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of another local process (Linux /proc); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Backend:
+    """The CPU time a connection's PostgreSQL backend spends from now on (the server is local)."""
+
+    def __init__(self, con: Any) -> None:
+        self.pid = con.run("SELECT pg_backend_pid()")[0][0]
+        self.start = _proc_cpu_s(self.pid)
+
+    def cpu_s(self) -> float | None:
+        end = _proc_cpu_s(self.pid)
+        return None if end is None or self.start is None else end - self.start
 
 
 def _peak_rss_mib() -> float:
@@ -112,7 +147,8 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: best effort
 
 
-def _spawn(mode: str, env: dict[str, str]) -> dict[str, Any]:
+def _spawn(mode: str, env: dict[str, str], moto_pid: int | None = None) -> dict[str, Any]:
+    moto_start = _proc_cpu_s(moto_pid) if moto_pid else None
     proc = subprocess.run(  # nosec B603
         [sys.executable, "-m", "benchmarks.bench_ingestion", "--child", mode, *(["--profile"] if _PROFILE else [])],
         env=env, capture_output=True, text=True, check=False,
@@ -121,7 +157,11 @@ def _spawn(mode: str, env: dict[str, str]) -> dict[str, Any]:
         raise RuntimeError(f"child {mode} failed:\n{proc.stderr[-4000:]}")
     if _PROFILE:
         print(proc.stderr, file=sys.stderr)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    moto_end = _proc_cpu_s(moto_pid) if moto_pid else None
+    if moto_start is not None and moto_end is not None:
+        result["moto_cpu_s"] = moto_end - moto_start
+    return result
 
 
 def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
@@ -183,7 +223,7 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
         runs: dict[str, list[dict[str, Any]]] = {"ceiling": [], "first_extraction": [], "no_change": []}
         for _ in range(repeats):
             runs["ceiling"].append(_spawn("ceiling", fresh_env()))
-            runs["first_extraction"].append(_spawn("first_extraction", fresh_env()))
+            runs["first_extraction"].append(_spawn("first_extraction", fresh_env(), moto.pid))
             runs["no_change"].append(_spawn("no_change", steady))
     finally:
         if moto is not None:
@@ -192,6 +232,7 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
         shutil.rmtree(root, ignore_errors=True)
 
     med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+    loads = [r["loadavg_1m"] for v in runs.values() for r in v]
     n = counts["sales_order"]
     return {
         "benchmark": "ingestion",
@@ -208,8 +249,18 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
         "ratio_first_extraction_to_ceiling": round(med["first_extraction"] / med["ceiling"], 2),
         "peak_rss_mib_first_extraction": round(max(r["peak_rss_mib"] for r in runs["first_extraction"]), 1),
         "peak_rss_mib_ceiling": round(max(r["peak_rss_mib"] for r in runs["ceiling"]), 1),
+        **{f"median_{k}_{m}": _median(runs[k], m) for k in ("ceiling", "first_extraction") for m in _CPU_FIGURES},
+        "loadavg_1m_range": [min(loads), max(loads)],
         "runs": runs,
     }
+
+
+_CPU_FIGURES = ("cpu_s", "backend_cpu_s", "moto_cpu_s")
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return round(statistics.median(values), 2) if values else None
 
 
 def main(argv: list[str] | None = None) -> int:
