@@ -10,6 +10,8 @@ keys are not in the Parquet: the warehouse assigns them on insert.
 
 from __future__ import annotations
 
+from functools import cache
+
 import pyarrow as pa
 
 from common.source_tables import ColumnType, SourceTable
@@ -44,11 +46,13 @@ _TYPED: dict[ColumnType, pa.DataType] = {
 LINE_NO = "_line_no"  # 1-based line of the row in its ingest object; dropped before output
 
 
+@cache
 def json_read_schema(table: SourceTable) -> pa.Schema:
     """The explicit schema pyarrow's JSON reader parses ``table``'s lines with."""
     return pa.schema([pa.field(c.name, _JSON_TYPE[c.type]) for c in table.columns])
 
 
+@cache
 def source_schema(table: SourceTable) -> pa.Schema:
     """The typed schema of a validated source row (also the snapshot's schema)."""
     return pa.schema([pa.field(c.name, _TYPED[c.type], nullable=c.nullable) for c in table.columns])
