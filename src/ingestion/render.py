@@ -32,7 +32,6 @@ import pyarrow.csv as pa_csv
 from common.source_tables import ColumnType, SourceTable
 
 _TIMESTAMP = pa.timestamp("ms")  # the source's timestamp(3)
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S"  # %S of a millisecond timestamp prints "05.120"
 # Bytes JSON (and so escape_json) must escape in a string: those below 0x20 and these.
 _DQUOTE, _BACKSLASH = ord('"'), ord("\\")
 _CONTROL = r"[\x00-\x1f]"
