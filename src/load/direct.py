@@ -36,6 +36,7 @@ from pg8000.native import identifier
 from common.observability import get_logger
 from common.warehouse_tables import Kind, WarehouseTable
 from load import binary_copy, upsert
+from load.errors import SchemaMismatchError
 from load.staging import DEFAULT_BATCH_ROWS, ParquetStreamError, StagedTable, copy_parquet, open_parquet
 
 logger = get_logger("load")
@@ -184,8 +185,12 @@ def load_fact_direct(
         for unique in sorted(uniques or (), key=lambda u: u.name):
             con.run(f"ALTER TABLE {target} DROP CONSTRAINT {identifier(unique.name)}")
         staged = StagedTable(table=fact, staging=fact.name)
-        first_id = reserve_surrogate_keys(con, fact, parquet.metadata.num_rows) if binary else None
+        reserved = parquet.metadata.num_rows
+        first_id = reserve_surrogate_keys(con, fact, reserved) if binary else None
         copy_parquet(con, parquet, staged, target, batch_rows, binary=binary, first_id=first_id)
+        if first_id is not None and staged.rows != reserved:
+            # Keys beyond the reserved block would collide with a later nextval().
+            raise SchemaMismatchError(f"{fact.name}: {staged.rows} rows streamed, the Parquet footer says {reserved}")
         inserted = con.row_count
         dates = upsert.ensure_dates(con, (d for c in fact.date_columns for d in staged.distinct.get(c, ())))  # type: ignore[misc]
         inferred = upsert.infer_missing_members(con, staged, run_seq)
