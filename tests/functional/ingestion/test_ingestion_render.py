@@ -149,3 +149,16 @@ def test_hard_values_survive_a_json_round_trip(hard_source) -> None:
     assert {r["district"] for r in rows} >= {None, ""}, "NULL and the empty string stay apart"
     stamps = {r["created_at"] for r in rows}
     assert {"2024-01-02T03:04:05.000", "2024-01-02T03:04:05.500", "0999-01-01T00:00:00.000"} <= stamps
+
+
+def test_the_database_default_datestyle_does_not_change_the_lines(hard_source) -> None:
+    """The renderer reads ISO timestamps; extraction pins DateStyle whatever the default."""
+    hard_source.admin.run(f"ALTER DATABASE {identifier(hard_source.name)} SET DateStyle = 'SQL, DMY'")
+    table = SOURCE_TABLES["department"]
+    con = hard_source.connect()  # a new session picks up the database default
+    try:
+        assert con.run("SHOW DateStyle") == [["SQL, DMY"]]
+        rendered = _rendered_lines(con, table, rows_per_block=1000)
+    finally:
+        con.close()
+    assert rendered == _former_sql_lines(hard_source.admin, table)
