@@ -42,9 +42,11 @@ from load.staging import DEFAULT_BATCH_ROWS, ParquetStreamError, StagedTable, co
 logger = get_logger("load")
 
 # Drop and rebuild the two unique indexes while the fact holds fewer than this many
-# times the batch's rows. Measured on PostgreSQL 15 (1M rows): maintaining both indexes
-# row by row costs ~1.9 CPU-s per million rows inserted; building them costs ~0.6 CPU-s
-# per million rows in the table (old + new). Rebuilding wins while old < ~2x new.
+# times the batch's rows. Measured on PostgreSQL 15, 2 cores, backend CPU: maintaining
+# both indexes row by row cost 1.9 CPU-s per million rows COPYed into an empty table
+# and 1.5-2.5 into a 1M-row one; building both cost ~0.45 CPU-s per million rows in the
+# table (old + new: 0.9 for 2M). Break-even is near old = 2.3-4.5x new; 2 is on the
+# safe side, since a build also writes the whole index anew.
 INDEX_REBUILD_MAX_TABLE_RATIO = 2
 
 # Room for the index builds' sorts and the foreign-key checks' hash tables (the FK
