@@ -43,6 +43,9 @@ TABLES_PREFIX = "tables/"
 # The dimension-source objects of a run are fetched this many at a time (small
 # objects: the time is S3 round trips).
 READ_WORKERS = 4
+# Dimension sources whose rows may be rejected after reading (an unknown parent, an
+# unknown currency code): their quarantine records need the raw lines.
+_REJECTED_AFTER_READ = frozenset({"counterparty", "staff", "currency"})
 # Fact rows per Parquet row group: parse blocks are small (memory), row groups should
 # not be (each repeats dictionaries and metadata, and makes the file bigger to upload).
 ROW_GROUP_ROWS = 1 << 17
@@ -178,17 +181,30 @@ class RunTransformer:
         entry = self.manifest.tables.get(table)
         return entry is not None and entry.key is not None
 
-    def _read_small(self, table: str) -> tuple[pa.Table, ObjectRows | None]:
+    def _read_latest(self, table: str) -> tuple[pa.Table, ObjectRows | None]:
+        """The latest version of each row of the run's ``table`` object, and its raw lines if needed.
+
+        Raw lines (the decompressed blocks) are kept only for the tables whose rows can
+        still be rejected after reading (``_REJECTED_AFTER_READ``); for the others they,
+        and the rows before deduplication, are released here: a big ``transaction``
+        object would otherwise hold its text and two copies of its rows through the run.
+        """
+        empty = concat_rows([], SOURCE_TABLES[table])
         if not self._has_object(table):
-            return concat_rows([], SOURCE_TABLES[table]), None
+            return empty, None
+        keep_raw = table in _REJECTED_AFTER_READ
         try:
-            chunks = list(self._chunks(table))
+            # Without raw lines, a chunk is reduced to its rows as it arrives, so the
+            # object's text is never held whole.
+            chunks = [c if keep_raw else Chunk(c.rows, c.bad, c.first_line, b"") for c in self._chunks(table)]
         except ObjectRejectedError:
-            return concat_rows([], SOURCE_TABLES[table]), None
+            return empty, None
         rows = ObjectRows.from_chunks(chunks, SOURCE_TABLES[table])
+        # Each table is read by one thread: these per-table entries are never contended.
         self.rows_in[table] = rows.rows.num_rows + len(rows.bad)
         self.quarantine.add(rows.bad)
-        return rows.rows, rows
+        latest = latest_per_key(rows.rows, SOURCE_TABLES[table].primary_key)
+        return latest, rows if keep_raw else None
 
     # -- dimensions ------------------------------------------------------------
     def _upsert(self, table: str, changes: pa.Table) -> pa.Table:
@@ -203,8 +219,8 @@ class RunTransformer:
         """Apply the run's dimension-source rows to the state and build every dimension but dim_date."""
         # Independent objects, each mostly waiting on S3 or in Arrow: fetch them together.
         with ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="dim-read") as pool:
-            read = dict(zip(SNAPSHOT_TABLES, pool.map(self._read_small, SNAPSHOT_TABLES), strict=True))
-        latest = {t: latest_per_key(read[t][0], SOURCE_TABLES[t].primary_key) for t in SNAPSHOT_TABLES}
+            read = dict(zip(SNAPSHOT_TABLES, pool.map(self._read_latest, SNAPSHOT_TABLES), strict=True))
+        latest = {t: read[t][0] for t in SNAPSHOT_TABLES}
         key = {t: self.manifest.tables[t].key if t in self.manifest.tables else None for t in SNAPSHOT_TABLES}
 
         changed_address = self._upsert("address", latest["address"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -140,27 +140,3 @@ def open_object(store: LakeStore, key: str) -> HashingReader:
             raise IngestObjectMissingError(f"s3://{store.bucket}/{key} is named by a manifest but missing") from exc
         raise
     return HashingReader(body)
-
-
-def download_object(store: LakeStore, key: str, fileobj: IO[bytes]) -> str:
-    """Stream ``key`` into ``fileobj``; return the sha256 hex of its bytes.
-
-    Raises
-    ------
-    IngestObjectMissingError
-        If a manifest names an object that is not there (the lake is immutable, so
-        this is a broken contract, not bad input).
-    """
-    try:
-        store.download_to(key, fileobj)
-    except (ClientError, ObjectMissingError) as exc:
-        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else "404"
-        if code in {"404", "NoSuchKey", "NotFound"}:
-            raise IngestObjectMissingError(f"s3://{store.bucket}/{key} is named by a manifest but missing") from exc
-        raise
-    fileobj.seek(0)
-    digest = hashlib.sha256()
-    while block := fileobj.read(1 << 20):
-        digest.update(block)
-    fileobj.seek(0)
-    return digest.hexdigest()

@@ -76,9 +76,19 @@ def apply_changes(state: pa.Table, changes: pa.Table, key: str) -> pa.Table:
     changes = changes.select(schema.names).cast(schema)
     if changes.num_rows == 0:
         return state
+    if state.num_rows == 0 and _ascending_unique(changes.column(key)):
+        return changes  # a first load: nothing to merge, and already in key order (no copy)
     kept = state.filter(pc.invert(pc.is_in(state.column(key), value_set=changes.column(key).combine_chunks())))
     merged = pa.concat_tables([kept, changes])
     return merged.take(pc.sort_indices(merged.column(key)))
+
+
+def _ascending_unique(keys: pa.ChunkedArray) -> bool:
+    """True if ``keys`` is strictly ascending (what ``latest_per_key`` returns)."""
+    if len(keys) <= 1:
+        return True
+    flat = keys.combine_chunks()
+    return bool(pc.all(pc.less(flat.slice(0, len(flat) - 1), flat.slice(1))).as_py())
 
 
 def read_snapshot(store: LakeStore, key: str, table: str) -> pa.Table:
