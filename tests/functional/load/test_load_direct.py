@@ -192,3 +192,25 @@ def test_a_read_failure_during_the_direct_copy_is_a_schema_error(
         load_fact_direct(loader_con, FACT, io.BytesIO(bytes(data)), 2, batch_rows=10)
     loader_con.run("ROLLBACK")
     assert loader_con.run("SELECT count(*) FROM fact_sales_order") == [[0]]
+
+
+@pytest.mark.parametrize(("fact", "binary"), [("fact_purchase_order", False), ("fact_payment", True)])
+def test_the_other_facts_load_directly_in_their_format(
+    pipeline: Any, processed: LakeStore, runs: Any, make: Any, loader_con: Any, fact: str, binary: bool
+) -> None:
+    """fact_purchase_order has a text column, so it goes as CSV (with its serial default); fact_payment as binary."""
+    runs.commit(1, make.base_dimensions())
+    run_load(processed, loader_con)
+    build = make.purchase_order if fact == "fact_purchase_order" else make.payment
+    body = make.parquet_bytes(fact, [build(1), build(2, transaction_id=9)])
+    loader_con.run("BEGIN")
+    done = load_fact_direct(loader_con, TABLES[fact], io.BytesIO(body), 2)
+    loader_con.run("COMMIT")
+    assert done is not None
+    assert (done.inserted, done.binary) == (2, binary)
+    admin = pipeline.warehouse.admin
+    assert admin.run(f"SELECT count(*), min({TABLES[fact].surrogate_key}) FROM {fact}") == [[2, 1]]
+    # fact_payment references dim_transaction 9, which never arrived: inferred, FK valid.
+    assert len(admin.run("SELECT 1 FROM dim_transaction WHERE transaction_id = 9")) == (
+        1 if fact == "fact_payment" else 0
+    )
