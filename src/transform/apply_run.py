@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -88,6 +88,38 @@ class ObjectRejectedError(Exception):
     """The object's bytes are not what ingestion committed; it was quarantined whole."""
 
 
+class _StartedEarly(Iterator[Chunk]):
+    """Chunks whose first step (S3 GET, inflate, the first blocks' parse) starts now, on a thread.
+
+    The dimension sources are small S3 round trips that leave the CPUs idle; starting
+    the first fact object meanwhile overlaps them with its transfer and parse. Only
+    parsing happens early: the facts' foreign-key checks still wait for the dimensions.
+    """
+
+    def __init__(self, chunks: Iterator[Chunk]) -> None:
+        self._chunks = chunks
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="early")
+        self._first: Future[Chunk | None] | None = pool.submit(next, chunks, None)
+        pool.shutdown(wait=False)  # returns now; the thread ends with its one task
+
+    def __next__(self) -> Chunk:
+        if self._first is None:
+            return next(self._chunks)
+        first, self._first = self._first, None
+        chunk = first.result()
+        if chunk is None:
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        """Stop early (the run failed before the facts): no more blocks are parsed."""
+        if self._first is not None:
+            self._first.exception()  # wait for the first step; its error, if any, is moot now
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
 def _reject_ids(
     rows: pa.Table, ids: pa.Array, reason: str, source: ObjectRows | None, *, table: str, seq: int, key: str | None
 ) -> tuple[pa.Table, list[BadRow]]:
@@ -132,6 +164,7 @@ class RunTransformer:
         self.outputs: dict[str, pa.Table] = {}
         self.changed: set[str] = set()  # snapshot tables this run changed (get a new snapshot)
         self.fact_files: dict[str, tuple[str, int]] = {}  # fact -> (Parquet file in workdir, rows)
+        self.early: dict[str, _StartedEarly] = {}  # fact sources whose reading has started
 
     # -- reading ---------------------------------------------------------------
     def _chunks(self, table: str) -> Iterator[Chunk]:
@@ -284,6 +317,19 @@ class RunTransformer:
             self.outputs[f"dim_{table}"] = build_simple(latest[table])
 
     # -- facts -----------------------------------------------------------------
+    def start_first_fact(self) -> None:
+        """Start reading the first fact source with an object (see ``_StartedEarly``)."""
+        for source in FACT_SOURCES:
+            if self._has_object(source):
+                self.early[source] = _StartedEarly(self._chunks(source))
+                return
+
+    def close(self) -> None:
+        """Release whatever was started early and never consumed (the run failed)."""
+        for early in self.early.values():
+            early.close()
+        self.early.clear()
+
     def facts(self) -> pa.Array:
         """Stream every fact source; write each fact's Parquet; return the dates referenced."""
         known_ids: Mapping[str, pa.Array] = {
@@ -320,7 +366,8 @@ class RunTransformer:
         dates: list[pa.Array] = []
         pending: list[pa.Table] = []  # fact rows not yet written: one row group at a time
         with pq.ParquetWriter(path, WAREHOUSE_SCHEMAS[fact_name], **FACT_PARQUET_OPTIONS) as writer:
-            for chunk in self._chunks(source):
+            chunks = self.early.pop(source, None) or self._chunks(source)
+            for chunk in chunks:
                 rows_in += chunk.rows.num_rows + len(chunk.bad)
                 bad.extend(chunk.bad)
                 good, bad_index, reasons = split_rejected(chunk.rows, foreign_key_checks(chunk.rows, source, known_ids))
@@ -424,7 +471,11 @@ def transform_run(
     work_state = State(tables=dict(state.tables), keys=dict(state.keys))
     with tempfile.TemporaryDirectory(prefix="transform-") as workdir:
         runner = RunTransformer(ingest, processed, manifest, work_state, attempt, workdir, block_bytes)
-        runner.dimensions()
-        dates = runner.facts()
+        try:
+            runner.start_first_fact()
+            runner.dimensions()
+            dates = runner.facts()
+        finally:
+            runner.close()
         runner.outputs["dim_date"] = build_dim_date(dates)
         return runner.write(started)

@@ -30,3 +30,21 @@ def test_manifest_breaking_the_contract_is_a_manifest_error(lake, pipeline) -> N
         lambda_handler({}, None)
 
     assert list(lake.processed.list_keys("runs/")) == []
+
+
+def test_a_dimension_failure_while_the_first_fact_is_read_early_commits_nothing(lake, pipeline) -> None:
+    # The first fact object starts streaming before the dimensions are read; a failure
+    # there must still fail the run cleanly (the early reader is stopped, not leaked).
+    rows = lake.base_rows()
+    rows["sales_order"] = [lake.row("sales_order", i) for i in range(1, 200)]
+    manifest = lake.commit_ingest(1, rows)
+    doc = {**manifest, "tables": {**manifest["tables"]}}
+    doc["tables"]["design"] = {**manifest["tables"]["design"], "key": "data/design/missing.gz"}
+    doc["run_seq"] = 2
+    lake.ingest.put_new_json(run_key(2), doc)
+
+    with pytest.raises(IngestObjectMissingError, match="missing"):
+        lambda_handler({}, None)
+
+    assert lake.processed.exists(run_key(1))
+    assert not lake.processed.exists(run_key(2))
