@@ -377,7 +377,8 @@ def validate(parsed: pa.Table, table: SourceTable) -> tuple[pa.Table, list[int],
     """
     checks: list[Check] = []
     for col in table.columns:
-        if not col.nullable:
+        # null_count is known without a pass over the data; a mask of no nulls rejects nothing.
+        if not col.nullable and parsed.column(col.name).null_count:
             checks.append((pc.is_null(parsed.column(col.name)), f"missing required field or null: {col.name}"))
     target = source_schema(table)
     typed: dict[str, pa.ChunkedArray] = {}

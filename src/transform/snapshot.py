@@ -30,6 +30,7 @@ from transform.errors import SnapshotError
 from transform.schemas import LINE_NO, source_schema
 
 SNAPSHOT_PREFIX = "snapshot/"
+_MAX_CHUNKS = 32
 
 
 def snapshot_key(table: str, seq: int, attempt: str) -> str:
@@ -76,19 +77,30 @@ def apply_changes(state: pa.Table, changes: pa.Table, key: str) -> pa.Table:
     changes = changes.select(schema.names).cast(schema)
     if changes.num_rows == 0:
         return state
-    if state.num_rows == 0 and _ascending_unique(changes.column(key)):
-        return changes  # a first load: nothing to merge, and already in key order (no copy)
-    kept = state.filter(pc.invert(pc.is_in(state.column(key), value_set=changes.column(key).combine_chunks())))
+    changed_keys = changes.column(key).combine_chunks()
+    if _ascending_unique(changed_keys) and (state.num_rows == 0 or _max(state.column(key)) < changed_keys[0].as_py()):
+        # Only new rows with keys above every existing one (a first load; new transactions,
+        # orders, ... get ascending ids): appending keeps key order without copying the
+        # state, which for a big table is most of an incremental run's cost.
+        if not state.num_rows:
+            return changes
+        merged = pa.concat_tables([state, changes])
+        # One chunk per appended run: keep a long catch-up from fragmenting the state.
+        return merged.combine_chunks() if merged.column(key).num_chunks > _MAX_CHUNKS else merged
+    kept = state.filter(pc.invert(pc.is_in(state.column(key), value_set=changed_keys)))
     merged = pa.concat_tables([kept, changes])
     return merged.take(pc.sort_indices(merged.column(key)))
 
 
-def _ascending_unique(keys: pa.ChunkedArray) -> bool:
+def _max(keys: pa.ChunkedArray) -> int:
+    return int(pc.max(keys).as_py())
+
+
+def _ascending_unique(keys: pa.Array) -> bool:
     """True if ``keys`` is strictly ascending (what ``latest_per_key`` returns)."""
     if len(keys) <= 1:
         return True
-    flat = keys.combine_chunks()
-    return bool(pc.all(pc.less(flat.slice(0, len(flat) - 1), flat.slice(1))).as_py())
+    return bool(pc.all(pc.less(keys.slice(0, len(keys) - 1), keys.slice(1))).as_py())
 
 
 def read_snapshot(store: LakeStore, key: str, table: str) -> pa.Table:

@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from common.source_tables import SOURCE_TABLES
 from transform.dim_date import build_dim_date
@@ -123,3 +124,27 @@ def test_snapshot_keeps_latest_version_and_upserts() -> None:
         (3, "c"),
     ]
     assert "_line_no" not in state.column_names
+
+
+def test_snapshot_upsert_appending_new_keys_or_merging_gives_one_sorted_row_per_key() -> None:
+    def dept(i: int, name: str) -> str:
+        ts = "2024-01-02T00:00:00.000"
+        return json.dumps({"department_id": i, "department_name": name, "location": None, "manager": "M",
+                           "created_at": ts, "last_updated": ts})  # fmt: skip
+
+    def upsert(state: pa.Table, *lines: str) -> pa.Table:
+        return apply_changes(state, latest_per_key(_read("department", *lines).rows, "department_id"), "department_id")
+
+    def names(state: pa.Table) -> list[tuple[int, str]]:
+        return [(r["department_id"], r["department_name"]) for r in state.to_pylist()]
+
+    state = upsert(empty_state("department"), dept(5, "e"), dept(2, "b"))  # first load, any input order
+    state = upsert(state, dept(7, "g"), dept(6, "f"))  # only keys above the state's: appended
+    assert names(state) == [(2, "b"), (5, "e"), (6, "f"), (7, "g")]
+    state = upsert(state, dept(1, "a"), dept(8, "h"))  # a key below the state's: merged
+    state = upsert(state, dept(5, "e2"))  # an update: merged
+    assert names(state) == [(1, "a"), (2, "b"), (5, "e2"), (6, "f"), (7, "g"), (8, "h")]
+    for _ in range(40):  # many appends (a long catch-up) stay a handful of chunks
+        state = upsert(state, dept(int(pc.max(state.column("department_id")).as_py()) + 1, "n"))
+    assert state.column("department_id").num_chunks <= 33
+    assert state.schema == empty_state("department").schema
