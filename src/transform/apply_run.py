@@ -49,6 +49,8 @@ _REJECTED_AFTER_READ = frozenset({"counterparty", "staff", "currency"})
 # Fact rows per Parquet row group: parse blocks are small (memory), row groups should
 # not be (each repeats dictionaries and metadata, and makes the file bigger to upload).
 ROW_GROUP_ROWS = 1 << 17
+# What is written at once overshoots ROW_GROUP_ROWS by up to one block: still one group.
+_ROW_GROUP_MAX = ROW_GROUP_ROWS * 2
 
 
 def table_key(table: str, seq: int, attempt: str) -> str:
@@ -385,10 +387,10 @@ class RunTransformer:
                     written += fact.num_rows
                     pending.append(fact)
                     if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
-                        writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS * 2)
+                        writer.write_table(pa.concat_tables(pending), row_group_size=_ROW_GROUP_MAX)
                         pending.clear()
             if pending:
-                writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS * 2)
+                writer.write_table(pa.concat_tables(pending), row_group_size=_ROW_GROUP_MAX)
         return written, rows_in, bad, dates
 
     # -- writing ---------------------------------------------------------------
@@ -402,16 +404,16 @@ class RunTransformer:
         tables: dict[str, dict[str, Any]] = {}
         rows_out: dict[str, int] = {}
         for name in WAREHOUSE_TABLE_ORDER:
-            key: str | None = table_key(name, self.seq, self.attempt)
+            key = table_key(name, self.seq, self.attempt)
             if name in self.fact_files:
                 path, n = self.fact_files.pop(name)
-                self._put_fact(key or "", path)
+                self._put_fact(key, path)
             elif name in self.outputs and self.outputs[name].num_rows:
                 n = self.outputs[name].num_rows
-                write_parquet(self.processed, key or "", self.outputs[name])
+                write_parquet(self.processed, key, self.outputs[name])
             else:
-                key, n = None, 0
-            tables[name] = {"key": key, "rows": n}
+                n = 0
+            tables[name] = {"key": key if n else None, "rows": n}
             rows_out[name] = n
         for table in sorted(self.changed):
             key = snapshot_key(table, self.seq, self.attempt)
