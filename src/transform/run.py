@@ -15,9 +15,11 @@ references.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from aws_lambda_powertools import Logger, Metrics
 
 from common.observability import MetricUnit, get_logger
@@ -84,11 +86,15 @@ def load_state(processed: LakeStore, seq: int) -> State:
             raise TypeError(f"snapshots is a {type(snapshots).__name__}, not an object")
     except (ObjectMissingError, ValueError, KeyError, TypeError) as exc:
         raise CommitRecordError(f"transform commit record {key} is unreadable: {exc!r}") from exc
-    tables, keys = {}, {}
-    for table in SNAPSHOT_TABLES:
-        snap = snapshots.get(table)
-        keys[table] = snap
-        tables[table] = read_snapshot(processed, snap, table) if snap else empty_state(table)
+    keys = {table: snapshots.get(table) for table in SNAPSHOT_TABLES}
+
+    def read(table: str) -> pa.Table:
+        snap = keys[table]
+        return read_snapshot(processed, snap, table) if snap else empty_state(table)
+
+    # Independent objects (one of them, transaction, big): read them together.
+    with ThreadPoolExecutor(max_workers=len(SNAPSHOT_TABLES), thread_name_prefix="snapshot") as pool:
+        tables = dict(zip(SNAPSHOT_TABLES, pool.map(read, SNAPSHOT_TABLES), strict=True))
     return State(tables, keys)
 
 
