@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from gzip import BadGzipFile
 from typing import IO, Any
 
 import pyarrow as pa
@@ -36,8 +38,15 @@ from transform.snapshot import PARQUET_OPTIONS, apply_changes, latest_per_key, s
 
 try:  # ISA-L inflates the same gzip format ~3x faster than zlib: a third of a big run's CPU
     from isal.igzip import GzipFile
+    from isal.isal_zlib import error as inflate_error
 except ImportError:  # pragma: no cover - the stdlib fallback reads the same bytes, slower
     from gzip import GzipFile
+    from zlib import error as inflate_error
+
+# What inflating bytes that are not (whole) gzip raises: not a gzip header, a truncated
+# stream, a corrupt deflate block. Deliberately not OSError at large, which a broken
+# network read would also raise.
+_UNINFLATABLE = (BadGzipFile, EOFError, inflate_error, zlib.error)
 
 TABLES_PREFIX = "tables/"
 # The dimension-source objects of a run are fetched this many at a time (small
@@ -177,7 +186,8 @@ class RunTransformer:
         Raises
         ------
         ObjectRejectedError
-            The object's sha256 differs from the manifest's.
+            The object's sha256 differs from the manifest's, or it matches and the
+            bytes cannot be inflated (quarantined whole either way).
         """
         entry = self.manifest.tables[table]
         key = entry.key or ""
@@ -191,13 +201,21 @@ class RunTransformer:
                     block_bytes=self.block_bytes,
                 )
                 raw.drain()  # a gzip trailer or stray bytes after it are part of the object too
-            except Exception:
+            except Exception as exc:
                 # Corrupt bytes may fail the inflate or the parse before the end is reached:
-                # that is the mismatch below when the object is not what was committed, and
-                # a real failure (re-raised) when it is.
+                # that is the mismatch below when the object is not what was committed.
                 raw.drain()
-                if entry.sha256 is None or raw.hexdigest() == entry.sha256:
-                    raise
+                committed = entry.sha256 is not None and raw.hexdigest() == entry.sha256
+                if entry.sha256 is None or (committed and not isinstance(exc, _UNINFLATABLE)):
+                    raise  # ours or transient: fail the invocation, a retry reads it again
+                if committed:
+                    # Exactly the bytes ingestion committed, and they cannot be inflated: no
+                    # retry can ever read them (the lake is immutable), so failing would block
+                    # every later run. Quarantine the object (it stays in the ingest bucket;
+                    # the alarm fires) and go on, as for a mismatch.
+                    reason = f"object cannot be inflated ({type(exc).__name__}: {exc}); object not read"
+                    self.quarantine.add([BadRow(table, self.seq, entry.key, None, None, reason, None)])
+                    raise ObjectRejectedError(key) from exc
             digest = raw.hexdigest()
         if entry.sha256 is not None and digest != entry.sha256:
             # The object is not what ingestion committed. Reading it would put unverified

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from common.runs import run_key
@@ -157,3 +158,35 @@ def test_an_object_that_is_not_even_gzip_and_mismatches_is_quarantined_not_fatal
     assert entry["source_key"] == garbage_key
     assert "sha256" in entry["reason"]
     assert lake.rows(2, "fact_sales_order") == []
+
+
+def test_committed_bytes_that_cannot_be_inflated_are_quarantined_not_a_crash_loop(lake) -> None:
+    # The object is exactly what the manifest names (its sha256 matches) but is not
+    # gzip: no retry could ever read it, so failing would block every later run.
+    rows = lake.base_rows()
+    rows["sales_order"] = [lake.row("sales_order", 1)]
+    manifest = lake.commit_ingest(1, rows)
+    garbage = b"\x1f\x8b\x08\x00" + bytes(range(256)) * 64
+    garbage_key = "data/sales_order/2024-01-03/0000000002-garbage.jsonl.gz"
+    lake.ingest.put_new(garbage_key, garbage)
+    doc = {**manifest, "run_seq": 2, "previous_run_seq": 1}
+    doc["tables"] = {
+        name: {**entry, "key": None, "rows": 0, "sha256": None} for name, entry in manifest["tables"].items()
+    }
+    doc["tables"]["sales_order"] = {
+        **manifest["tables"]["sales_order"],
+        "key": garbage_key,
+        "rows": 3,
+        "sha256": hashlib.sha256(garbage).hexdigest(),
+    }
+    lake.ingest.put_new_json(run_key(2), doc)
+
+    result = run_transform(lake.ingest, lake.processed)
+
+    assert result.runs_committed == [1, 2]
+    [entry] = lake.quarantined(2, "sales_order")
+    assert entry["source_key"] == garbage_key
+    assert entry["line_no"] is None
+    assert "cannot be inflated" in entry["reason"]
+    assert lake.rows(2, "fact_sales_order") == []
+    assert len(lake.rows(1, "fact_sales_order")) == 1
