@@ -36,7 +36,7 @@ from pg8000.native import identifier
 from common.observability import get_logger
 from common.warehouse_tables import Kind, WarehouseTable
 from load import binary_copy, upsert
-from load.errors import SchemaMismatchError
+from load.errors import SchemaMismatchError, sqlstate
 from load.staging import DEFAULT_BATCH_ROWS, ParquetStreamError, StagedTable, copy_parquet, open_parquet
 
 logger = get_logger("load")
@@ -109,21 +109,7 @@ def rebuildable_uniques(con: pg8000.native.Connection, fact: WarehouseTable) -> 
 
 def wanted(con: pg8000.native.Connection, fact: WarehouseTable, rows: int) -> bool:
     """Whether a batch of ``rows`` is big enough for the direct path (the bulk-mode threshold)."""
-    return (
-        fact.kind is Kind.FACT
-        and rows >= upsert.BULK_MIN_ROWS
-        and _existing_rows(con, fact) < (rows * upsert.BULK_MAX_TABLE_RATIO)
-    )
-
-
-def _existing_rows(con: pg8000.native.Connection, fact: WarehouseTable) -> int:
-    # The planner's estimate: cheap, and exact enough to pick a strategy (never correctness).
-    return int(
-        con.run(
-            "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(:t)",
-            t=f"public.{fact.name}",
-        )[0][0]
-    )
+    return fact.kind is Kind.FACT and upsert.bulk_sized(con, fact, rows)
 
 
 def reserve_surrogate_keys(con: pg8000.native.Connection, fact: WarehouseTable, count: int) -> int | None:
@@ -173,7 +159,7 @@ def load_fact_direct(
         return None
     parquet = open_parquet(fact, source)
     uniques = None
-    if _existing_rows(con, fact) < parquet.metadata.num_rows * INDEX_REBUILD_MAX_TABLE_RATIO:
+    if upsert.existing_rows(con, fact) < parquet.metadata.num_rows * INDEX_REBUILD_MAX_TABLE_RATIO:
         uniques = rebuildable_uniques(con, fact)
     binary = binary_copy.supports_binary(fact)
     target = f"public.{identifier(fact.name)}"
@@ -182,8 +168,7 @@ def load_fact_direct(
         # SET LOCAL lasts until the run's COMMIT (or this savepoint's rollback); index
         # builds and FK checks are all that use it in this transaction.
         con.run("SELECT set_config('maintenance_work_mem', :v, true)", v=MAINTENANCE_WORK_MEM)
-        for fk in fks:
-            con.run(f"ALTER TABLE {target} DROP CONSTRAINT {identifier(fk.name)}")
+        upsert.drop_foreign_keys(con, fact, fks)
         for unique in sorted(uniques or (), key=lambda u: u.name):
             con.run(f"ALTER TABLE {target} DROP CONSTRAINT {identifier(unique.name)}")
         staged = StagedTable(table=fact, staging=fact.name)
@@ -203,15 +188,7 @@ def load_fact_direct(
                 f"ALTER TABLE {target} ADD CONSTRAINT {identifier(unique.name)} "
                 f"{kind} ({', '.join(identifier(c) for c in unique.columns)})"
             )
-        # One ALTER TABLE: one lock and one statement; PostgreSQL still checks each key.
-        con.run(
-            f"ALTER TABLE {target} "
-            + ", ".join(
-                f"ADD CONSTRAINT {identifier(fk.name)} FOREIGN KEY ({identifier(fk.column)}) "
-                f"REFERENCES public.{identifier(fk.ref_table)} ({identifier(fk.ref_column)})"
-                for fk in fks
-            )
-        )
+        upsert.add_foreign_keys(con, fact, fks)
     except (pg8000.exceptions.DatabaseError, ParquetStreamError) as exc:
         if not _falls_back(exc):
             raise
@@ -233,19 +210,14 @@ def load_fact_direct(
     )
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    detail = exc.args[0] if exc.args else None
-    return detail.get("C") if isinstance(detail, dict) else None
-
-
 def _falls_back(exc: BaseException) -> bool:
     if isinstance(exc, ParquetStreamError):
         return isinstance(exc.cause, binary_copy.NullInBatchError)
-    return _sqlstate(exc) in _FALL_BACK_SQLSTATES
+    return sqlstate(exc) in _FALL_BACK_SQLSTATES
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ParquetStreamError):
         return f"NULL in the batch: {exc.cause}"
     detail = exc.args[0] if exc.args else None
-    return f"{_sqlstate(exc)}: {detail.get('M') if isinstance(detail, dict) else exc}"
+    return f"{sqlstate(exc)}: {detail.get('M') if isinstance(detail, dict) else exc}"

@@ -23,3 +23,9 @@ class CommitRecordError(LoadError):
 
 class SchemaMismatchError(LoadError):
     """A Parquet file's columns or types do not match the warehouse contract (fatal until fixed upstream)."""
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a pg8000 database error (its ``C`` field), None for anything else."""
+    detail = exc.args[0] if exc.args else None
+    return detail.get("C") if isinstance(detail, dict) else None

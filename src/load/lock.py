@@ -15,17 +15,13 @@ import pg8000.exceptions
 import pg8000.native
 
 from common.observability import get_logger
+from load.errors import sqlstate
 
 logger = get_logger("load")
 
 # Any constant shared by every loader of this warehouse (local.migrate uses 7_130_001).
 LOAD_LOCK_KEY = 7_130_005
 _LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of lock_timeout expiring
-
-
-def _sqlstate(exc: pg8000.exceptions.DatabaseError) -> str | None:
-    detail = exc.args[0] if exc.args else None
-    return detail.get("C") if isinstance(detail, dict) else None
 
 
 @contextmanager
@@ -42,7 +38,7 @@ def load_lock(con: pg8000.native.Connection, wait_seconds: float) -> Iterator[bo
     try:
         con.run("SELECT pg_advisory_lock(:k)", k=LOAD_LOCK_KEY)
     except pg8000.exceptions.DatabaseError as exc:
-        if _sqlstate(exc) != _LOCK_NOT_AVAILABLE:
+        if sqlstate(exc) != _LOCK_NOT_AVAILABLE:
             raise
         con.run("SELECT set_config('lock_timeout', :v, false)", v=previous)
         yield False

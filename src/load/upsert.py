@@ -17,6 +17,7 @@ import pg8000.native
 from pg8000.native import identifier
 
 from common.warehouse_tables import TABLES, Kind, WarehouseTable
+from load.errors import sqlstate
 from load.staging import StagedTable
 
 # Bulk mode (see append_facts): worth it for big batches only. Measured on PostgreSQL 15:
@@ -214,15 +215,48 @@ def bulk_foreign_keys(con: pg8000.native.Connection, fact: WarehouseTable) -> li
     return fks
 
 
+def existing_rows(con: pg8000.native.Connection, table: WarehouseTable) -> int:
+    """The planner's estimate of ``table``'s rows: cheap, and exact enough to pick a
+    strategy (never correctness)."""
+    return int(
+        con.run(
+            "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(:t)",
+            t=f"public.{table.name}",
+        )[0][0]
+    )
+
+
+def bulk_sized(con: pg8000.native.Connection, fact: WarehouseTable, rows: int) -> bool:
+    """Whether a batch of ``rows`` is big enough, next to the table, for dropping and
+    re-validating the foreign keys to beat per-row RI triggers (bulk mode and the
+    direct path)."""
+    return rows >= BULK_MIN_ROWS and existing_rows(con, fact) < rows * BULK_MAX_TABLE_RATIO
+
+
 def use_bulk_mode(con: pg8000.native.Connection, staged: StagedTable) -> bool:
-    """Whether dropping and re-validating the foreign keys beats per-row RI triggers for this batch."""
-    if staged.rows < BULK_MIN_ROWS:
-        return False
-    existing = con.run(
-        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(:t)",
-        t=f"public.{staged.table.name}",
-    )[0][0]
-    return int(existing) < staged.rows * BULK_MAX_TABLE_RATIO
+    """Whether ``append_facts`` should run in bulk mode for this staged batch."""
+    return bulk_sized(con, staged.table, staged.rows)
+
+
+def drop_foreign_keys(con: pg8000.native.Connection, fact: WarehouseTable, fks: Iterable[ForeignKey]) -> None:
+    """Drop the fact's foreign keys (inside the run's transaction; see ``add_foreign_keys``)."""
+    target = f"public.{identifier(fact.name)}"
+    for fk in fks:
+        con.run(f"ALTER TABLE {target} DROP CONSTRAINT {identifier(fk.name)}")
+
+
+def add_foreign_keys(con: pg8000.native.Connection, fact: WarehouseTable, fks: Iterable[ForeignKey]) -> None:
+    """Re-add (and so validate, one join per key) the foreign keys ``drop_foreign_keys`` dropped.
+
+    One ALTER TABLE: one lock and one statement; PostgreSQL still checks each key.
+    """
+    adds = [
+        f"ADD CONSTRAINT {identifier(fk.name)} FOREIGN KEY ({identifier(fk.column)}) "
+        f"REFERENCES public.{identifier(fk.ref_table)} ({identifier(fk.ref_column)})"
+        for fk in fks
+    ]
+    if adds:
+        con.run(f"ALTER TABLE public.{identifier(fact.name)} " + ", ".join(adds))
 
 
 def append_facts(con: pg8000.native.Connection, staged: StagedTable, bulk: bool = False) -> int:
@@ -241,15 +275,11 @@ def append_facts(con: pg8000.native.Connection, staged: StagedTable, bulk: bool 
     """
     fact = staged.table
     fks = bulk_foreign_keys(con, fact) if bulk else None
-    target = f"public.{identifier(fact.name)}"
-    for fk in fks or ():
-        con.run(f"ALTER TABLE {target} DROP CONSTRAINT {identifier(fk.name)}")
-    inserted = _insert_new_versions(con, staged) if fks else _insert_on_conflict(con, staged)
-    for fk in fks or ():
-        con.run(
-            f"ALTER TABLE {target} ADD CONSTRAINT {identifier(fk.name)} FOREIGN KEY ({identifier(fk.column)}) "
-            f"REFERENCES public.{identifier(fk.ref_table)} ({identifier(fk.ref_column)})"
-        )
+    if not fks:
+        return _insert_on_conflict(con, staged)
+    drop_foreign_keys(con, fact, fks)
+    inserted = _insert_new_versions(con, staged)
+    add_foreign_keys(con, fact, fks)
     return inserted
 
 
@@ -286,8 +316,7 @@ def _insert_new_versions(con: pg8000.native.Connection, staged: StagedTable) -> 
             f"WHERE NOT EXISTS (SELECT 1 FROM public.{identifier(fact.name)} AS f WHERE {match})"
         )
     except pg8000.exceptions.DatabaseError as exc:
-        detail = exc.args[0] if exc.args else None
-        if not isinstance(detail, dict) or detail.get("C") != _UNIQUE_VIOLATION:
+        if sqlstate(exc) != _UNIQUE_VIOLATION:
             raise
         con.run("ROLLBACK TO SAVEPOINT load_bulk_insert")
         return _insert_on_conflict(con, staged)
