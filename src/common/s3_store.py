@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
 else:
     S3Client = Any
@@ -72,13 +73,27 @@ class LakeStore:
         self.put_new(key, body, content_type="application/json")
 
     # -- reading -------------------------------------------------------------
-    def get_bytes(self, key: str) -> bytes:
+    def open_stream(self, key: str) -> StreamingBody:
+        """The object's body as a stream (``read(n)``, ``close()``), not held in memory.
+
+        Raises
+        ------
+        ObjectMissingError
+            No such key.
+        """
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
                 raise ObjectMissingError(f"s3://{self.bucket}/{key}") from exc
             raise
+
+    def get_bytes(self, key: str) -> bytes:
+        body = self.open_stream(key)
+        try:
+            return body.read()
+        finally:
+            body.close()
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))

@@ -13,8 +13,6 @@ import io
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from common.runs import run_key
 from common.s3_store import LakeStore, ObjectMissingError
 from common.source_tables import SOURCE_TABLES
@@ -134,9 +132,7 @@ def open_object(store: LakeStore, key: str) -> HashingReader:
         this is a broken contract, not bad input).
     """
     try:
-        body = store.client.get_object(Bucket=store.bucket, Key=key)["Body"]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-            raise IngestObjectMissingError(f"s3://{store.bucket}/{key} is named by a manifest but missing") from exc
-        raise
+        body = store.open_stream(key)
+    except ObjectMissingError as exc:
+        raise IngestObjectMissingError(f"s3://{store.bucket}/{key} is named by a manifest but missing") from exc
     return HashingReader(body)
