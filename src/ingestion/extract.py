@@ -42,9 +42,9 @@ UPPER_SETTING = "totes.window_upper"
 # so the transaction pins it whatever the server's or role's default DateStyle is.
 DATESTYLE = "ISO, MDY"
 # Rows per block in the segments filtered row by row (they are small in steady state;
-# a block is also cut at the spool's byte size). The name dates from the cursor these
-# segments used to be read with; tests/functional/faults set it low to cut batches.
-FETCH_ROWS = 5000
+# a block is also cut at the spool's byte size). tests/functional/faults set it low to
+# cut batches.
+FILTERED_BLOCK_ROWS = 5000
 _NEG_INFINITY = "-infinity"
 _LOWER = f"current_setting('{LOWER_SETTING}')::timestamp"
 _UPPER = f"current_setting('{UPPER_SETTING}')::timestamp"
@@ -184,7 +184,7 @@ def extract_table(
         if segment.kind is SegmentKind.COPY:
             spool.begin()
         else:
-            spool.begin(per_row, max_rows=FETCH_ROWS)
+            spool.begin(per_row, max_rows=FILTERED_BLOCK_ROWS)
         con.run(build_copy(table), stream=spool)
     spool.drain()
     return per_row.dropped

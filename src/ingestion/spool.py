@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING
 import pyarrow as pa
 
 from ingestion.errors import SourceQueryError
-from ingestion.render import CsvRenderer, RenderedBlock, line_bytes
+from ingestion.render import CsvRenderer, RenderedBlock, value_bytes
 
 try:  # ISA-L deflates the same gzip format ~4x faster than zlib at level 1 (and a bit smaller)
     from isal.igzip import GzipFile
@@ -63,13 +63,6 @@ class _HashingFile:
         self.target.flush()
 
 
-class _Barrier:
-    """Queued behind the blocks written so far; set when the worker reaches it."""
-
-    def __init__(self) -> None:
-        self.reached = threading.Event()
-
-
 class JsonlSpool:
     """Collect one table's COPY CSV rows as JSON lines in a gzip temp file.
 
@@ -90,7 +83,7 @@ class JsonlSpool:
         self._keep: RowFilter | None = None
         self.rows = 0
         self._finished = False
-        self._blocks: queue.Queue[tuple[bytearray, RowFilter | None] | _Barrier | None] = queue.Queue(
+        self._blocks: queue.Queue[tuple[bytearray, RowFilter | None] | threading.Event | None] = queue.Queue(
             maxsize=_QUEUED_BLOCKS
         )
         self._error: BaseException | None = None
@@ -100,8 +93,8 @@ class JsonlSpool:
     # -- the worker thread -------------------------------------------------------
     def _work(self) -> None:
         while (item := self._blocks.get()) is not None:
-            if isinstance(item, _Barrier):
-                item.reached.set()
+            if isinstance(item, threading.Event):  # a drain() barrier: every block before it is done
+                item.set()
             elif self._error is None:
                 try:
                     self._render(*item)
@@ -118,7 +111,7 @@ class JsonlSpool:
         if mask is not None:
             lines = lines.filter(mask)
         self.rows += len(lines)
-        self._gzip.write(line_bytes(lines))
+        self._gzip.write(value_bytes(lines))
 
     # -- the caller's thread -------------------------------------------------------
     def begin(self, keep: RowFilter | None = None, max_rows: int | None = None) -> None:
@@ -140,7 +133,7 @@ class JsonlSpool:
         block, self._buffer, self._buffered_rows = self._buffer, bytearray(), 0
         self._put((block, self._keep))
 
-    def _put(self, item: tuple[bytearray, RowFilter | None] | _Barrier | None) -> None:
+    def _put(self, item: tuple[bytearray, RowFilter | None] | threading.Event | None) -> None:
         if not self._worker.is_alive():
             raise RuntimeError("the spool's worker thread has stopped")
         self._blocks.put(item)
@@ -148,9 +141,9 @@ class JsonlSpool:
     def drain(self) -> None:
         """Wait until every row written so far is rendered and filtered; raise its error."""
         self._flush()
-        barrier = _Barrier()
+        barrier = threading.Event()
         self._put(barrier)
-        barrier.reached.wait()
+        barrier.wait()
         if self._error is not None:
             raise self._error
 

@@ -42,9 +42,8 @@ from common.source_tables import ENUM_VALUES, ColumnType, SourceTable
 from transform.quarantine import BadRow, Check, bad_rows_from, split_rejected
 from transform.schemas import LINE_NO, json_read_schema, source_schema
 
-DEFAULT_BLOCK_BYTES = (
-    8 << 20
-)  # ~25k sales_order lines: a few blocks and their Arrow tables in flight stay well under 100 MB
+# ~25k sales_order lines: a few blocks and their Arrow tables in flight stay well under 100 MB.
+DEFAULT_BLOCK_BYTES = 8 << 20
 
 _JSON_KIND: dict[ColumnType, str] = {
     ColumnType.INTEGER: "integer",

@@ -85,7 +85,7 @@ def test_1000_rows_sharing_one_timestamp_across_batch_boundaries(seeded, monkeyp
     (``batch_rows``, 256). With ``late_rows`` the second half commits after a run has
     already read the first half at that same instant."""
     world = seeded
-    monkeypatch.setattr(ingestion.extract, "FETCH_ROWS", 300)
+    monkeypatch.setattr(ingestion.extract, "FILTERED_BLOCK_ROWS", 300)
     res, s3 = world.pipeline.resources, world.pipeline.aws.s3
     ingest, processed = LakeStore(res.ingest_bucket, s3), LakeStore(res.processed_bucket, s3)
 

@@ -16,7 +16,7 @@ from pg8000.native import identifier
 
 from common.source_tables import SOURCE_TABLES, TABLE_ORDER, ColumnType, SourceTable
 from ingestion.extract import bind_window, build_copy
-from ingestion.render import CsvRenderer, line_bytes
+from ingestion.render import CsvRenderer, value_bytes
 from ingestion.watermarks import Segment, SegmentKind
 from local.generator import seed_database
 
@@ -88,7 +88,7 @@ def _rendered_lines(con, table: SourceTable, rows_per_block: int) -> list[str]:
         con.run("ROLLBACK")
     renderer, text = CsvRenderer(table), b""
     for i in range(0, len(sink.rows), rows_per_block):
-        text += line_bytes(renderer.render(b"".join(sink.rows[i : i + rows_per_block])).lines).to_pybytes()
+        text += value_bytes(renderer.render(b"".join(sink.rows[i : i + rows_per_block])).lines).to_pybytes()
     return text.decode().splitlines(keepends=True)
 
 
