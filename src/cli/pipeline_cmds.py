@@ -256,13 +256,40 @@ def reconcile(outputs: OutputsOpt = None) -> None:
 
 
 def _replay(mode: str, from_run: int | None, to_run: int | None, yes: bool, outputs: Path | None) -> None:
-    from ops.replay import replay as do_replay
-    from ops.status import last_loaded_run
+    import pg8000.exceptions
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from common.config import ConfigError
+    from load.errors import LoadError
+    from ops.replay import ReplayError
+    from transform.errors import TransformError
 
     target = _target(outputs)
     if not yes:
         console.print("[yellow]This clears warehouse tables before rebuilding them; add --yes to go ahead.[/]")
         raise typer.Exit(2)
+    try:
+        _replay_on(target, mode, from_run, to_run)
+    except (
+        LoadError,
+        TransformError,
+        ReplayError,
+        ConfigError,
+        pg8000.exceptions.Error,
+        OSError,
+        BotoCoreError,
+        ClientError,
+    ) as exc:
+        # What failed and what to do, not a traceback: the stage logs have the details.
+        console.print(f"[red]Replay failed:[/] {type(exc).__name__}: {exc}")
+        console.print("Fix the cause and run the same command again: it starts from the ledger as it is now.")
+        raise typer.Exit(1) from exc
+
+
+def _replay_on(target: Any, mode: str, from_run: int | None, to_run: int | None) -> None:
+    from ops.replay import replay as do_replay
+    from ops.status import last_loaded_run
+
     wh = target.connect_warehouse()
     try:
         if to_run is not None:
@@ -285,7 +312,10 @@ def _replay(mode: str, from_run: int | None, to_run: int | None, yes: bool, outp
                 load_function=target.output("load_function_name"),
                 mode=mode,
                 from_run=from_run,
-                region=(target.details.aws_env.get("AWS_REGION") if target.details else None),
+                # A new generation bucket outside us-east-1 needs its region named.
+                region=target.details.aws_env.get("AWS_REGION")
+                if target.details
+                else target.client("s3").meta.region_name,
             )
         loaded = last_loaded_run(wh)
     finally:

@@ -4,6 +4,14 @@ All derive from ``LoadError``. Each is raised ``from`` the underlying exception 
 the cause stays in the traceback; none is swallowed. Every one of them fails the
 invocation (the Lambda error metric and the SNS alarm), and the run that raised it
 is rolled back, so a retry starts from the same ledger state.
+
+A database error is one of two kinds (``is_data_exception``): the *data* was refused
+(SQLSTATE class 22 "data exception" or 23 "integrity constraint violation": a value
+out of range, a character the encoding lacks, a CHECK someone added), which no retry
+can fix, so load quarantines the rows and commits the rest of the run
+(``load.refused``); or the *infrastructure* failed (connection lost, read-only
+database, lock or statement timeout, out of resources, ...), which a retry can fix,
+so it fails the invocation as ``WarehouseLoadError``.
 """
 
 from __future__ import annotations
@@ -29,3 +37,24 @@ def sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a pg8000 database error (its ``C`` field), None for anything else."""
     detail = exc.args[0] if exc.args else None
     return detail.get("C") if isinstance(detail, dict) else None
+
+
+# SQLSTATE classes a value or row causes (PostgreSQL Appendix A): 22 data exception,
+# 23 integrity constraint violation. Everything else is about the server, the
+# connection or the schema, and is for a retry or a human, not for quarantine.
+DATA_SQLSTATE_CLASSES = frozenset({"22", "23"})
+
+
+def is_data_exception(exc: BaseException) -> bool:
+    """Whether the database refused ``exc``'s statement because of the data it was given."""
+    state = sqlstate(exc)
+    return state is not None and state[:2] in DATA_SQLSTATE_CLASSES
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """``<SQLSTATE>: <message> (<detail>)`` of a database error, for a quarantine record."""
+    detail = exc.args[0] if exc.args else None
+    if not isinstance(detail, dict):
+        return str(exc)
+    text = f"{detail.get('C')}: {detail.get('M')}"
+    return f"{text} ({detail['D']})" if detail.get("D") else text

@@ -25,9 +25,9 @@ from common.observability import MetricUnit, get_logger
 from common.runs import committed_runs, new_attempt_id
 from common.s3_store import LakeStore
 from common.warehouse_tables import TABLES, Kind
-from load import direct, upsert
+from load import direct, refused, upsert
 from load.commit_record import CommitRecord, TableObject, read_commit_record
-from load.errors import CommitRecordError, WarehouseLoadError
+from load.errors import CommitRecordError, WarehouseLoadError, is_data_exception, refusal_reason
 from load.ledger import LedgerEntry, last_loaded_seq, record_run
 from load.lock import load_lock
 from load.staging import DEFAULT_BATCH_ROWS, StagedTable, stage_parquet
@@ -249,20 +249,25 @@ def _load_run(
 ) -> RunLoad:
     """Load one run in one transaction: all of it is visible after COMMIT, or none of it."""
     logger.append_keys(run_seq=record.run_seq)
-    started = time.perf_counter()
+    run = _RunContext(previous, attempt, time.perf_counter())
     with tempfile.TemporaryDirectory(prefix=f"load-{record.run_seq}-") as tmp:
         # Download before BEGIN: S3 trouble never holds a transaction open, and the
         # transaction is as short as COPY allows.
         files = {obj.table: _download(processed, obj, Path(tmp)) for obj in record.objects}
-        con.run("BEGIN")
         try:
-            result = _apply(con, record, files, previous, hooks, batch_rows, attempt, started)
-            con.run("COMMIT")
-        except BaseException as exc:
-            _rollback(con, record.run_seq)
-            if isinstance(exc, _DB_ERRORS):
-                raise WarehouseLoadError(f"run {record.run_seq} rolled back: {exc}") from exc
-            raise
+            result = _in_transaction(con, record.run_seq, lambda: _apply(con, record, files, hooks, batch_rows, run))
+        except pg8000.exceptions.DatabaseError as exc:  # only a data exception gets here
+            # The data, not the database: a retry would fail the same way forever.
+            logger.warning(
+                "the warehouse refused the run's data; loading it table by table to quarantine the rows it refuses",
+                extra={"run_seq": record.run_seq, "error": refusal_reason(exc)},
+            )
+            try:
+                result = _in_transaction(
+                    con, record.run_seq, lambda: _apply_isolating(con, record, files, hooks, batch_rows, run)
+                )
+            except pg8000.exceptions.DatabaseError as again:
+                raise WarehouseLoadError(f"run {record.run_seq} refused outside any one row: {again}") from again
     logger.info(
         "run loaded",
         extra={
@@ -274,6 +279,24 @@ def _load_run(
             "duration_ms": result.duration_ms,
         },
     )
+    return result
+
+
+def _in_transaction(con: pg8000.native.Connection, seq: int, work: Callable[[], RunLoad]) -> RunLoad:
+    """Run ``work`` in one transaction and commit it; on any exception roll back and re-raise.
+
+    Database errors other than data exceptions become ``WarehouseLoadError`` (retriable);
+    a data exception is re-raised as it is, for the caller to quarantine its rows.
+    """
+    con.run("BEGIN")
+    try:
+        result = work()
+        con.run("COMMIT")
+    except BaseException as exc:
+        _rollback(con, seq)
+        if isinstance(exc, _DB_ERRORS) and not is_data_exception(exc):
+            raise WarehouseLoadError(f"run {seq} rolled back: {exc}") from exc
+        raise
     return result
 
 
@@ -289,15 +312,22 @@ def _download(processed: LakeStore, obj: TableObject, folder: Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class _RunContext:
+    """What the ledger row of a run needs besides its counts."""
+
+    previous: int  # the run loaded before it (a gap makes it less than run_seq - 1)
+    attempt: str  # this invocation's load attempt id
+    started: float  # perf_counter() at the start of the run
+
+
 def _apply(
     con: pg8000.native.Connection,
     record: CommitRecord,
     files: dict[str, Path],
-    previous: int,
     hooks: LoadHooks,
     batch_rows: int,
-    attempt: str,
-    started: float,
+    run: _RunContext,
 ) -> RunLoad:
     seq = record.run_seq
     staged: dict[str, StagedTable] = {}
@@ -365,10 +395,64 @@ def _apply(
             },
         )
 
-    duration_ms = int((time.perf_counter() - started) * 1000)
-    result = RunLoad(
-        run_seq=seq,
+    return _record(
+        con,
+        record,
+        run,
+        hooks,
         staged={n: st.rows for n, st in staged.items()},
+        loaded=loaded,
+        inferred=inferred,
+        quarantined=quarantined,
+        dates_generated=dates_generated,
+        max_lu=max_lu,
+    )
+
+
+def _apply_isolating(
+    con: pg8000.native.Connection,
+    record: CommitRecord,
+    files: dict[str, Path],
+    hooks: LoadHooks,
+    batch_rows: int,
+    run: _RunContext,
+) -> RunLoad:
+    """``_apply`` for a run the warehouse refused data of: ``load.refused`` quarantines those rows."""
+    done = refused.load_isolating_refused_rows(con, record, files, batch_rows)
+    for table in {m.referenced_by for m in done.inferred}:
+        _log_inferred(table, [m for m in done.inferred if m.referenced_by == table])
+    return _record(
+        con,
+        record,
+        run,
+        hooks,
+        staged=done.staged,
+        loaded=done.loaded,
+        inferred=len(done.inferred),
+        quarantined=done.rows_quarantined,
+        dates_generated=done.dates_generated,
+        max_lu=done.max_source_last_updated,
+    )
+
+
+def _record(
+    con: pg8000.native.Connection,
+    record: CommitRecord,
+    run: _RunContext,
+    hooks: LoadHooks,
+    *,
+    staged: dict[str, int],
+    loaded: dict[str, int],
+    inferred: int,
+    quarantined: int,
+    dates_generated: int,
+    max_lu: dt.datetime | None,
+) -> RunLoad:
+    """Write the run's ledger row (last, inside its transaction) and return what the run did."""
+    duration_ms = int((time.perf_counter() - run.started) * 1000)
+    result = RunLoad(
+        run_seq=record.run_seq,
+        staged=staged,
         loaded=loaded,
         inferred_members=inferred,
         rows_quarantined=quarantined,
@@ -379,12 +463,12 @@ def _apply(
     record_run(
         con,
         LedgerEntry(
-            run_seq=seq,
+            run_seq=record.run_seq,
             attempt=record.attempt,
             commit_key=record.key,
-            load_attempt=attempt,
-            previous_run_seq=previous,
-            rows_per_table={n: {"staged": st.rows, "loaded": loaded.get(n, 0)} for n, st in staged.items()},
+            load_attempt=run.attempt,
+            previous_run_seq=run.previous,
+            rows_per_table={n: {"staged": rows, "loaded": loaded.get(n, 0)} for n, rows in staged.items()},
             max_source_last_updated=max_lu,
             inferred_members=inferred,
             rows_quarantined=quarantined,
@@ -392,7 +476,7 @@ def _apply(
         ),
     )
     if hooks.before_commit:
-        hooks.before_commit(seq)
+        hooks.before_commit(record.run_seq)
     return result
 
 

@@ -27,6 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pg8000.native import identifier
 
+from common.value_domain import MAX_DAY, MIN_DAY
 from common.warehouse_tables import Kind, WarehouseTable
 from load import binary_copy
 from load.errors import SchemaMismatchError
@@ -91,11 +92,30 @@ def _combine_date_time(dates: pa.Array, times: pa.Array) -> dt.datetime | None:
     every benchmark child).
     """
     days = dates.cast(pa.int32())
+    # A date Python cannot hold (year 0) is for PostgreSQL to refuse, not for this summary.
+    days = pc.filter(days, pc.and_(pc.greater_equal(days, MIN_DAY), pc.less_equal(days, MAX_DAY)))
     newest = pc.max(days)
     if not newest.is_valid:
         return None
     micros = pc.max(pc.filter(times.cast(pa.int64()), pc.equal(days, newest))).as_py()
     return _EPOCH + dt.timedelta(days=newest.as_py(), microseconds=micros or 0)
+
+
+def _distinct(column: pa.Array) -> list[object]:
+    """The distinct non-null values of a column as Python values.
+
+    A date outside Python's years 1-9999 (transform never ships one; a foreign producer
+    might) stays the ISO text Arrow renders it as, so that PostgreSQL accepts or refuses
+    it (``upsert.ensure_dates``) instead of this summary crashing the load.
+    """
+    values = pc.unique(column.drop_null())
+    if pa.types.is_date32(values.type):
+        days = values.cast(pa.int32())
+        outside = pc.or_(pc.less(days, MIN_DAY), pc.greater(days, MAX_DAY))
+        if pc.any(outside).as_py():
+            inside = pc.filter(values, pc.invert(outside)).to_pylist()
+            return inside + pc.cast(pc.filter(values, outside), pa.string()).to_pylist()
+    return values.to_pylist()
 
 
 def _observe(staged: StagedTable, batch: pa.RecordBatch) -> None:
@@ -106,8 +126,7 @@ def _observe(staged: StagedTable, batch: pa.RecordBatch) -> None:
         staged.null_counts[name] = staged.null_counts.get(name, 0) + batch.column(name).null_count
     if table.kind is Kind.FACT:
         for name in (*table.references, *table.date_columns):
-            values = pc.unique(batch.column(name).drop_null()).to_pylist()
-            staged.distinct.setdefault(name, set()).update(values)
+            staged.distinct.setdefault(name, set()).update(_distinct(batch.column(name)))
         newest = _combine_date_time(batch.column("last_updated_date"), batch.column("last_updated_time"))
         if newest is not None and (staged.max_last_updated is None or newest > staged.max_last_updated):
             staged.max_last_updated = newest

@@ -35,10 +35,10 @@ from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from common.source_tables import ENUM_VALUES, ColumnType, SourceTable
+from common.source_tables import ColumnType, SourceTable
+from common.value_domain import check_column, null_problem
 from transform.quarantine import BadRow, Check, bad_rows_from, split_rejected
 from transform.schemas import LINE_NO, json_read_schema, source_schema
 
@@ -350,21 +350,16 @@ def _parse_lines_slowly(
 
 # --- vectorised validation ---------------------------------------------------
 
-_TYPE_REASON: dict[ColumnType, str] = {
-    ColumnType.INTEGER: "integer out of range",
-    ColumnType.NUMERIC: "not a numeric(10,2)",
-    ColumnType.TEXT_DATE: "unparseable date",
-    ColumnType.TIMESTAMP: "unparseable timestamp",
-}
-
 
 def validate(parsed: pa.Table, table: SourceTable) -> tuple[pa.Table, list[int], list[str]]:
     """Type the parsed columns and reject rows that break the source contract.
 
-    Checks, in the order a row's reason is chosen: a NOT NULL column missing or null;
-    a value its warehouse type cannot hold (integer out of int32 range, money that is
-    not numeric(10,2), a text date or timestamp that does not parse); an enum label
-    that is not one of the type's values.
+    What the warehouse can hold is ``common.value_domain``'s one definition (shared with
+    reconcile). Checks, in the order a row's reason is chosen: a NOT NULL column missing
+    or null; then per column a value its warehouse type cannot hold (integer out of int32
+    range, money that is not numeric(10,2), a text date or timestamp that does not parse
+    or lies outside years 1-9999, text with a NUL, an enum label that is not one of the
+    type's values).
 
     Parameters
     ----------
@@ -382,25 +377,15 @@ def validate(parsed: pa.Table, table: SourceTable) -> tuple[pa.Table, list[int],
     """
     checks: list[Check] = []
     for col in table.columns:
-        # null_count is known without a pass over the data; a mask of no nulls rejects nothing.
-        if not col.nullable and parsed.column(col.name).null_count:
-            checks.append((pc.is_null(parsed.column(col.name)), f"missing required field or null: {col.name}"))
+        problem = null_problem(parsed.column(col.name), col)
+        if problem is not None:
+            checks.append(problem)
     target = source_schema(table)
     typed: dict[str, pa.ChunkedArray] = {}
     for col in table.columns:
-        values = parsed.column(col.name)
-        want = target.field(col.name).type
-        if col.type in _TYPE_REASON:
-            cast, bad_mask = _strict_cast(values, want)
-            if bad_mask is not None:
-                checks.append((bad_mask, f"{_TYPE_REASON[col.type]}: {col.name}"))
-            typed[col.name] = cast
-        elif col.type is ColumnType.ENUM:
-            allowed = pa.array(ENUM_VALUES[col.name])
-            checks.append((pc.invert(pc.is_in(values, value_set=allowed)), f"unknown enum label: {col.name}"))
-            typed[col.name] = values
-        else:
-            typed[col.name] = values
+        checked = check_column(parsed.column(col.name), col)
+        checks.extend(checked.problems)
+        typed[col.name] = checked.values
     typed_table = pa.Table.from_arrays(
         [*(typed[c.name] for c in table.columns), parsed.column(LINE_NO)],
         schema=pa.schema([*(pa.field(f.name, f.type) for f in target), pa.field(LINE_NO, pa.int64())]),
@@ -409,35 +394,3 @@ def validate(parsed: pa.Table, table: SourceTable) -> tuple[pa.Table, list[int],
     # Declare NOT NULL fields non-nullable now that nulls are gone.
     good = good.cast(target.append(pa.field(LINE_NO, pa.int64(), nullable=False)))
     return good, bad_index, reasons
-
-
-def _strict_cast(values: pa.ChunkedArray, want: pa.DataType) -> tuple[pa.ChunkedArray, pa.Array | None]:
-    """Cast with Arrow's strict cast; if it fails, locate the bad values by bisection.
-
-    Returns the cast column (bad values as null) and a mask of bad values (None if none).
-    """
-    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    try:
-        return pa.chunked_array([pc.cast(arr, want)]), None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    bad: set[int] = set()
-    _mark_bad(arr, want, bad)
-    mask = pa.array([i in bad for i in range(len(arr))], pa.bool_())
-    cleaned = pc.if_else(mask, pa.nulls(len(arr), arr.type), arr)
-    return pa.chunked_array([pc.cast(cleaned, want)]), mask
-
-
-def _mark_bad(arr: pa.Array, want: pa.DataType, bad: set[int]) -> None:
-    stack: list[tuple[int, int]] = [(0, len(arr))]
-    while stack:
-        start, length = stack.pop()
-        try:
-            pc.cast(arr.slice(start, length), want)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            if length == 1:
-                bad.add(start)
-            else:
-                half = length // 2
-                stack.append((start, half))
-                stack.append((start + half, length - half))

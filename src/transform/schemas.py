@@ -15,6 +15,7 @@ from functools import cache
 import pyarrow as pa
 
 from common.source_tables import ColumnType, SourceTable
+from common.value_domain import TYPED
 from common.warehouse_tables import LOAD_ORDER, TABLES
 
 # --- source side -------------------------------------------------------------
@@ -32,17 +33,6 @@ _JSON_TYPE: dict[ColumnType, pa.DataType] = {
     ColumnType.ENUM: pa.string(),
 }
 
-# What each contract type becomes once validated.
-_TYPED: dict[ColumnType, pa.DataType] = {
-    ColumnType.INTEGER: pa.int32(),
-    ColumnType.NUMERIC: pa.decimal128(10, 2),
-    ColumnType.TEXT: pa.string(),
-    ColumnType.TEXT_DATE: pa.date32(),
-    ColumnType.TIMESTAMP: pa.timestamp("us"),
-    ColumnType.BOOLEAN: pa.bool_(),
-    ColumnType.ENUM: pa.string(),
-}
-
 LINE_NO = "_line_no"  # 1-based line of the row in its ingest object; dropped before output
 
 
@@ -55,7 +45,7 @@ def json_read_schema(table: SourceTable) -> pa.Schema:
 @cache
 def source_schema(table: SourceTable) -> pa.Schema:
     """The typed schema of a validated source row (also the snapshot's schema)."""
-    return pa.schema([pa.field(c.name, _TYPED[c.type], nullable=c.nullable) for c in table.columns])
+    return pa.schema([pa.field(c.name, TYPED[c.type], nullable=c.nullable) for c in table.columns])
 
 
 # --- warehouse side ----------------------------------------------------------
