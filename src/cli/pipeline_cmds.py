@@ -127,15 +127,23 @@ def print_reconciliation(report: Any) -> None:
         console.print(f"[bold green]Reconciliation passed:[/] {report.summary()}")
     else:
         console.print(f"[bold red]Reconciliation FAILED:[/] {report.summary()}")
-        table = Table(title_justify="left")
-        for c in ("table", "key", "column", "expected", "actual"):
-            table.add_column(c)
-        for d in report.differences[:MAX_DIFFS_SHOWN]:
-            table.add_row(d.table, d.key, d.column, repr(d.expected), repr(d.actual))
-        console.print(table)
-        if len(report.differences) > MAX_DIFFS_SHOWN:
-            console.print(f"… and {len(report.differences) - MAX_DIFFS_SHOWN} more")
+        if report.differences:
+            table = Table(title_justify="left")
+            for c in ("table", "key", "column", "expected", "actual"):
+                table.add_column(c)
+            for d in report.differences[:MAX_DIFFS_SHOWN]:
+                table.add_row(d.table, d.key, d.column, repr(d.expected), repr(d.actual))
+            console.print(table)
+            if len(report.differences) > MAX_DIFFS_SHOWN:
+                console.print(f"… and {len(report.differences) - MAX_DIFFS_SHOWN} more")
     if report.skipped_bad_input:
+        counts = Table(title="Source rows per table", title_justify="left")
+        for c in ("table", "source rows", "checked", "skipped as bad input"):
+            counts.add_column(c)
+        for name, c in report.counts.items():
+            flag = " [red](too many)[/]" if name in report.mostly_skipped else ""
+            counts.add_row(name, str(c.source_rows), str(c.checked), f"{c.skipped} ({c.skipped_share:.1%}){flag}")
+        console.print(counts)
         console.print(f"[yellow]{len(report.skipped_bad_input)} bad source rows skipped (quarantined by design)[/]")
 
 
@@ -238,7 +246,13 @@ def status(outputs: OutputsOpt = None) -> None:
     print_status(state)
 
 
-def reconcile(outputs: OutputsOpt = None) -> None:
+def reconcile(
+    outputs: OutputsOpt = None,
+    max_skipped_share: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Fail if more than this share of a table's source rows is bad input."),
+    ] = 0.01,
+) -> None:
     """Compare the warehouse with totesys (independently of the transform code); non-zero if they differ."""
     from ops.reconcile import reconcile as compare
 
@@ -246,7 +260,7 @@ def reconcile(outputs: OutputsOpt = None) -> None:
     src, wh = target.connect_source(), target.connect_warehouse()
     try:
         with console.status("Reconciling…"):
-            report = compare(src, wh)
+            report = compare(src, wh, max_skipped_share=max_skipped_share)
     finally:
         src.close()
         wh.close()

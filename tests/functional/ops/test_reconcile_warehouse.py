@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from ops.reconcile import reconcile
+from ops.reconcile import TableCounts, reconcile
 
 
-def _run(world):
+def _run(world, **kwargs):
     source_db, warehouse_db = world
     src, wh = source_db.connect(), warehouse_db.connect()
     try:
-        return reconcile(src, wh)
+        return reconcile(src, wh, **kwargs)
     finally:
         src.close()
         wh.close()
@@ -93,18 +93,73 @@ def test_null_location_placeholder_and_date_attributes_are_checked(tiny_world) -
     }
 
 
-def test_unparseable_source_date_is_skipped_as_bad_input(tiny_world) -> None:
+def test_unparseable_source_date_is_skipped_as_bad_input_and_counted(tiny_world) -> None:
     source_db, _ = tiny_world
     source_db.admin.run("UPDATE sales_order SET agreed_payment_date = 'soon' WHERE sales_order_id = 2")
-    report = _run(tiny_world)
+    report = _run(tiny_world, max_skipped_share=0.5)
     assert report.ok
     assert len(report.skipped_bad_input) == 1
     assert "sales_order_id=2" in report.skipped_bad_input[0]
+    assert report.counts["fact_sales_order"] == TableCounts(source_rows=2, checked=1, skipped=1)
+
+
+def test_a_mostly_skipped_table_fails_the_verdict(tiny_world) -> None:
+    """Skipping is never a way to pass: half of sales_order skipped is far above the default 1 %."""
+    source_db, _ = tiny_world
+    source_db.admin.run("UPDATE sales_order SET agreed_payment_date = 'soon' WHERE sales_order_id = 2")
+    report = _run(tiny_world)
+    assert not report.ok
+    assert report.differences == []
+    assert list(report.mostly_skipped) == ["fact_sales_order"]
+    assert "fact_sales_order: 1 of 2 source rows skipped as bad input (50.0% > 1.0%)" in report.summary()
+
+
+def test_a_retyped_source_column_fails_the_verdict_and_is_named(tiny_world) -> None:
+    """The pipeline still loads a date column correctly (ingestion reads it as text), so nothing
+    is skipped or different; the contract is broken all the same, and reconcile says where."""
+    source_db, _ = tiny_world
+    source_db.admin.run(
+        "ALTER TABLE sales_order ALTER COLUMN agreed_payment_date TYPE date USING agreed_payment_date::date"
+    )
+    report = _run(tiny_world)
+    assert report.differences == []
+    assert report.skipped_bad_input == []
+    assert report.counts["fact_sales_order"].checked == 2
+    assert report.type_mismatches == [
+        "source column sales_order.agreed_payment_date is date; the contract (SPEC §1) says text"
+    ]
+    assert not report.ok
+    assert "sales_order.agreed_payment_date" in report.summary()
+
+
+def test_bad_input_is_what_transform_quarantines(tiny_world) -> None:
+    """One definition of bad input (common.value_domain): a year-0 date, a padded date and a
+    date with a time are skipped; money beyond numeric(10,2) in a widened column is skipped
+    too (and the widening is named), not reported as a value difference."""
+    source_db, _ = tiny_world
+    admin = source_db.admin
+    admin.run("ALTER TABLE sales_order ALTER COLUMN unit_price TYPE numeric(12,3)")
+    admin.run("UPDATE sales_order SET agreed_delivery_date = '0000-01-01' WHERE sales_order_id = 1")
+    admin.run("UPDATE sales_order SET unit_price = 2.505 WHERE sales_order_id = 2")
+    admin.run("UPDATE purchase_order SET agreed_payment_date = ' 2024-01-05 '")
+    admin.run("UPDATE payment SET payment_date = '2024-01-05T10:00:00' WHERE payment_id = 1")
+    report = _run(tiny_world, max_skipped_share=1.0)
+    assert report.differences == []
+    skipped = {s.split(":")[0]: s.split(": ", 1)[1] for s in report.skipped_bad_input}
+    assert skipped == {
+        "sales_order sales_order_id=1": "unparseable date (outside the warehouse's years 1-9999): agreed_delivery_date",
+        "sales_order sales_order_id=2": "not a numeric(10,2): unit_price",
+        "purchase_order purchase_order_id=1": "unparseable date: agreed_payment_date",
+        "payment payment_id=1": "unparseable date: payment_date",
+    }
+    assert report.type_mismatches == [
+        "source column sales_order.unit_price is numeric(12,3); the contract (SPEC §1) says numeric(10,2)"
+    ]
 
 
 def test_currency_code_iso_does_not_know_is_bad_input(tiny_world) -> None:
     source_db, _warehouse_db = tiny_world
     source_db.admin.run("INSERT INTO currency (currency_id, currency_code, last_updated) VALUES (3, 'XQQ', now())")
-    report = _run(tiny_world)
+    report = _run(tiny_world, max_skipped_share=0.5)
     assert report.ok
     assert report.skipped_bad_input == ["dim_currency currency_id=3: not an ISO 4217 currency code: 'XQQ'"]
