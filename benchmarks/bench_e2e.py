@@ -41,6 +41,7 @@ import threading
 import time
 import uuid
 import zipfile
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,8 +169,7 @@ def _measure_cycle(runner: Any, sampler: RssSampler) -> dict[str, Any]:
 
 
 def _child(incremental_cycles: int) -> dict[str, Any]:
-    import pg8000.native
-
+    from common.db import DbCredentials, connect
     from local.simulator import simulate_changes
     from ops.reconcile import reconcile
 
@@ -182,7 +182,7 @@ def _child(incremental_cycles: int) -> dict[str, Any]:
     import transform.handler  # noqa: F401
 
     runner = _deploy(config)
-    admin = pg8000.native.Connection(**config["admin"])
+    admin = connect(DbCredentials(**config["admin"]), "bench-e2e")
     out: dict[str, Any] = {"incremental": []}
     with RssSampler() as sampler:
         initial = _measure_cycle(runner, sampler)
@@ -198,8 +198,8 @@ def _child(incremental_cycles: int) -> dict[str, Any]:
     # VmHWM before the check: reconcile reads both databases into Python (GBs at 1m),
     # which is an ops tool's cost, not the pipeline's.
     out["peak_rss_mib_pipeline"] = round(_rss_mib("VmHWM:"), 1)
-    src = pg8000.native.Connection(**config["admin"])
-    wh = pg8000.native.Connection(**config["warehouse_conn"])
+    src = connect(DbCredentials(**config["admin"]), "bench-e2e")
+    wh = connect(DbCredentials(**config["warehouse_conn"]), "bench-e2e")
     verdict = reconcile(src, wh)
     out["reconcile_ok"] = verdict.ok
     out["reconcile"] = verdict.summary()
@@ -238,14 +238,14 @@ def run(scale: str = "small", repeats: int = 3, seed: int = 42, incremental_cycl
     incremental_cycles
         Change batches + cycles per life (the latency figures are medians over all).
     """
+    from benchmarks.server import start_bench_postgres
     from local.generator import seed_database
     from local.moto_server import start_moto
-    from local.postgres_server import start_postgres
     from local.stack import SOURCE_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
 
     gen_scale = SCALES[scale] if scale in SCALES else float(scale)
     root = LOCAL_DIR / "bench" / f"e2e-{os.getpid()}"
-    server = start_postgres(root / "pg", fast=True)
+    server = start_bench_postgres(root / "pg")
     moto = None
     lives: list[dict[str, Any]] = []
     try:
@@ -267,15 +267,11 @@ def run(scale: str = "small", repeats: int = 3, seed: int = 42, incremental_cycl
             con.run(f'CREATE DATABASE "{wh}" TEMPLATE "warehouse_empty" OWNER "{WAREHOUSE_ROLE}"')
             con.run(f'GRANT CONNECT ON DATABASE "{src}" TO "{SOURCE_ROLE}"')
             con.close()
-            admin_conn = {"user": server.user, "password": server.password, "host": server.host,
-                          "port": server.port, "database": src}  # fmt: skip
             config = {
-                "source": {"host": server.host, "port": server.port, "username": SOURCE_ROLE,
-                           "password": reader_pw, "dbname": src},
-                "warehouse": {"host": server.host, "port": server.port, "username": WAREHOUSE_ROLE,
-                              "password": loader_pw, "dbname": wh},
-                "admin": admin_conn,
-                "warehouse_conn": {**admin_conn, "database": wh},
+                "source": asdict(server.credentials(src, SOURCE_ROLE, reader_pw)),
+                "warehouse": asdict(server.credentials(wh, WAREHOUSE_ROLE, loader_pw)),
+                "admin": asdict(server.credentials(src)),
+                "warehouse_conn": asdict(server.credentials(wh)),
                 "env": {**moto.env(), "POWERTOOLS_METRICS_NAMESPACE": "BenchE2E", "POWERTOOLS_LOG_LEVEL": "WARNING"},
             }  # fmt: skip
             env = {**os.environ, _CONFIG_ENV: json.dumps(config)}

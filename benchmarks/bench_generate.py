@@ -29,22 +29,19 @@ from typing import Any
 
 from local.paths import LOCAL_DIR
 
-_PASSWORD_ENV = "BENCH_PG_PASSWORD"  # the child reads the password here, not from argv (ps shows argv)
+_CREDENTIALS_ENV = "BENCH_PG_CREDENTIALS"  # the child reads them here, not from argv (ps shows argv)
 
 
-def _child(scale: float, seed: int, port: int, database: str) -> dict[str, Any]:
+def _child(scale: float, seed: int) -> dict[str, Any]:
     """One measurement, in this (child) process: generate only, then generate + load."""
-    import pg8000.native
-
+    from common.db import DbCredentials, connect
     from local.generator import generate_tables, seed_database
 
     start = time.perf_counter()
     for _ in generate_tables(seed=seed, scale=scale):
         pass
     generate_only = time.perf_counter() - start
-    con = pg8000.native.Connection(
-        user="postgres", password=os.environ[_PASSWORD_ENV], host="127.0.0.1", port=port, database=database
-    )
+    con = connect(DbCredentials(**json.loads(os.environ[_CREDENTIALS_ENV])), "bench-generate")
     try:
         start = time.perf_counter()
         counts = seed_database(con, seed=seed, scale=scale)
@@ -70,8 +67,8 @@ def _measure_once(server: Any, scale: float, seed: int) -> dict[str, Any]:
     try:
         proc = subprocess.run(  # nosec B603 - this interpreter, fixed module, numeric arguments
             [sys.executable, "-m", "benchmarks.bench_generate", "--child", "--scales", str(scale),
-             "--seed", str(seed), "--port", str(server.port), "--database", database],
-            env={**os.environ, _PASSWORD_ENV: server.password},
+             "--seed", str(seed)],
+            env={**os.environ, _CREDENTIALS_ENV: server.credentials(database).to_secret_string()},
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -98,10 +95,10 @@ def run(scale: str = "1,20,200", repeats: int = 3, seed: int = 42) -> dict[str, 
     dict
         JSON-serialisable: per scale the medians, rows/s, peak RSS and every raw run.
     """
-    from local.postgres_server import start_postgres
+    from benchmarks.server import start_bench_postgres
 
     root = LOCAL_DIR / "bench" / f"generate-{os.getpid()}"
-    server = start_postgres(root / "pg", fast=True)
+    server = start_bench_postgres(root / "pg")
     results: dict[str, Any] = {
         "benchmark": "generate_and_load",
         "command": f"python -m benchmarks.bench_generate --scales {scale} --repeats {repeats}",
@@ -135,11 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(float(args.scales), args.seed, args.port, args.database)))
+        print(json.dumps(_child(float(args.scales), args.seed)))
         return
     print(json.dumps(run(args.scales, args.repeats, args.seed), indent=2))
 

@@ -56,7 +56,7 @@ def _child(mode: str) -> dict[str, Any]:
     import boto3
     import pg8000.native
 
-    from common.db import DbCredentials
+    from common.db import DbCredentials, connect
     from common.s3_store import LakeStore
     from common.source_tables import SOURCE_TABLES, resolve_tables
 
@@ -64,9 +64,7 @@ def _child(mode: str) -> dict[str, Any]:
     creds = DbCredentials(**cfg["source"])
     result: dict[str, Any] = {"loadavg_1m": os.getloadavg()[0]}
     if mode == "ceiling":
-        con = pg8000.native.Connection(
-            user=creds.username, password=creds.password, host=creds.host, port=creds.port, database=creds.dbname
-        )
+        con = connect(creds, "bench-ingestion")
         cols = ", ".join(pg8000.native.identifier(c) for c in SOURCE_TABLES["sales_order"].column_names)
         sink = _Discard()
         backend = _Backend(con)
@@ -78,9 +76,7 @@ def _child(mode: str) -> dict[str, Any]:
     elif mode == "first_extraction":
         from ingestion.run import run_ingestion
 
-        con = pg8000.native.Connection(
-            user=creds.username, password=creds.password, host=creds.host, port=creds.port, database=creds.dbname
-        )
+        con = connect(creds, "bench-ingestion")
         store, ssm = LakeStore(os.environ["INGEST_BUCKET"], boto3.client("s3")), boto3.client("ssm")
         backend = _Backend(con)
         cpu, start = _cpu_s(), time.perf_counter()
@@ -183,15 +179,14 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
     """
     import boto3
 
-    from common.db import DbCredentials
+    from benchmarks.server import start_bench_postgres
     from local.aws_resources import PipelineResources, provision
     from local.generator import seed_database
     from local.moto_server import REGION, start_moto
-    from local.postgres_server import start_postgres
     from local.stack import SOURCE_ROLE, create_source_database
 
     root = LOCAL_DIR / "bench" / f"ingestion-{os.getpid()}"
-    server = start_postgres(root / "pg", fast=True)
+    server = start_bench_postgres(root / "pg")
     moto = None
     try:
         reader_pw = uuid.uuid4().hex
@@ -202,7 +197,7 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
         seed_s = time.perf_counter() - t0
         admin.close()
         moto = start_moto(detached=True)
-        creds = DbCredentials(server.host, server.port, SOURCE_ROLE, reader_pw, "totesys")
+        creds = server.credentials("totesys", SOURCE_ROLE, reader_pw)
         fake = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto only
         clients = {
             n: boto3.client(n, region_name=REGION, endpoint_url=moto.endpoint, **fake)

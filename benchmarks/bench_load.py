@@ -30,8 +30,10 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from benchmarks.server import start_bench_postgres  # noqa: E402
+from common.db import DbCredentials, connect, connect_dbapi  # noqa: E402
 from local.paths import LOCAL_DIR  # noqa: E402
-from local.postgres_server import PostgresServer, start_postgres  # noqa: E402
+from local.postgres_server import PostgresServer  # noqa: E402
 from local.stack import WAREHOUSE_ROLE, create_warehouse_database  # noqa: E402
 
 SCALES = {"small": 100_000, "full": 1_000_000}
@@ -104,12 +106,12 @@ def _fresh_db(server: dict[str, Any], loader_pw: str) -> str:
     return name
 
 
-def _loader(server: dict[str, Any], pw: str, db: str) -> Any:
-    import pg8000.native
+def _loader_credentials(server: dict[str, Any], pw: str, db: str) -> DbCredentials:
+    return PostgresServer(**server).credentials(db, WAREHOUSE_ROLE, pw)
 
-    return pg8000.native.Connection(
-        user=WAREHOUSE_ROLE, password=pw, host=server["host"], port=server["port"], database=db
-    )
+
+def _loader(server: dict[str, Any], pw: str, db: str) -> Any:
+    return connect(_loader_credentials(server, pw, db), "bench-load")
 
 
 def _peak_rss_mb() -> float:
@@ -174,7 +176,8 @@ def _measure_psql_copy(server: dict[str, Any], pw: str, db: str, csv_path: str, 
     con = _loader(server, pw, db)
     _create_plain_table(con)
     con.close()
-    env = {**os.environ, "PGPASSWORD": pw}
+    creds = _loader_credentials(server, pw, db)
+    env = {**os.environ, "PGPASSWORD": pw, "PGSSLMODE": creds.sslmode, "PGSSLROOTCERT": creds.sslrootcert or ""}
     t = time.perf_counter()
     subprocess.run(
         [
@@ -203,14 +206,13 @@ def _measure_wrangler(
     server: dict[str, Any], pw: str, db: str, parquet_path: str, rows: int, chunksize: int
 ) -> tuple[float, dict]:
     import awswrangler as wr
-    import pg8000
 
     con = _loader(server, pw, db)
     _create_plain_table(con)
     con.close()
     # Read outside the timed part: to_sql's cost is what is measured, as for the others.
     df = pq.read_table(parquet_path).slice(0, rows).to_pandas()
-    dbapi = pg8000.connect(user=WAREHOUSE_ROLE, password=pw, host=server["host"], port=server["port"], database=db)
+    dbapi = connect_dbapi(_loader_credentials(server, pw, db), "bench-load-wrangler")
     t = time.perf_counter()
     wr.postgresql.to_sql(df, dbapi, table="plain_fact", schema="public", mode="append", chunksize=chunksize)
     return time.perf_counter() - t, {"rows": rows}
@@ -246,9 +248,9 @@ def run(scale: str, repeats: int, methods: tuple[str, ...] = METHODS) -> dict[st
     rows = SCALES[scale]
     root = LOCAL_DIR / "bench-load"
     inputs = build_inputs(rows, root / "inputs")
-    server = start_postgres(root / "pg", fast=True)
+    server = start_bench_postgres(root / "pg")
     moto = start_moto()
-    srv = {"data_dir": server.data_dir, "port": server.port, "password": server.password}
+    srv = {"data_dir": server.data_dir, "port": server.port, "password": server.password, "ca_file": server.ca_file}
     pw = uuid.uuid4().hex
     results: dict[str, list[dict[str, Any]]] = {}
     saved_env = dict(os.environ)  # benchmarks.run calls several areas in one process

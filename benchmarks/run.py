@@ -22,6 +22,10 @@ across commits; the human summary is docs/benchmarks.md. Usage::
 
     make bench                                           # every area, small,100k,1m
     make bench BENCH_ARGS="--scales small --only e2e"    # a subset
+    make bench BENCH_ARGS="--scales 1m --tls off"        # TLS-off baseline (what TLS costs)
+
+Every database connection uses verify-full TLS, as in AWS; ``--tls off`` runs the
+throwaway server and every connection without it (``benchmarks/server.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchmarks.server import TLS_ENV
 
 AREAS = ("generate", "ingestion", "transform", "load", "e2e")
 SCALES = ("small", "100k", "1m")
@@ -159,12 +165,14 @@ def main(argv: list[str] | None = None) -> int:
              "cycles are still >= 3)",
     )  # fmt: skip
     parser.add_argument("--markdown", metavar="RESULTS_JSON", help="print the headline table of a results file")
+    parser.add_argument("--tls", choices=("on", "off"), default="on", help="database TLS (off: the baseline)")
     args = parser.parse_args(argv)
     if args.markdown:
         print(markdown(json.loads(Path(args.markdown).read_text())))
         return 0
     scales = [s.strip() for s in args.scales.split(",") if s.strip()]
     areas = [a.strip() for a in args.only.split(",") if a.strip()]
+    os.environ[TLS_ENV] = args.tls  # the benches' servers and their children read it
     for s in scales:
         if s not in SCALES:
             parser.error(f"unknown scale {s!r}; use {', '.join(SCALES)}")
@@ -175,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": _machine(),
         "scales": scales,
         "repeats": args.repeats,
+        "tls": args.tls,
         "results": {},
         "headline": {},
         "errors": {},

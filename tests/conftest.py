@@ -24,7 +24,7 @@ import pg8000.native
 import pytest
 from pg8000.native import identifier
 
-from common.db import DbCredentials
+from common.db import DbCredentials, connect
 from local.aws_resources import PipelineResources, provision
 from local.moto_server import REGION, MotoServer, start_moto
 from local.paths import LOCAL_DIR
@@ -73,10 +73,7 @@ class Database:
     admin: pg8000.native.Connection  # superuser: for tests to write or inspect freely
 
     def connect(self) -> pg8000.native.Connection:
-        c = self.credentials
-        return pg8000.native.Connection(
-            user=c.username, password=c.password, host=c.host, port=c.port, database=c.dbname
-        )
+        return connect(self.credentials, "totes-test")
 
 
 def _fresh_database(stack: TestStack, template: str, role: str, password: str, owner: str | None) -> Iterator[Database]:
@@ -87,7 +84,7 @@ def _fresh_database(stack: TestStack, template: str, role: str, password: str, o
     admin.run(f"GRANT CONNECT ON DATABASE {identifier(name)} TO {identifier(role)}")
     admin.close()
     db_admin = stack.postgres.connect(name)
-    creds = DbCredentials(stack.postgres.host, stack.postgres.port, role, password, name)
+    creds = stack.postgres.credentials(name, role, password)
     try:
         yield Database(name, creds, db_admin)
     finally:

@@ -11,6 +11,7 @@ import pg8000.native
 import typer
 from rich.console import Console
 
+from common.db import connect
 from local.migrate import migrate as apply_migrations
 from local.paths import LOCAL_DIR, STACK_FILE
 from local.stack import LocalStack, StackDetails, stop_detached
@@ -22,24 +23,8 @@ ScaleOpt = Annotated[float, typer.Option(help="Data scale: 1 is a few thousand s
 SeedOpt = Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")]
 
 
-def _connect(creds: dict[str, object]) -> pg8000.native.Connection:
-    return pg8000.native.Connection(
-        user=str(creds["username"]),
-        password=str(creds["password"]),
-        host=str(creds["host"]),
-        port=int(creds["port"]),
-        database=str(creds["dbname"]),  # type: ignore[call-overload]
-    )
-
-
 def _admin_connection(details: StackDetails, database: str) -> pg8000.native.Connection:
-    return pg8000.native.Connection(
-        user="postgres",
-        password=details.pg_superuser_password,
-        host="127.0.0.1",
-        port=details.pg_port,
-        database=database,
-    )
+    return connect(details.admin_credentials(database), "totes-cli")
 
 
 @local_app.command("up")
@@ -149,7 +134,7 @@ def simulate(seed: SeedOpt = 7) -> None:
 def migrate() -> None:
     """Apply pending warehouse migrations to the running stack's warehouse (idempotent)."""
     details = StackDetails.read()
-    con = _connect(details.warehouse)
+    con = connect(details.warehouse_credentials, "totes-migrate")
     try:
         applied = apply_migrations(con)
     finally:

@@ -36,7 +36,7 @@ def _load(event: dict[str, Any], context: Any) -> LoadResult:
     try:
         con = connect(creds, application_name="totes-load")
     except (pg8000.exceptions.Error, OSError) as exc:
-        raise WarehouseLoadError(f"cannot connect to the warehouse at {creds.host}:{creds.port}") from exc
+        raise WarehouseLoadError(f"cannot connect to the warehouse at {creds.host}:{creds.port}: {exc}") from exc
     try:
         return run_load(
             LakeStore(config.processed_bucket, boto3.client("s3")),

@@ -245,13 +245,7 @@ def reconcile_stack(details: StackDetails) -> ReconcileReport:
 
 def _admin(details: StackDetails) -> pg8000.native.Connection:
     # The generator and simulator write totesys; the pipeline's role can only read it.
-    return pg8000.native.Connection(
-        user="postgres",
-        password=details.pg_superuser_password,
-        host="127.0.0.1",
-        port=details.pg_port,
-        database=str(details.source["dbname"]),
-    )
+    return connect(details.admin_credentials(str(details.source["dbname"])), "totes-run-local")
 
 
 # -- the flow ----------------------------------------------------------------------------

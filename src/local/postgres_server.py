@@ -5,6 +5,12 @@ through ``runuser -u postgres``. The server listens on 127.0.0.1 only, on a free
 port, with its data under a git-ignored folder; ``fast=True`` (tests only) turns off
 fsync, which is unsafe for data anyone wants to keep and several times faster.
 Subprocesses run fixed binaries with list arguments, never through a shell.
+
+TLS as in AWS: every start makes a throwaway CA and a server certificate for
+127.0.0.1/localhost (``local.tls``), turns ``ssl`` on and writes a ``pg_hba.conf`` that
+accepts only ``hostssl`` logins with SCRAM passwords, so a plain connection is refused
+and every client verifies the server (``sslmode=verify-full`` with the CA file next to
+the data folder). ``tls=False`` exists only for the benchmarks' TLS-off baseline.
 """
 
 from __future__ import annotations
@@ -21,7 +27,21 @@ from pathlib import Path
 
 import pg8000.native
 
+from common.db import DbCredentials, connect
+from local.tls import issue_server_cert, make_ca
+
 SUPERUSER = "postgres"
+# Only TLS logins, with SCRAM passwords; anything else (a plain connection) is rejected.
+PG_HBA_TLS = """\
+# Written by local/postgres_server.py at every start: TLS only.
+hostssl all all 127.0.0.1/32 scram-sha-256
+hostnossl all all 0.0.0.0/0 reject
+"""
+# The benchmarks' TLS-off baseline only.
+PG_HBA_PLAIN = """\
+# Written by local/postgres_server.py (tls=False: the benchmarks' baseline only).
+host all all 127.0.0.1/32 scram-sha-256
+"""
 
 
 class PostgresNotInstalledError(RuntimeError):
@@ -71,11 +91,24 @@ class PostgresServer:
     password: str
     host: str = "127.0.0.1"
     user: str = SUPERUSER
+    ca_file: Path | None = None  # the CA clients trust; None: a server without TLS (benchmark baseline)
+
+    def credentials(
+        self, database: str = "postgres", user: str | None = None, password: str | None = None
+    ) -> DbCredentials:
+        """How to reach ``database`` on this server (as the superuser unless ``user`` is given)."""
+        return DbCredentials(
+            host=self.host,
+            port=self.port,
+            username=user or self.user,
+            password=password if user else self.password,
+            dbname=database,
+            sslmode="verify-full" if self.ca_file else "disable",
+            sslrootcert=str(self.ca_file) if self.ca_file else None,
+        )
 
     def connect(self, database: str = "postgres") -> pg8000.native.Connection:
-        return pg8000.native.Connection(
-            user=self.user, password=self.password, host=self.host, port=self.port, database=database
-        )
+        return connect(self.credentials(database), "totes-local-admin")
 
     @property
     def log_file(self) -> Path:
@@ -97,7 +130,35 @@ def _prepare_dir(path: Path) -> None:
         shutil.chown(path, user="postgres", group="postgres")
 
 
-def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = None) -> PostgresServer:
+def _write_server_file(path: Path, data: bytes, mode: int) -> None:
+    """A file the server reads: owned by the server's user (it refuses a key anyone else can read)."""
+    path.write_bytes(data)
+    path.chmod(mode)
+    if os.geteuid() == 0:
+        shutil.chown(path, user="postgres", group="postgres")
+
+
+def configure_tls(data_dir: Path, *, tls: bool = True) -> Path | None:
+    """Write a fresh server certificate and key and the pg_hba.conf; return the CA file clients trust.
+
+    The CA's certificate goes next to the data folder (``<data>.ca.pem``, public); its key
+    is dropped here. ``tls=False``: plain logins only, no certificate (returns None).
+    """
+    if not tls:
+        _write_server_file(data_dir / "pg_hba.conf", PG_HBA_PLAIN.encode(), 0o600)
+        return None
+    ca = make_ca()
+    server = issue_server_cert(ca)
+    _write_server_file(data_dir / "server.crt", server.cert_pem, 0o644)
+    _write_server_file(data_dir / "server.key", server.key_pem, 0o600)
+    _write_server_file(data_dir / "pg_hba.conf", PG_HBA_TLS.encode(), 0o600)
+    ca_file = data_dir.parent / f"{data_dir.name}.ca.pem"
+    ca_file.write_bytes(ca.cert_pem)
+    ca_file.chmod(0o644)
+    return ca_file
+
+
+def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = None, tls: bool = True) -> PostgresServer:
     """initdb (if needed) and start a server in ``data_dir``; return once it accepts connections.
 
     Parameters
@@ -108,6 +169,9 @@ def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = Non
         Tests only: fsync, synchronous_commit and full_page_writes off.
     port
         Port on 127.0.0.1; a free one if None.
+    tls
+        TLS-only logins (the default; see the module docstring). False: plain logins
+        only, for the benchmarks' TLS-off baseline.
     """
     initdb, pg_ctl = find_pg_bin("initdb"), find_pg_bin("pg_ctl")
     data_dir = data_dir.resolve()
@@ -139,6 +203,7 @@ def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = Non
         password_file.write_text(password)
         password_file.chmod(0o600)
     password = password_file.read_text().strip()
+    ca_file = configure_tls(data_dir, tls=tls)
     port = port or free_port()
     options = [
         f"-p {port}",
@@ -146,9 +211,10 @@ def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = Non
         "-c unix_socket_directories=''",
         "-c max_connections=100",
         "-c timezone=UTC",
+        f"-c ssl={'on' if tls else 'off'}",
     ]
     if fast:
         options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-    server = PostgresServer(data_dir=data_dir, port=port, password=password)
+    server = PostgresServer(data_dir=data_dir, port=port, password=password, ca_file=ca_file)
     _run([pg_ctl, "start", "-D", str(data_dir), "-w", "-t", "60", "-l", str(server.log_file), "-o", " ".join(options)])
     return server

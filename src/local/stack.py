@@ -18,7 +18,7 @@ from pathlib import Path
 import pg8000.native
 from pg8000.native import identifier, literal
 
-from common.db import DbCredentials
+from common.db import DbCredentials, connect
 from local.migrate import migrate
 from local.moto_server import MotoServer, start_moto
 from local.paths import LOCAL_DIR, SQL_DIR, STACK_FILE
@@ -40,6 +40,7 @@ class StackDetails:
     moto_endpoint: str
     moto_pid: int | None = None
     aws_env: dict[str, str] = field(default_factory=dict)
+    pg_ca_file: str | None = None  # the throwaway CA the server's certificate chains to
 
     @property
     def source_credentials(self) -> DbCredentials:
@@ -48,6 +49,18 @@ class StackDetails:
     @property
     def warehouse_credentials(self) -> DbCredentials:
         return DbCredentials(**self.warehouse)  # type: ignore[arg-type]
+
+    def admin_credentials(self, database: str) -> DbCredentials:
+        """The superuser on ``database`` (the generator and simulator write totesys; the pipeline cannot)."""
+        return self.server().credentials(database)
+
+    def server(self) -> PostgresServer:
+        return PostgresServer(
+            data_dir=Path(self.pg_data_dir),
+            port=self.pg_port,
+            password=self.pg_superuser_password,
+            ca_file=Path(self.pg_ca_file) if self.pg_ca_file else None,
+        )
 
     def write(self, path: Path = STACK_FILE) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,9 +117,7 @@ def create_warehouse_database(server: PostgresServer, name: str, loader_password
         _create_database(admin, name, owner=WAREHOUSE_ROLE)
     finally:
         admin.close()
-    con = pg8000.native.Connection(
-        user=WAREHOUSE_ROLE, password=loader_password, host=server.host, port=server.port, database=name
-    )
+    con = connect(server.credentials(name, WAREHOUSE_ROLE, loader_password), "totes-migrate")
     try:
         return migrate(con)
     finally:
@@ -150,11 +161,12 @@ class LocalStack:
             pg_data_dir=str(pg.data_dir),
             pg_port=pg.port,
             pg_superuser_password=pg.password,
-            source=asdict(DbCredentials(pg.host, pg.port, SOURCE_ROLE, reader_pw, source_db)),
-            warehouse=asdict(DbCredentials(pg.host, pg.port, WAREHOUSE_ROLE, loader_pw, warehouse_db)),
+            source=asdict(pg.credentials(source_db, SOURCE_ROLE, reader_pw)),
+            warehouse=asdict(pg.credentials(warehouse_db, WAREHOUSE_ROLE, loader_pw)),
             moto_endpoint=self.moto.endpoint,
             moto_pid=self.moto.pid,
             aws_env=self.moto.env(),
+            pg_ca_file=str(pg.ca_file) if pg.ca_file else None,
         )
         return self.details
 
@@ -178,6 +190,4 @@ class LocalStack:
 def stop_detached(details: StackDetails) -> None:
     """Stop a stack that ``totes local up`` left running, from its details file."""
     MotoServer(port=int(details.moto_endpoint.rsplit(":", 1)[1]), pid=details.moto_pid).stop()
-    PostgresServer(
-        data_dir=Path(details.pg_data_dir), port=details.pg_port, password=details.pg_superuser_password
-    ).stop()
+    details.server().stop()

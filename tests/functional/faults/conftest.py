@@ -41,7 +41,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pg8000.native import identifier
 
-from common.db import DbCredentials
+from common.db import DbCredentials, connect
 from common.runs import committed_runs
 from common.s3_store import LakeStore
 from local.aws_resources import put_db_secrets
@@ -433,10 +433,7 @@ class SeededDatabase:
     admin: pg8000.native.Connection
 
     def connect(self) -> pg8000.native.Connection:
-        c = self.credentials
-        return pg8000.native.Connection(
-            user=c.username, password=c.password, host=c.host, port=c.port, database=c.dbname
-        )
+        return connect(self.credentials, "totes-test")
 
 
 @pytest.fixture(scope="session")
@@ -467,7 +464,7 @@ def source_db(stack: Any, seeded_source_template: str) -> Iterator[SeededDatabas
     admin.run(f"GRANT CONNECT ON DATABASE {identifier(name)} TO {identifier(SOURCE_ROLE)}")
     admin.close()
     db_admin = stack.postgres.connect(name)
-    creds = DbCredentials(stack.postgres.host, stack.postgres.port, SOURCE_ROLE, stack.reader_password, name)
+    creds = stack.postgres.credentials(name, SOURCE_ROLE, stack.reader_password)
     try:
         yield SeededDatabase(name, creds, db_admin)
     finally:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from freezegun import freeze_time
 
-from common.db import DbCredentials
 from common.source_tables import UnknownTableError
 from ingestion.errors import SourceConnectionError
 from ingestion.handler import lambda_handler
@@ -39,7 +39,7 @@ def test_an_unknown_table_in_source_tables_is_rejected(ingest, monkeypatch) -> N
 
 def test_an_unreachable_database_fails_the_invocation(ingest) -> None:
     creds = ingest.pipeline.source.credentials
-    unreachable = DbCredentials(creds.host, free_port(), creds.username, creds.password, creds.dbname)
+    unreachable = dataclasses.replace(creds, port=free_port())
     ingest.pipeline.aws.secretsmanager.put_secret_value(
         SecretId=ingest.pipeline.resources.source_db_secret, SecretString=unreachable.to_secret_string()
     )
