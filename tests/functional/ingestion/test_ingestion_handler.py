@@ -26,7 +26,8 @@ def test_the_handler_runs_an_ingestion_from_the_environment(ingest, monkeypatch)
     assert summary["tables"] == {"currency": 1, "department": 0}
     json.dumps(summary)  # the return value must be JSON for Lambda
     (manifest,) = ingest.manifests()
-    assert manifest["started_at"].startswith("2026-03-01T12:00:00.")
+    # The frozen clock ticks: on a loaded machine (and with the TLS login) the run starts seconds in.
+    assert manifest["started_at"].startswith("2026-03-01T12:00:")
     assert set(manifest["tables"]) == {"currency", "department"}
 
 
