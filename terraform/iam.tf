@@ -152,6 +152,49 @@ resource "aws_iam_role_policy" "function" {
   policy = each.value
 }
 
+# In a VPC (vpc_subnet_ids), Lambda creates and removes the functions' network
+# interfaces with the execution role. Narrower than AWSLambdaVPCAccessExecutionRole:
+# interfaces only in the configured subnets with the configured security groups,
+# and only this account's and region's interfaces; the two Describe calls have no
+# resource-level permissions (IAM service authorization reference), hence "*".
+locals {
+  ec2_arn_prefix = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
+}
+
+data "aws_iam_policy_document" "function_network" {
+  count = local.in_vpc ? 1 : 0
+
+  statement {
+    sid     = "CreateInterfacesInTheConfiguredSubnets"
+    actions = ["ec2:CreateNetworkInterface"]
+    resources = concat(
+      ["${local.ec2_arn_prefix}:network-interface/*"],
+      [for id in var.vpc_subnet_ids : "${local.ec2_arn_prefix}:subnet/${id}"],
+      [for id in local.function_security_group_ids : "${local.ec2_arn_prefix}:security-group/${id}"],
+    )
+  }
+
+  statement {
+    sid       = "ManageOwnInterfaces"
+    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    resources = ["${local.ec2_arn_prefix}:network-interface/*"]
+  }
+
+  statement {
+    sid       = "DescribeInterfaces"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "function_network" {
+  for_each = local.in_vpc ? local.function_names : {}
+
+  name   = "${each.value}-network"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function_network[0].json
+}
+
 ################################################################################
 # EventBridge Scheduler -> ingestion
 ################################################################################

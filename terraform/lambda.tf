@@ -3,7 +3,22 @@
 # the same bytes), so an unchanged stage keeps its hash and is not redeployed.
 # pandas, pyarrow, pg8000 and awswrangler come from the AWS SDK for pandas layer.
 
+# The layer's ARN differs per region and layer version; AWS publishes it as a public
+# SSM parameter per library version (aws-sdk-pandas docs, install.rst "AWS Lambda
+# Layer"), so the ARN follows aws_sdk_pandas_version instead of being copied by hand.
+data "aws_ssm_parameter" "aws_sdk_pandas_layer" {
+  count = var.attach_aws_sdk_pandas_layer ? 1 : 0
+
+  name = "/aws/service/aws-sdk-pandas/${var.aws_sdk_pandas_version}/py${trimprefix(local.lambda_runtime, "python")}/${local.lambda_architecture}/layer-arn"
+}
+
 locals {
+  lambda_runtime = "python3.12"
+  # The zips' wheels are manylinux x86_64.
+  lambda_architecture = "x86_64"
+  # A String parameter, not a secret: its plain value.
+  lambda_layers = data.aws_ssm_parameter.aws_sdk_pandas_layer[*].insecure_value
+
   lambda_build_dir = coalesce(var.lambda_build_dir, "${path.module}/../build")
   lambda_zips      = { for stage in keys(local.functions) : stage => "${local.lambda_build_dir}/${stage}.zip" }
 
@@ -66,7 +81,7 @@ resource "aws_lambda_function" "stage" {
   #checkov:skip=CKV_AWS_50:X-Ray needs xray:Put* on "*"; the stages emit structured logs and EMF metrics instead.
   #checkov:skip=CKV_AWS_115:Reserved concurrency is a variable per function (function_settings), unreserved by default because new accounts have too little unreserved capacity to carve from.
   #checkov:skip=CKV_AWS_116:Asynchronous failures go to an on-failure destination (aws_lambda_function_event_invoke_config -> SQS), which supersedes a DLQ.
-  #checkov:skip=CKV_AWS_117:The databases are reached over TLS on their own endpoints; a VPC would need NAT and endpoints for S3, SSM and Secrets Manager. Revisit when the warehouse moves into a VPC.
+  #checkov:skip=CKV_AWS_117:VPC placement is a choice per environment (vpc_subnet_ids, network.tf); outside a VPC the databases are reached over verify-full TLS on their own endpoints.
   #checkov:skip=CKV_AWS_173:The environment holds only resource names (buckets, prefix, secret ids), no secrets; the default AWS-managed key encrypts it at rest.
   #checkov:skip=CKV_AWS_272:Code signing needs AWS Signer profiles; integrity comes from the reproducible build and the pinned S3 object version.
   for_each = local.functions
@@ -75,15 +90,15 @@ resource "aws_lambda_function" "stage" {
   description   = each.value.description
   role          = aws_iam_role.function[each.key].arn
   handler       = each.value.handler
-  runtime       = "python3.12"
-  architectures = ["x86_64"] # the zips' wheels are manylinux x86_64
+  runtime       = local.lambda_runtime
+  architectures = [local.lambda_architecture]
 
   s3_bucket         = aws_s3_object.lambda_zip[each.key].bucket
   s3_key            = aws_s3_object.lambda_zip[each.key].key
   s3_object_version = aws_s3_object.lambda_zip[each.key].version_id
   source_code_hash  = filebase64sha256(local.lambda_zips[each.key])
 
-  layers                         = var.aws_sdk_pandas_layer_arns
+  layers                         = local.lambda_layers
   memory_size                    = var.function_settings[each.key].memory_size
   timeout                        = var.function_settings[each.key].timeout
   reserved_concurrent_executions = var.function_settings[each.key].reserved_concurrency
@@ -92,9 +107,20 @@ resource "aws_lambda_function" "stage" {
     variables = local.function_environment[each.key]
   }
 
-  # Lambda logs to /aws/lambda/<function name>, the group created above.
+  dynamic "vpc_config" {
+    for_each = local.in_vpc ? [1] : []
+
+    content {
+      subnet_ids         = var.vpc_subnet_ids
+      security_group_ids = local.function_security_group_ids
+    }
+  }
+
+  # Lambda logs to /aws/lambda/<function name>, the group created above; it
+  # creates the functions' network interfaces with the role's ENI permissions.
   depends_on = [
     aws_cloudwatch_log_group.function,
     aws_iam_role_policy.function,
+    aws_iam_role_policy.function_network,
   ]
 }

@@ -120,3 +120,46 @@ output "log_group_names" {
   description = "CloudWatch log group per stage."
   value       = { for stage, group in aws_cloudwatch_log_group.function : stage => group.name }
 }
+
+output "aws_sdk_pandas_layer_arn" {
+  description = "ARN of the AWS SDK for pandas layer attached to every function (from the SSM public parameter of aws_sdk_pandas_version); null when no layer is attached."
+  value       = one(local.lambda_layers)
+}
+
+output "functions_security_group_id" {
+  description = "Security group created for the functions in the VPC (null outside a VPC or when create_vpc_security_group is false)."
+  value       = one(aws_security_group.functions[*].id)
+}
+
+output "vpc_endpoint_ids" {
+  description = "VPC endpoint id per service (s3, ssm, secretsmanager, logs, monitoring) when create_vpc_endpoints is set."
+  value = merge(
+    { for service, endpoint in aws_vpc_endpoint.interface : service => endpoint.id },
+    { for endpoint in aws_vpc_endpoint.s3 : "s3" => endpoint.id },
+  )
+}
+
+output "warehouse_endpoint" {
+  description = "Host name of the warehouse created by create_warehouse (the \"host\" of the warehouse secret); null when the warehouse is not created here."
+  value       = one(aws_db_instance.warehouse[*].address)
+}
+
+output "warehouse_port" {
+  description = "Port of the warehouse created by create_warehouse."
+  value       = one(aws_db_instance.warehouse[*].port)
+}
+
+output "warehouse_database_name" {
+  description = "Database name of the warehouse created by create_warehouse (the \"dbname\" of the warehouse secret)."
+  value       = one(aws_db_instance.warehouse[*].db_name)
+}
+
+output "warehouse_security_group_id" {
+  description = "Security group of the warehouse created by create_warehouse (add an ingress rule to it for an operator's host in the VPC)."
+  value       = one(aws_security_group.warehouse[*].id)
+}
+
+output "warehouse_master_user_secret_arn" {
+  description = "Secrets Manager secret, managed and rotated by RDS, holding the warehouse master user's credentials: for creating the loader role once (docs/operations.md), never for the pipeline."
+  value       = one(flatten(aws_db_instance.warehouse[*].master_user_secret[*].secret_arn))
+}

@@ -72,13 +72,20 @@ variable "lambda_build_dir" {
   default     = null
 }
 
-variable "aws_sdk_pandas_layer_arns" {
-  description = "Layer ARNs attached to every function: the AWS SDK for pandas managed layer for python3.12 in this region (pandas, pyarrow, pg8000, awswrangler). Empty only where the layer does not exist (the local moto apply)."
-  type        = list(string)
+variable "attach_aws_sdk_pandas_layer" {
+  description = "Controls whether every function gets the AWS SDK for pandas managed layer (pandas, pyarrow, pg8000, awswrangler), its ARN read from the SSM public parameter AWS publishes for aws_sdk_pandas_version. Only the local moto apply turns it off: moto knows neither the layer nor the parameter."
+  type        = bool
+  default     = true
+}
+
+variable "aws_sdk_pandas_version" {
+  description = "Version of the AWS SDK for pandas managed layer (its awswrangler version) the functions run with. Must equal the awswrangler pin of layer-requirements.txt, which the Python 3.12 runtime test installs (tests/unit/infra checks the two agree)."
+  type        = string
+  default     = "3.16.1"
 
   validation {
-    condition     = length(var.aws_sdk_pandas_layer_arns) <= 5
-    error_message = "A Lambda function takes at most 5 layers."
+    condition     = can(regex("^[0-9]+[.][0-9]+[.][0-9]+$", var.aws_sdk_pandas_version))
+    error_message = "aws_sdk_pandas_version must be a release number such as 3.16.1."
   }
 }
 
@@ -199,4 +206,130 @@ variable "duration_alarm_threshold_percent" {
   description = "A function's duration alarm fires when its p99 duration exceeds this percentage of its timeout."
   type        = number
   default     = 80
+}
+
+################################################################################
+# Network placement (optional)
+################################################################################
+
+variable "vpc_subnet_ids" {
+  description = "Private subnets the functions run in (one per Availability Zone, at least two for availability). Empty: the functions run outside any VPC and reach the databases over TLS on their public endpoints."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_security_group_ids" {
+  description = "Existing security groups attached to the functions when they run in the VPC, on top of the one create_vpc_security_group creates."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_vpc_security_group" {
+  description = "Controls whether a security group is created for the functions when they run in the VPC: no ingress; egress only on 443 (AWS APIs) and on database_port (the databases)."
+  type        = bool
+  default     = true
+}
+
+variable "database_port" {
+  description = "TCP port of both databases (totesys and the warehouse); the only egress port besides 443 in the functions' security group."
+  type        = number
+  default     = 5432
+}
+
+variable "database_cidr_blocks" {
+  description = "IPv4 CIDR blocks the functions may reach on database_port: where totesys (and a warehouse not created here) listen. A warehouse created by create_warehouse is allowed by security group, not by CIDR."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_vpc_endpoints" {
+  description = "Controls whether VPC endpoints are created for what the functions call (S3 gateway; SSM, Secrets Manager, CloudWatch Logs and Monitoring interface endpoints with private DNS), so they need no NAT gateway for AWS APIs. The functions' 443 egress is then limited to the VPC and the S3 prefix list."
+  type        = bool
+  default     = false
+}
+
+variable "vpc_route_table_ids" {
+  description = "Route tables the S3 gateway endpoint is added to. Empty: the route tables explicitly associated with vpc_subnet_ids."
+  type        = list(string)
+  default     = []
+}
+
+################################################################################
+# Warehouse (optional RDS for PostgreSQL)
+################################################################################
+
+variable "create_warehouse" {
+  description = "Controls whether the warehouse database is created here: RDS for PostgreSQL in private subnets, encrypted, TLS forced, backed up, its master password managed by RDS in Secrets Manager. Needs vpc_subnet_ids (or warehouse_subnet_ids). False: bring your own PostgreSQL and put its loader credentials in the warehouse secret."
+  type        = bool
+  default     = false
+}
+
+variable "warehouse_subnet_ids" {
+  description = "Private subnets (two or more Availability Zones) of the warehouse's DB subnet group. Empty: vpc_subnet_ids."
+  type        = list(string)
+  default     = []
+}
+
+variable "warehouse_engine_version" {
+  description = "PostgreSQL major version of the warehouse (RDS picks its newest minor version and applies minor upgrades in the maintenance window)."
+  type        = string
+  default     = "18"
+
+  validation {
+    condition     = can(regex("^[0-9]+$", var.warehouse_engine_version))
+    error_message = "warehouse_engine_version is a major version only, such as \"18\"."
+  }
+}
+
+variable "warehouse_instance_class" {
+  description = "RDS instance class of the warehouse."
+  type        = string
+  default     = "db.t4g.micro"
+}
+
+variable "warehouse_allocated_storage_gb" {
+  description = "Initial gp3 storage of the warehouse (GiB); storage autoscaling may grow it up to warehouse_max_allocated_storage_gb."
+  type        = number
+  default     = 20
+}
+
+variable "warehouse_max_allocated_storage_gb" {
+  description = "Upper bound of the warehouse's storage autoscaling (GiB)."
+  type        = number
+  default     = 100
+}
+
+variable "warehouse_database_name" {
+  description = "Name of the warehouse database created in the instance."
+  type        = string
+  default     = "warehouse"
+}
+
+variable "warehouse_master_username" {
+  description = "Master user of the warehouse instance (its password is generated and rotated by RDS in Secrets Manager). Used once to create the loader role (docs/operations.md), never by the pipeline."
+  type        = string
+  default     = "totes_admin"
+}
+
+variable "warehouse_backup_retention_days" {
+  description = "Days of automated backups (point-in-time recovery) of the warehouse; 1-35."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.warehouse_backup_retention_days >= 1 && var.warehouse_backup_retention_days <= 35
+    error_message = "warehouse_backup_retention_days must be 1-35 (0 would switch automated backups off)."
+  }
+}
+
+variable "warehouse_multi_az" {
+  description = "Controls whether the warehouse runs a synchronous standby in a second Availability Zone (doubles its instance and storage cost)."
+  type        = bool
+  default     = false
+}
+
+variable "warehouse_deletion_protection" {
+  description = "Controls whether the warehouse instance refuses to be deleted. Null: on in prod, off elsewhere."
+  type        = bool
+  default     = null
 }

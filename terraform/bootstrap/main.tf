@@ -78,6 +78,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
 }
 
 data "aws_iam_policy_document" "state_tls_only" {
+  count = var.deny_insecure_transport ? 1 : 0
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -98,8 +100,10 @@ data "aws_iam_policy_document" "state_tls_only" {
 }
 
 resource "aws_s3_bucket_policy" "state" {
+  count = var.deny_insecure_transport ? 1 : 0
+
   bucket = aws_s3_bucket.state.id
-  policy = data.aws_iam_policy_document.state_tls_only.json
+  policy = data.aws_iam_policy_document.state_tls_only[0].json
 
   depends_on = [aws_s3_bucket_public_access_block.state]
 }

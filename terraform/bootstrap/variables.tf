@@ -20,3 +20,9 @@ variable "noncurrent_version_expiration_days" {
   type        = number
   default     = 365
 }
+
+variable "deny_insecure_transport" {
+  description = "Controls whether the state bucket's policy denies requests not made over TLS. Only the rehearsal against moto (plain HTTP, bucket policies enforced) turns it off."
+  type        = bool
+  default     = true
+}

@@ -2,10 +2,15 @@
 environment = "dev"
 aws_region  = "eu-west-2"
 
-# AWS SDK for pandas managed layer, python3.12 x86_64, in eu-west-2 (account 336392948345
-# publishes it; v3.16.1 of its "AWS Lambda Managed Layers" table). Verify the version for
-# the region there before a first deploy: layer versions differ between regions.
-aws_sdk_pandas_layer_arns = ["arn:aws:lambda:eu-west-2:336392948345:layer:AWSSDKPandas-Python312:26"]
+# The AWS SDK for pandas layer: its ARN comes from the SSM public parameter of
+# aws_sdk_pandas_version (terraform/variables.tf; equal to layer-requirements.txt).
+
+# Network placement and the warehouse (docs/operations.md): to run the functions
+# in private subnets and create the warehouse there, set for example
+#   vpc_subnet_ids       = ["subnet-0abc...", "subnet-0def..."]  # two AZs
+#   database_cidr_blocks = ["203.0.113.10/32"]                    # totesys
+#   create_vpc_endpoints = true
+#   create_warehouse     = true
 
 ingestion_schedule_expression      = "rate(5 minutes)"
 log_retention_days                 = 30

@@ -2,9 +2,10 @@
 # src/local/terraform_local.py (`make tf-local`, `totes local terraform-apply`).
 environment = "local"
 
-# moto does not know the AWS SDK for pandas managed layer; locally the stages run
-# in-process with pandas from the venv, so the functions only need to exist.
-aws_sdk_pandas_layer_arns = []
+# moto knows neither the AWS SDK for pandas managed layer nor the SSM public
+# parameter that names it; locally the stages run in-process with the venv's
+# packages, so the functions only need to exist.
+attach_aws_sdk_pandas_layer = false
 
 # Local buckets are throw-away: let destroy remove them with their objects.
 force_destroy_buckets = true

@@ -1,73 +1,31 @@
 """The Terraform root module applied to moto: the wiring the pipeline relies on.
 
-One apply per module (slow: a real ``terraform apply`` of ~90 resources), then
-boto3 reads back what Terraform created: the S3 -> Lambda notifications, the
-alarm actions, each role's exact (action, resource) grants, the SSM state (never
-reset by a later apply), the functions' environment and the schedule. The module
-ends with a destroy, which must complete (moto can hang on versioned buckets that
-still hold objects; destroy_local empties them first).
+The deployment is the infra tests' shared one (conftest.py: every option on, the
+state in the bootstrapped bucket); boto3 reads back what Terraform created: the
+S3 -> Lambda notifications, the alarm actions, each role's exact (action, resource)
+grants, the layer, the network placement, the warehouse, the SSM state (never reset
+by a later apply), the functions' environment and the schedule. The last test
+destroys it, which must complete (moto can hang on versioned buckets that still
+hold objects; destroy_local empties them first).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from local.moto_server import REGION, MotoServer, start_moto
-from local.paths import LOCAL_DIR
-from local.terraform_local import apply_local, destroy_local
+from local.moto_server import REGION
+from local.terraform_local import apply_local, destroy_local, pull_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
+# The deployment of conftest.py.
 ENV = "wiring"
-ACCOUNT = "123456789012"  # moto's default account
+ACCOUNT = "123456789012"
 ALARM_EMAIL = "pipeline-alerts@example.com"
-
-# Without the offline provider mirror (/opt/tf-plugins) terraform init uses the registry.
-if shutil.which("terraform") is None:
-    pytest.skip("terraform is not installed", allow_module_level=True)
-
-
-class Deployed:
-    """The moto server, Terraform's outputs and boto3 clients on that server."""
-
-    def __init__(self, moto: MotoServer, outputs: dict[str, Any], workdir: Path) -> None:
-        self.moto = moto
-        self.outputs = outputs
-        self.workdir = workdir
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=self.moto.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[Deployed]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    # Its own server and port, but moto keeps its backends per process: resources of
-    # other tests may be there too, so every assertion looks at totes-wiring-* only.
-    moto = start_moto()
-    workdir = LOCAL_DIR / "test" / "terraform-wiring" / moto.endpoint.rsplit(":", 1)[1]
-    try:
-        outputs = apply_local(
-            moto.endpoint, env=ENV, workdir=workdir, extra_vars={"alarm_email_addresses": [ALARM_EMAIL]}
-        )
-        yield Deployed(moto, outputs, workdir)
-    finally:
-        moto.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+Deployed = Any  # conftest.Deployed (conftest modules are not importable)
 
 
 def _arn(bucket: str) -> str:
@@ -193,9 +151,23 @@ def _expected_grants(deployed: Deployed) -> dict[str, set[tuple[str, str]]]:
     source_secret = secrets.describe_secret(SecretId=out["source_db_secret_name"])["ARN"]
     warehouse_secret = secrets.describe_secret(SecretId=out["warehouse_db_secret_name"])["ARN"]
 
+    # In the VPC, Lambda manages each function's network interfaces with its role:
+    # only in the deployment's subnets, with its security group, in this account.
+    ec2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+    interfaces = f"{ec2}:network-interface/*"
+    manage = ("ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
+    create_in = [interfaces, f"{ec2}:security-group/{out['functions_security_group_id']}"] + [
+        f"{ec2}:subnet/{subnet}" for subnet in deployed.account.subnet_ids
+    ]
+    network = (
+        {("ec2:CreateNetworkInterface", arn) for arn in create_in}
+        | {(action, interfaces) for action in manage}
+        | {("ec2:DescribeNetworkInterfaces", "*"), ("ec2:DescribeSubnets", "*")}  # no resource-level permissions
+    )
+
     def base(stage: str) -> set[tuple[str, str]]:
         log_streams = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/totes-{ENV}-{stage}:*"
-        return {
+        return network | {
             ("logs:CreateLogStream", log_streams),
             ("logs:PutLogEvents", log_streams),
             ("sqs:SendMessage", out["failure_queue_arn"]),
@@ -370,27 +342,154 @@ def test_buckets_are_versioned_encrypted_and_private(deployed: Deployed, bucket_
     assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
 
 
+# -- layer, network placement, warehouse ---------------------------------------
+
+
+def test_every_function_runs_with_the_layer_the_public_parameter_names(deployed: Deployed) -> None:
+    # conftest published the parameter at the path of the aws-sdk-pandas docs for the
+    # pinned version; an apply reading any other name would have failed.
+    assert deployed.outputs["aws_sdk_pandas_layer_arn"] == deployed.account.layer_arn
+    for stage in ("ingestion", "transform", "load"):
+        layers = _function(deployed, stage)["Layers"]
+        assert [layer["Arn"] for layer in layers] == [deployed.account.layer_arn], stage
+
+
+def _rules(ec2: Any, group_id: str) -> dict[str, set[tuple[Any, ...]]]:
+    """A security group's rules as {"ingress"|"egress": {(protocol, from, to, peer)}}."""
+    rules: dict[str, set[tuple[Any, ...]]] = {"ingress": set(), "egress": set()}
+    found = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])
+    for rule in found["SecurityGroupRules"]:
+        peer = (
+            rule.get("CidrIpv4")
+            or rule.get("PrefixListId")
+            or (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
+            or rule.get("CidrIpv6")
+        )
+        kind = "egress" if rule["IsEgress"] else "ingress"
+        rules[kind].add((rule["IpProtocol"], rule["FromPort"], rule["ToPort"], peer))
+    return rules
+
+
+def test_functions_run_in_the_private_subnets_and_let_out_only_https_and_postgres(deployed: Deployed) -> None:
+    out = deployed.outputs
+    group = out["functions_security_group_id"]
+    for stage in ("ingestion", "transform", "load"):
+        vpc = _function(deployed, stage)["VpcConfig"]
+        assert sorted(vpc["SubnetIds"]) == sorted(deployed.account.subnet_ids), stage
+        assert vpc["SecurityGroupIds"] == [group], stage
+
+    ec2 = deployed.client("ec2")
+    assert _rules(ec2, group) == {
+        "ingress": set(),
+        "egress": {
+            ("tcp", 443, 443, deployed.account.vpc_cidr),  # the interface endpoints
+            ("tcp", 443, 443, _s3_prefix_list(ec2)),  # S3 through the gateway endpoint
+            ("tcp", 5432, 5432, "203.0.113.10/32"),  # totesys (database_cidr_blocks)
+            ("tcp", 5432, 5432, out["warehouse_security_group_id"]),
+        },
+    }
+
+
+def _s3_prefix_list(ec2: Any) -> str:
+    [prefix_list] = ec2.describe_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{REGION}.s3"]}]
+    )["PrefixLists"]
+    return str(prefix_list["PrefixListId"])
+
+
+def test_vpc_endpoints_serve_every_api_the_functions_call(deployed: Deployed) -> None:
+    ec2 = deployed.client("ec2")
+    ids = deployed.outputs["vpc_endpoint_ids"]
+    assert set(ids) == {"s3", "ssm", "secretsmanager", "logs", "monitoring"}
+    endpoints = {
+        e["ServiceName"].rsplit(".", 1)[1]: e
+        for e in ec2.describe_vpc_endpoints(VpcEndpointIds=list(ids.values()))["VpcEndpoints"]
+    }
+    assert endpoints["s3"]["VpcEndpointType"] == "Gateway"
+    assert endpoints["s3"]["RouteTableIds"] == [deployed.account.route_table_id]
+    interface_groups = set()
+    for service in ("ssm", "secretsmanager", "logs", "monitoring"):
+        endpoint = endpoints[service]
+        assert endpoint["VpcEndpointType"] == "Interface", service
+        assert endpoint["VpcId"] == deployed.account.vpc_id, service
+        assert endpoint["PrivateDnsEnabled"], service
+        assert sorted(endpoint["SubnetIds"]) == sorted(deployed.account.subnet_ids), service
+        interface_groups |= {g["GroupId"] for g in endpoint["Groups"]}
+    [endpoint_group] = interface_groups
+    assert _rules(ec2, endpoint_group) == {"ingress": {("tcp", 443, 443, deployed.account.vpc_cidr)}, "egress": set()}
+
+
+def test_warehouse_is_private_encrypted_tls_only_and_backed_up(deployed: Deployed) -> None:
+    out = deployed.outputs
+    rds = deployed.client("rds")
+    [db] = rds.describe_db_instances(DBInstanceIdentifier=f"totes-{ENV}-warehouse")["DBInstances"]
+    assert db["Engine"] == "postgres"
+    assert db["EngineVersion"].split(".")[0] == "18"
+    assert db["StorageEncrypted"]
+    assert not db["PubliclyAccessible"]
+    assert db["BackupRetentionPeriod"] == 7
+    assert not db["DeletionProtection"]  # on in prod only
+    assert db["DBName"] == out["warehouse_database_name"] == "warehouse"
+    assert db["Endpoint"]["Address"] == out["warehouse_endpoint"]
+    assert sorted(s["SubnetIdentifier"] for s in db["DBSubnetGroup"]["Subnets"]) == sorted(deployed.account.subnet_ids)
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [out["warehouse_security_group_id"]]
+
+    # The master password: generated and kept by RDS in Secrets Manager, never in Terraform.
+    assert db["MasterUserSecret"]["SecretArn"] == out["warehouse_master_user_secret_arn"]
+    master = json.loads(
+        deployed.client("secretsmanager").get_secret_value(SecretId=out["warehouse_master_user_secret_arn"])[
+            "SecretString"
+        ]
+    )
+    assert db["MasterUsername"] == "totes_admin"
+    assert master["password"]
+    assert master["password"] not in pull_state(deployed.moto.endpoint, deployed.workdir)
+
+    [group] = db["DBParameterGroups"]
+    parameters = {
+        p["ParameterName"]: p.get("ParameterValue")
+        for p in rds.describe_db_parameters(DBParameterGroupName=group["DBParameterGroupName"])["Parameters"]
+    }
+    assert parameters["rds.force_ssl"] == "1"
+
+    # Reachable from the functions only, on the PostgreSQL port; nothing goes out.
+    ec2 = deployed.client("ec2")
+    assert _rules(ec2, out["warehouse_security_group_id"]) == {
+        "ingress": {("tcp", 5432, 5432, out["functions_security_group_id"])},
+        "egress": set(),
+    }
+
+
 # -- state and secrets (keep these last: they re-apply) ---------------------------
+
+
+def test_state_is_in_the_bootstrapped_bucket_without_secrets(deployed: Deployed) -> None:
+    s3 = deployed.client("s3")
+    key = f"totes/{ENV}/terraform.tfstate"
+    stored = s3.get_object(Bucket=deployed.state_bucket, Key=key)["Body"].read().decode()
+    assert json.loads(stored)["resources"]
+    # S3-native locking: the lock object exists only while a command runs.
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=deployed.state_bucket).get("Contents", [])]
+    assert keys == [key]
+    assert s3.get_bucket_versioning(Bucket=deployed.state_bucket)["Status"] == "Enabled"
+    assert "SecretString" not in stored
+    assert "secret_string" not in stored
 
 
 def test_secrets_exist_without_a_value(deployed: Deployed) -> None:
     secrets = deployed.client("secretsmanager")
     for name in (deployed.outputs["source_db_secret_name"], deployed.outputs["warehouse_db_secret_name"]):
         assert secrets.describe_secret(SecretId=name)["Name"] == name
-        # No value in Terraform: it is set out of band (docs/operations.md).
-        with pytest.raises(secrets.exceptions.ResourceNotFoundException):
-            secrets.get_secret_value(SecretId=name)
-    state = (deployed.workdir / "terraform.tfstate").read_text()
-    assert "SecretString" not in state
-    assert "secret_string" not in state
+        # No value from Terraform: it is set out of band (docs/operations.md). Read right
+        # after the deploy: test_first_deploy.py sets them.
+        assert deployed.secrets_had_value[name] is False, name
 
 
 def test_ssm_state_is_created_once_and_never_reset_by_a_later_apply(deployed: Deployed) -> None:
     ssm = deployed.client("ssm")
     prefix = deployed.outputs["ssm_prefix"]
     seq, watermarks = f"{prefix}/ingestion/last_run_seq", f"{prefix}/ingestion/watermarks"
-    assert ssm.get_parameter(Name=seq)["Parameter"]["Value"] == "0"
-    assert ssm.get_parameter(Name=watermarks)["Parameter"]["Value"] == "{}"
+    assert deployed.ssm_after_deploy == {seq: "0", watermarks: "{}"}
 
     # The pipeline advances its state, then someone deploys again.
     ssm.put_parameter(Name=seq, Value="42", Type="String", Overwrite=True)
@@ -403,6 +502,7 @@ def test_ssm_state_is_created_once_and_never_reset_by_a_later_apply(deployed: De
     assert ssm.get_parameter(Name=watermarks)["Parameter"]["Value"] == '{"sales_order": "2026-11-22T10:00:00.000"}'
 
 
+@pytest.mark.destroys_deployment
 def test_destroy_completes_with_objects_versions_and_delete_markers_in_the_buckets(deployed: Deployed) -> None:
     s3 = deployed.client("s3")
     ingest = deployed.outputs["ingest_bucket_name"]
@@ -424,3 +524,9 @@ def test_destroy_completes_with_objects_versions_and_delete_markers_in_the_bucke
     assert [p["Name"] for p in parameters if p["Name"].startswith(deployed.outputs["ssm_prefix"])] == []
     alarms = deployed.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"totes-{ENV}-")["MetricAlarms"]
     assert alarms == []
+    instances = deployed.client("rds").describe_db_instances()["DBInstances"]
+    assert [d["DBInstanceIdentifier"] for d in instances if d["DBInstanceIdentifier"].startswith(f"totes-{ENV}-")] == []
+    groups = deployed.client("ec2").describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [deployed.account.vpc_id]}]
+    )["SecurityGroups"]
+    assert [g["GroupName"] for g in groups if g["GroupName"].startswith(f"totes-{ENV}-")] == []
