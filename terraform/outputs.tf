@@ -163,3 +163,8 @@ output "warehouse_master_user_secret_arn" {
   description = "Secrets Manager secret, managed and rotated by RDS, holding the warehouse master user's credentials: for creating the loader role once (docs/operations.md), never for the pipeline."
   value       = one(flatten(aws_db_instance.warehouse[*].master_user_secret[*].secret_arn))
 }
+
+output "aws_region" {
+  description = "Region of the deployment (the ops commands' boto3 region when given --outputs)."
+  value       = local.region
+}

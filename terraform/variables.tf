@@ -81,7 +81,7 @@ variable "attach_aws_sdk_pandas_layer" {
 variable "aws_sdk_pandas_version" {
   description = "Version of the AWS SDK for pandas managed layer (its awswrangler version) the functions run with. Must equal the awswrangler pin of layer-requirements.txt, which the Python 3.12 runtime test installs (tests/unit/infra checks the two agree)."
   type        = string
-  default     = "3.16.1"
+  default     = "3.17.0"
 
   validation {
     condition     = can(regex("^[0-9]+[.][0-9]+[.][0-9]+$", var.aws_sdk_pandas_version))

@@ -79,6 +79,7 @@ def test_outputs_name_everything_the_local_stack_reads(deployed: Deployed) -> No
     assert out["failure_queue_url"].endswith(f"/{ACCOUNT}/totes-{ENV}-failed-invocations")
     assert out["sns_topic_arn"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:totes-{ENV}-alarms"
     assert out["dashboard_name"] == f"totes-{ENV}-pipeline"
+    assert out["aws_region"] == REGION
 
 
 # -- events ----------------------------------------------------------------------
