@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import pg8000.dbapi
+import pg8000
 import pg8000.exceptions
 import pg8000.native
 
@@ -219,11 +219,11 @@ def connect(creds: DbCredentials, application_name: str, timeout: int = 30) -> p
         raise failure from exc
 
 
-def connect_dbapi(creds: DbCredentials, application_name: str, timeout: int = 30) -> pg8000.dbapi.Connection:
-    """The same connection as :func:`connect`, as a DB-API connection (for libraries that want one)."""
+def connect_dbapi(creds: DbCredentials, application_name: str, timeout: int = 30) -> pg8000.Connection:
+    """The same connection as :func:`connect`, as pg8000's DB-API ``pg8000.Connection`` (what awswrangler takes)."""
     kwargs = _connection_kwargs(creds, application_name, timeout)
     try:
-        return pg8000.dbapi.Connection(**kwargs)
+        return pg8000.Connection(**kwargs)
     except (ssl.SSLError, pg8000.exceptions.InterfaceError) as exc:
         failure = _tls_failure(creds, exc)
         if failure is None:

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pg8000
 import pg8000.exceptions
 import pytest
 
-from common.db import DatabaseTlsError, DbCredentials, connect
+from common.db import DatabaseTlsError, DbCredentials, connect, connect_dbapi
 from ingestion.errors import SourceConnectionError
 from ingestion.handler import lambda_handler as ingestion_handler
 from load.errors import WarehouseLoadError
@@ -91,6 +92,18 @@ def test_every_fixture_connection_is_tls_with_verify_full(source_db, warehouse_d
             con.close()
         assert ssl_on is True
         assert version in ("TLSv1.2", "TLSv1.3")
+
+
+def test_the_dbapi_connection_is_tls_too_and_what_awswrangler_takes(warehouse_db) -> None:
+    con = connect_dbapi(warehouse_db.credentials, "test-dbapi")
+    try:
+        assert isinstance(con, pg8000.Connection)  # awswrangler.postgresql refuses anything else
+        cursor = con.cursor()
+        cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        ((ssl_on,),) = cursor.fetchall()
+        assert ssl_on is True
+    finally:
+        con.close()
 
 
 def test_a_plain_connection_is_refused_by_the_local_stack(warehouse_db, caplog) -> None:
