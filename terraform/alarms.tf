@@ -225,3 +225,21 @@ resource "aws_cloudwatch_metric_alarm" "rows_quarantined" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }
+
+resource "aws_cloudwatch_metric_alarm" "future_rows" {
+  # A source row stamped beyond run start + FUTURE_TOLERANCE_SECONDS is outside every
+  # window until its time comes (docs/ingestion.md, "Rows stamped in the future").
+  alarm_name          = "${local.name}-ingestion-future-rows"
+  alarm_description   = "totesys holds rows whose last_updated lies in the future: they are not ingested until then. `totes status` names them; fix the source's clock or the rows."
+  namespace           = var.metrics_namespace
+  metric_name         = "FutureRows"
+  dimensions          = { service = "ingestion" }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}

@@ -110,9 +110,26 @@ def print_status(status: Any) -> None:
     lag = status.source_lag_seconds
     table.add_row("source lag (now - oldest watermark)", f"{lag:,.0f} s" if lag is not None else "no watermarks yet")
     table.add_row("quarantined rows", ", ".join(f"{t}: {n}" for t, n in status.quarantined.items()) or "none")
+    table.add_row(
+        "refused by the warehouse (pipeline.load_quarantine)",
+        ", ".join(f"{t}: {n}" for t, n in status.load_quarantined.items()) or "none",
+    )
+    table.add_row(
+        "rows stamped in the future (newest run)",
+        ", ".join(f"{t}: {e.get('rows', 0)}" for t, e in status.future_rows.items()) or "none",
+    )
     depth = status.failure_queue_depth
     table.add_row("failure queue depth", "unknown" if depth is None else str(depth))
     console.print(table)
+    if status.future_rows:
+        ahead = Table(title="Source rows stamped in the future (ingested once their time comes)", title_justify="left")
+        ahead.add_column("table")
+        ahead.add_column("rows")
+        ahead.add_column("first keys (id @ last_updated)")
+        for t, e in sorted(status.future_rows.items()):
+            keys = ", ".join(f"{pk} @ {stamp}" for pk, stamp in e.get("keys", []))
+            ahead.add_row(t, str(e.get("rows", 0)), keys)
+        console.print(ahead)
     if status.watermarks:
         marks = Table(title="Watermarks (SSM)", title_justify="left")
         marks.add_column("table")

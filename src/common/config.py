@@ -20,14 +20,38 @@ def require_env(name: str) -> str:
     return value
 
 
-def int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+@dataclass(frozen=True)
+class IntSetting:
+    """An integer environment variable: its name, default and allowed range (inclusive).
+
+    Read when the configuration is read, before any client or connection is made, so a
+    bad value fails naming the variable and its range, not as an overflow deep in a run.
+    """
+
+    name: str
+    default: int
+    low: int
+    high: int
+
+    def read(self) -> int:
+        raw = os.environ.get(self.name, "").strip()
+        if not raw:
+            return self.default
+        allowed = f"an integer from {self.low} to {self.high}"
+        try:
+            value = int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"environment variable {self.name} must be {allowed}, got {raw!r}") from exc
+        if not self.low <= value <= self.high:
+            raise ConfigError(f"environment variable {self.name} must be {allowed}, got {value}")
+        return value
+
+
+# How far below each watermark ingestion re-reads for late-committing transactions: at
+# most a day, beyond which the recent-keys set and every run's re-read grow needlessly.
+LOOKBACK_SECONDS = IntSetting("LOOKBACK_SECONDS", 900, 0, 86_400)
+# A source row stamped more than this after a run's start is reported as from the future.
+FUTURE_TOLERANCE_SECONDS = IntSetting("FUTURE_TOLERANCE_SECONDS", 300, 0, 86_400)
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,7 @@ class IngestionConfig:
     source_db_secret: str
     source_tables: str | None
     lookback_seconds: int
+    future_tolerance_seconds: int
 
     @classmethod
     def from_env(cls) -> IngestionConfig:
@@ -45,7 +70,8 @@ class IngestionConfig:
             ssm_prefix=require_env("SSM_PREFIX").rstrip("/"),
             source_db_secret=require_env("SOURCE_DB_SECRET"),
             source_tables=os.environ.get("SOURCE_TABLES") or None,
-            lookback_seconds=int_env("LOOKBACK_SECONDS", 900),
+            lookback_seconds=LOOKBACK_SECONDS.read(),
+            future_tolerance_seconds=FUTURE_TOLERANCE_SECONDS.read(),
         )
 
 

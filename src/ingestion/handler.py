@@ -47,7 +47,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result = run_ingestion(
             store=LakeStore(config.ingest_bucket, _client("s3", endpoint)), ssm=_client("ssm", endpoint),
             connection=connection, ssm_prefix=config.ssm_prefix, tables=tables,
-            lookback=timedelta(seconds=config.lookback_seconds), metrics=metrics,
+            lookback=timedelta(seconds=config.lookback_seconds),
+            future_tolerance=timedelta(seconds=config.future_tolerance_seconds), metrics=metrics,
         )  # fmt: skip
     finally:
         connection.close()

@@ -55,6 +55,7 @@ def build_manifest(
     tables: Mapping[str, TableEntry],
     watermarks: Mapping[str, str],
     recent_keys: str,
+    future_rows: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The manifest document of docs/architecture.md."""
     return {
@@ -67,6 +68,7 @@ def build_manifest(
         "tables": {name: asdict(entry) for name, entry in tables.items()},
         "watermarks": dict(sorted(watermarks.items())),
         "recent_keys": recent_keys,
+        "future_rows": dict(sorted((future_rows or {}).items())),
     }
 
 

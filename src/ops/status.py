@@ -40,6 +40,10 @@ class PipelineStatus:
     stages: list[StageRun]
     quarantined: dict[str, int]
     failure_queue_depth: int | None
+    # The newest ingestion run's rows stamped in the future: table -> {"rows", "keys"}.
+    future_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Rows the warehouse refused at load time (pipeline.load_quarantine), per table.
+    load_quarantined: dict[str, int] = field(default_factory=dict)
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def stage(self, name: str) -> StageRun:
@@ -59,17 +63,32 @@ class PipelineStatus:
         return (self.checked_at - oldest).total_seconds()
 
 
-def last_committed_run(store: LakeStore) -> StageRun:
-    """The highest run whose commit record exists in a bucket."""
+def last_committed_record(store: LakeStore) -> tuple[int, dict[str, Any]] | None:
+    """The highest run whose commit record exists in a bucket, and that record."""
     last: int | None = None
     for key in store.list_keys(RUNS_PREFIX):
         seq = seq_from_key(key)
         if seq is not None:
             last = seq if last is None else max(last, seq)
     if last is None:
+        return None
+    return last, store.get_json(run_key(last))
+
+
+def last_committed_run(store: LakeStore) -> StageRun:
+    """The highest run whose commit record exists in a bucket."""
+    found = last_committed_record(store)
+    if found is None:
         return StageRun(store.bucket, None)
-    record = store.get_json(run_key(last))
-    return StageRun(store.bucket, last, record.get("committed_at"))
+    return StageRun(store.bucket, found[0], found[1].get("committed_at"))
+
+
+def load_quarantine_counts(warehouse: pg8000.native.Connection) -> dict[str, int]:
+    """Rows in ``pipeline.load_quarantine`` per warehouse table ({} before the migration)."""
+    if not warehouse.run("SELECT to_regclass('pipeline.load_quarantine') IS NOT NULL")[0][0]:
+        return {}
+    rows = warehouse.run("SELECT table_name, count(*) FROM pipeline.load_quarantine GROUP BY 1 ORDER BY 1")
+    return {str(t): int(n) for t, n in rows}
 
 
 def ledger_columns(warehouse: pg8000.native.Connection) -> list[str]:
@@ -143,8 +162,15 @@ def collect_status(
 
     ingest = LakeStore(resources.ingest_bucket, s3)
     processed = LakeStore(resources.processed_bucket, s3)
-    ingest_run, transform_run = last_committed_run(ingest), last_committed_run(processed)
-    ingest_run.stage, transform_run.stage = "ingestion", "transform"
+    newest_manifest = last_committed_record(ingest)
+    ingest_run = StageRun("ingestion", None)
+    future_rows: dict[str, dict[str, Any]] = {}
+    if newest_manifest is not None:
+        seq, manifest = newest_manifest
+        ingest_run = StageRun("ingestion", seq, manifest.get("committed_at"))
+        future_rows = manifest.get("future_rows") or {}
+    transform_run = last_committed_run(processed)
+    transform_run.stage = "transform"
     load_run = last_loaded_run(warehouse) if warehouse is not None else StageRun("load", None)
     return PipelineStatus(
         ssm_last_run_seq=int(param("last_run_seq", "0")),
@@ -152,4 +178,6 @@ def collect_status(
         stages=[ingest_run, transform_run, load_run],
         quarantined=counts_by_table(list_quarantine(processed)),
         failure_queue_depth=failure_queue_depth(sqs, failure_queue_url),
+        future_rows=future_rows,
+        load_quarantined=load_quarantine_counts(warehouse) if warehouse is not None else {},
     )

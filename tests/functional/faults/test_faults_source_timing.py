@@ -5,6 +5,7 @@ boundary."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -116,4 +117,43 @@ def test_1000_rows_sharing_one_timestamp_across_batch_boundaries(seeded, monkeyp
     rows_run2 = world.manifest(2)["tables"]["sales_order"]["rows"]
     assert rows_run2 == 1000 - late_rows
     world.runner.mark_all_seen()
+    world.verify()
+
+
+def test_a_row_stamped_in_the_future_raises_the_metric_and_shows_in_status(seeded) -> None:
+    """A sales order stamped 2099 is outside every window until 2099: the old code said nothing.
+    Now every run counts it (WARNING naming table and key, the FutureRows metric behind the
+    alarm, the manifest and `totes status`); rows a minute ahead, within the tolerance, are
+    not reported, and both arrive once their time comes."""
+    from ops.status import collect_status
+
+    world = seeded
+    [far] = _copy_sales_orders(world.admin, 1, datetime(2099, 1, 1))
+    [soon] = _copy_sales_orders(world.admin, 1, _source_now() + timedelta(minutes=1))
+    world.cycle()
+
+    log = world.log.getvalue().splitlines()
+    warnings = [json.loads(line) for line in log if "stamped in the future" in line]
+    assert [(w["level"], w["table"], w["rows"], w["keys"]) for w in warnings] == [
+        ("WARNING", "sales_order", 1, [f"sales_order_id={far} last_updated=2099-01-01T00:00:00.000"])
+    ]
+    emf = [json.loads(line) for line in log if '"_aws"' in line and '"FutureRows"' in line]
+    assert [m["FutureRows"] for m in emf] == [[0.0], [1.0]]  # the seeding cycle's run 1, then run 2
+    manifest = world.manifest(2)
+    assert manifest["future_rows"] == {"sales_order": {"rows": 1, "keys": [[far, "2099-01-01T00:00:00.000"]]}}
+
+    p = world.pipeline
+    status = collect_status(s3=p.aws.s3, ssm=p.aws.ssm, resources=p.resources, warehouse=p.warehouse.admin)
+    assert status.future_rows == manifest["future_rows"]
+    assert _in_warehouse(world, [far]) == 0
+
+    # Their time comes (here: the clock is corrected): the next run ingests them like any other.
+    world.admin.run(
+        "UPDATE sales_order SET last_updated = now() AT TIME ZONE 'UTC' - interval '1 second'"
+        " WHERE sales_order_id = ANY(:i)",
+        i=[far, soon],
+    )
+    world.cycle()
+    assert world.manifest(3)["future_rows"] == {}
+    assert _in_warehouse(world, [far, soon]) == 2
     world.verify()

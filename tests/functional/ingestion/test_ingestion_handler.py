@@ -8,6 +8,7 @@ import json
 import pytest
 from freezegun import freeze_time
 
+from common.config import ConfigError
 from common.source_tables import UnknownTableError
 from ingestion.errors import SourceConnectionError
 from ingestion.handler import lambda_handler
@@ -48,3 +49,31 @@ def test_an_unreachable_database_fails_the_invocation(ingest) -> None:
         lambda_handler({}, None)
     assert ingest.manifests() == []
     assert ingest.ssm("last_run_seq") == "0"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        ("LOOKBACK_SECONDS", "99999999999", "got 99999999999"),
+        ("LOOKBACK_SECONDS", "-5", "got -5"),
+        ("LOOKBACK_SECONDS", "15m", "got '15m'"),
+        ("FUTURE_TOLERANCE_SECONDS", "-1", "got -1"),
+    ],
+)
+def test_a_bad_setting_fails_before_any_connection_naming_the_variable_and_its_range(
+    ingest, monkeypatch, variable: str, value: str, shown: str
+) -> None:
+    """The old code opened the connection first, then died with a raw OverflowError/ValueError.
+
+    The secret points at a closed port: had the handler connected first, this would be a
+    SourceConnectionError, not the configuration error.
+    """
+    unreachable = dataclasses.replace(ingest.pipeline.source.credentials, port=free_port())
+    ingest.pipeline.aws.secretsmanager.put_secret_value(
+        SecretId=ingest.pipeline.resources.source_db_secret, SecretString=unreachable.to_secret_string()
+    )
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as raised:
+        lambda_handler({}, None)
+    assert str(raised.value) == f"environment variable {variable} must be an integer from 0 to 86400, {shown}"
+    assert ingest.manifests() == []
