@@ -61,6 +61,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStack]:
         if moto is not None:
             moto.stop()
         postgres.stop()
+        postgres.remove_files()  # its data may live outside root (local.postgres_server.server_data_dir)
         shutil.rmtree(root, ignore_errors=True)
 
 

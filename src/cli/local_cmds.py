@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import pg8000.native
@@ -54,12 +53,8 @@ def local_down(wipe: Annotated[bool, typer.Option(help="Also delete the database
         console.print("No local stack is up.")
         return
     details = StackDetails.read()
-    stop_detached(details)
+    stop_detached(details, wipe=wipe)
     STACK_FILE.unlink()
-    if wipe:
-        import shutil
-
-        shutil.rmtree(Path(details.pg_data_dir), ignore_errors=True)
     console.print("[green]Local stack stopped.[/]")
 
 

@@ -203,6 +203,7 @@ def run(
 ) -> None:
     """Run one pipeline cycle (or --watch: one per schedule interval) against the running pipeline."""
     from local.aws_resources import put_db_secrets
+    from local.paths import LOCAL_DIR
     from local.runner import PipelineRunner
 
     _quiet_servers()
@@ -216,7 +217,7 @@ def run(
     put_db_secrets(
         target.client("secretsmanager"), target.resources, target.source_credentials(), target.warehouse_credentials()
     )
-    log_path = Path(target.details.pg_data_dir).parent / "logs" / "run.log"
+    log_path = LOCAL_DIR / "logs" / "run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a", encoding="utf-8") as log:
         runner = PipelineRunner(

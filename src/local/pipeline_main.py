@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from common.warehouse_tables import LOAD_ORDER
 from local.aws_resources import PipelineResources, put_db_secrets
 from local.moto_server import FAKE_CREDENTIALS, REGION
 from local.paths import LOCAL_DIR, STACK_FILE
+from local.postgres_server import remove_data, server_data_dir
 from local.runner import CycleResult, PipelineRunner, overlay_environ
 from local.stack import LocalStack, StackDetails
 from ops.reconcile import ReconcileReport, reconcile
@@ -313,7 +313,7 @@ def run_local(
     if keep_stack and STACK_FILE.exists():
         raise StackBusyError(f"a local stack is already up ({STACK_FILE}); run `totes local down` first")
     root = (root or LOCAL_DIR / "run-local").resolve()
-    shutil.rmtree(root / "pg", ignore_errors=True)  # every run starts from an empty totesys
+    remove_data(server_data_dir(root / "pg"))  # every run starts from an empty totesys
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_path = root / "logs" / f"run-local-{stamp}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,19 @@ TLS as in AWS: every start makes a throwaway CA and a server certificate for
 accepts only ``hostssl`` logins with SCRAM passwords, so a plain connection is refused
 and every client verifies the server (``sslmode=verify-full`` with the CA file next to
 the data folder). ``tls=False`` exists only for the benchmarks' TLS-off baseline.
+
+The ``postgres`` user must be able to reach that folder. A checkout inside a folder it
+cannot traverse (root's home is mode 700) would make initdb fail with "Permission
+denied", so the data then goes to ``<system temp>/totes-pg-<hash of the folder>/``
+instead (``server_data_dir``): the same checkout finds it again, and
+``PostgresServer.remove_files`` (``local down --wipe``) removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import hashlib
 import os
 import secrets
 import shutil
@@ -123,6 +131,43 @@ class PostgresServer:
             return
         _run([find_pg_bin("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60"])
 
+    def remove_files(self) -> None:
+        """Delete the (stopped) server's files (``remove_data``)."""
+        remove_data(self.data_dir)
+
+
+_RELOCATED_PREFIX = "totes-pg-"
+
+
+def remove_data(data_dir: Path) -> None:
+    """Delete a (stopped) cluster's folder, its password, log and CA files, and a relocation folder left empty."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    for suffix in ("log", "password", "ca.pem"):
+        (data_dir.parent / f"{data_dir.name}.{suffix}").unlink(missing_ok=True)
+    parent = data_dir.parent
+    if parent.name.startswith(_RELOCATED_PREFIX) and parent.parent == Path(tempfile.gettempdir()):
+        with contextlib.suppress(OSError):  # something else lives there still
+            parent.rmdir()
+
+
+def _server_user_can_enter(folder: Path) -> bool:
+    """Whether the ``postgres`` user can traverse to ``folder`` (the nearest existing ancestor is tried)."""
+    while not folder.exists():
+        folder = folder.parent
+    probe = _as_server_user(["test", "-x", str(folder)])
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0  # noqa: S603  # nosec B603
+
+
+def server_data_dir(wanted: Path) -> Path:
+    """Where the data of a server asked for at ``wanted`` lives: ``wanted`` itself, unless
+    we are root and the ``postgres`` user cannot reach it; then a folder of its own under
+    the system temp directory, keyed by ``wanted`` (traversable by everyone, sticky)."""
+    wanted = wanted.resolve()
+    if os.geteuid() != 0 or _server_user_can_enter(wanted.parent):
+        return wanted
+    key = hashlib.sha256(str(wanted).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"{_RELOCATED_PREFIX}{key}" / wanted.name
+
 
 def _prepare_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
@@ -165,6 +210,8 @@ def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = Non
     ----------
     data_dir
         Folder for the cluster; created if missing. Reused if it already holds one.
+        Relocated if the ``postgres`` user cannot reach it (``server_data_dir``); the
+        returned server's ``data_dir`` says where it is.
     fast
         Tests only: fsync, synchronous_commit and full_page_writes off.
     port
@@ -174,7 +221,7 @@ def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = Non
         only, for the benchmarks' TLS-off baseline.
     """
     initdb, pg_ctl = find_pg_bin("initdb"), find_pg_bin("pg_ctl")
-    data_dir = data_dir.resolve()
+    data_dir = server_data_dir(data_dir)
     _prepare_dir(data_dir.parent)
     password_file = data_dir.parent / f"{data_dir.name}.password"
     if not (data_dir / "PG_VERSION").exists():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -176,9 +175,9 @@ class LocalStack:
             self.moto = None
         if self.postgres is not None:
             self.postgres.stop()
+            if wipe:
+                self.postgres.remove_files()
             self.postgres = None
-        if wipe and (self.root / "pg").exists():
-            shutil.rmtree(self.root / "pg", ignore_errors=True)
 
     def __enter__(self) -> StackDetails:
         return self.up()
@@ -187,7 +186,10 @@ class LocalStack:
         self.down()
 
 
-def stop_detached(details: StackDetails) -> None:
-    """Stop a stack that ``totes local up`` left running, from its details file."""
+def stop_detached(details: StackDetails, *, wipe: bool = False) -> None:
+    """Stop a stack that ``totes local up`` left running, from its details file; ``wipe``: delete its data."""
     MotoServer(port=int(details.moto_endpoint.rsplit(":", 1)[1]), pid=details.moto_pid).stop()
-    details.server().stop()
+    server = details.server()
+    server.stop()
+    if wipe:
+        server.remove_files()

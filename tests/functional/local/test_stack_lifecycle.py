@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -111,3 +112,38 @@ def test_local_up_writes_details_and_down_stops_everything(tmp_path: Path) -> No
     finally:
         subprocess.run([*totes, "local", "down"], capture_output=True, env=env, check=False)
         shutil.rmtree(local_dir, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+def test_a_checkout_the_postgres_user_cannot_reach_still_runs_the_stack(tmp_path: Path) -> None:
+    """A first run as root from a private folder (root's home is mode 700): the old code
+    stopped in initdb with "Permission denied". The stack keeps its data under the system
+    temp folder instead, keyed by the checkout, and `local down --wipe` removes it."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    checkout = private / "checkout"
+    for part in ("src", "sql"):
+        shutil.copytree(REPO_ROOT / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != "TOTES_LOCAL_DIR"}
+    env["PYTHONPATH"] = str(checkout / "src")
+    totes = [sys.executable, "-m", "cli.main"]
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([*totes, *args], capture_output=True, text=True, env=env, cwd=checkout, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+        return proc.stdout
+
+    try:
+        run("local", "up")
+        details = json.loads((checkout / ".local" / "stack.json").read_text())
+        data_dir = Path(details["pg_data_dir"])
+        assert data_dir.parent.parent == Path(tempfile.gettempdir())
+        assert data_dir.parent.name.startswith("totes-pg-")
+        run("migrate")
+        run("seed", "--scale", "0.05")
+        assert _port_open(details["pg_port"])
+        run("local", "down", "--wipe")
+        assert not data_dir.parent.exists(), "down --wipe leaves the relocated data behind"
+        assert not _port_open(details["pg_port"])
+    finally:
+        subprocess.run([*totes, "local", "down", "--wipe"], capture_output=True, env=env, cwd=checkout, check=False)
