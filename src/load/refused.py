@@ -167,7 +167,8 @@ def _apply_rows(
     if table.kind is Kind.FACT:
         dates = upsert.ensure_dates(con, (d for c in table.date_columns for d in staged.distinct.get(c, ())))  # type: ignore[misc]
         members = upsert.infer_missing_members(con, staged, run_seq)
-        loaded = upsert.append_facts(con, staged)
+        # Bulk mode for a big part, as the normal path: its dropped keys come back with the savepoint.
+        loaded = upsert.append_facts(con, staged, bulk=upsert.use_bulk_mode(con, staged))
     else:
         loaded, _completed = upsert.upsert_dimension(con, staged, run_seq)
     # The next part of this table stages into a table of the same name.
