@@ -99,7 +99,7 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
-def _deploy(config: dict[str, Any]) -> Any:
+def deploy_handlers(config: dict[str, Any]) -> Any:
     """Provision buckets/SSM/secrets, register the handlers, wire the notifications."""
     import boto3
 
@@ -181,7 +181,7 @@ def _child(incremental_cycles: int) -> dict[str, Any]:
     import load.handler  # noqa: F401
     import transform.handler  # noqa: F401
 
-    runner = _deploy(config)
+    runner = deploy_handlers(config)
     admin = connect(DbCredentials(**config["admin"]), "bench-e2e")
     out: dict[str, Any] = {"incremental": []}
     with RssSampler() as sampler:

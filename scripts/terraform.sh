@@ -2,6 +2,7 @@
 # Terraform for one environment against AWS (make plan / deploy / destroy).
 #
 #   scripts/terraform.sh <env> plan|apply|destroy [extra terraform args]
+#   scripts/terraform.sh <env> outputs             (terraform output -json > build/outputs-<env>.json)
 #   scripts/terraform.sh bootstrap plan|apply      (the state bucket; once per account)
 #
 # <env> picks terraform/environments/<env>.tfvars and <env>.s3.tfbackend.
@@ -13,11 +14,11 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/tf-cli-config.sh
 source scripts/tf-cli-config.sh
 
-usage() { echo "usage: $0 <env>|bootstrap plan|apply|destroy [terraform args]" >&2; exit 2; }
+usage() { echo "usage: $0 <env>|bootstrap plan|apply|destroy|outputs [terraform args]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 env="$1" action="$2"
 shift 2
-case "$action" in plan | apply | destroy) ;; *) usage ;; esac
+case "$action" in plan | apply | destroy | outputs) ;; *) usage ;; esac
 
 approve=()
 if [ "${AUTO_APPROVE:-0}" = 1 ] && [ "$action" = apply ]; then
@@ -25,10 +26,12 @@ if [ "${AUTO_APPROVE:-0}" = 1 ] && [ "$action" = apply ]; then
 fi
 
 if [ "$env" = bootstrap ]; then
+  case "$action" in plan | apply) ;; *) usage ;; esac
   : "${TF_STATE_BUCKET:?set TF_STATE_BUCKET to the state bucket name to create, e.g. totes-tfstate-<account id>}"
   terraform -chdir=terraform/bootstrap init -input=false
   terraform -chdir=terraform/bootstrap "$action" -input=false "${approve[@]}" \
     -var "state_bucket_name=$TF_STATE_BUCKET" "$@"
+  exit 0
 fi
 
 tfvars="environments/$env.tfvars"
@@ -36,7 +39,7 @@ backend="environments/$env.s3.tfbackend"
 for f in "$tfvars" "$backend"; do
   [ -f "terraform/$f" ] || { echo "unknown environment '$env': terraform/$f not found" >&2; exit 2; }
 done
-if [ "$action" != destroy ]; then
+if [ "$action" = plan ] || [ "$action" = apply ]; then
   for stage in ingestion transform load; do
     [ -f "build/$stage.zip" ] || { echo "build/$stage.zip missing: run 'make build' first" >&2; exit 1; }
   done
@@ -53,4 +56,10 @@ case "$action" in
   plan) terraform -chdir=terraform plan -input=false -var-file="$tfvars" -out="$env.tfplan" "$@" ;;
   apply) terraform -chdir=terraform apply -input=false "${approve[@]}" -var-file="$tfvars" "$@" ;;
   destroy) terraform -chdir=terraform destroy -input=false -var-file="$tfvars" "$@" ;;
+  outputs)
+    # What the ops commands read (totes migrate|status|... --outputs build/outputs-<env>.json).
+    mkdir -p build
+    terraform -chdir=terraform output -json >"build/outputs-$env.json"
+    echo "wrote build/outputs-$env.json"
+    ;;
 esac

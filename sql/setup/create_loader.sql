@@ -28,3 +28,7 @@ CREATE ROLE :"loader" LOGIN PASSWORD :'loader_password';
 GRANT :"loader" TO CURRENT_USER;
 ALTER DATABASE :"warehouse_db" OWNER TO :"loader";
 REVOKE ALL ON DATABASE :"warehouse_db" FROM PUBLIC;
+-- The dashboard's read-only role, which the migrations grant SELECT on the
+-- analytics views: creating a role needs CREATEROLE, which the loader lacks.
+SELECT 'CREATE ROLE warehouse_reader NOLOGIN'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'warehouse_reader') \gexec
