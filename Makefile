@@ -15,8 +15,8 @@ TF_DIR := terraform
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps run test test-unit lint security bench build deploy plan destroy bootstrap \
-        local-up local-down tf-local clean
+.PHONY: help venv system-deps browser-deps run test test-unit lint security bench build deploy plan destroy bootstrap \
+        local-up local-down tf-local dashboard clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,10 +32,13 @@ venv: $(STAMP) ## create/update the virtual environment
 system-deps:
 	@scripts/ensure-postgres.sh
 
+browser-deps:  # Debian's chromium + chromedriver for the dashboard's browser tests
+	@scripts/ensure-chromium.sh
+
 run: venv system-deps ## run the whole pipeline locally (SCALE=1 SEED=42)
 	$(BIN)/totes run-local --scale $(SCALE) --seed $(SEED)
 
-test: venv system-deps ## run all tests (unit + integration)
+test: venv system-deps browser-deps ## run all tests (unit + integration + browser)
 	$(BIN)/pytest
 
 test-unit: venv ## only the fast unit tests
@@ -65,6 +68,9 @@ build: venv ## reproducible Lambda zips in build/
 
 local-up: venv system-deps ## start the local stack and leave it running (.local/stack.json)
 	$(BIN)/totes local up
+
+dashboard: venv system-deps ## serve the analytics app on http://127.0.0.1:8050 (DASHBOARD_ARGS="--port 8060")
+	$(BIN)/totes dashboard $(DASHBOARD_ARGS)
 
 local-down: venv ## stop the local stack
 	$(BIN)/totes local down

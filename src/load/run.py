@@ -449,6 +449,8 @@ def _record(
     max_lu: dt.datetime | None,
 ) -> RunLoad:
     """Write the run's ledger row (last, inside its transaction) and return what the run did."""
+    # The analytics app's summaries fold this run's fact rows in the same transaction (sql/warehouse/004_analytics.sql).
+    con.run("SELECT analytics.refresh_summaries()")
     duration_ms = int((time.perf_counter() - run.started) * 1000)
     result = RunLoad(
         run_seq=record.run_seq,

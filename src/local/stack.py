@@ -3,8 +3,10 @@ one moto server, shared by the CLI (``totes local up``), ``make run`` and the te
 
 Roles mirror production: the pipeline reads totesys as ``totes_reader`` (SELECT only,
 SPEC §1: read-only access) and writes the warehouse as ``warehouse_loader`` (owner of
-the warehouse database). Connection details go to ``.local/stack.json`` (documented
-in the README) so other commands and the user can find a stack left running.
+the warehouse database); the analytics app reads the warehouse as ``warehouse_reader``
+(migration 004 grants it SELECT on the star schema and ``analytics`` only). Connection
+details go to ``.local/stack.json`` (documented in the README) so other commands and the
+user can find a stack left running.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from local.postgres_server import PostgresServer, start_postgres
 
 SOURCE_ROLE = "totes_reader"
 WAREHOUSE_ROLE = "warehouse_loader"
+READER_ROLE = "warehouse_reader"
 
 
 @dataclass
@@ -40,6 +43,7 @@ class StackDetails:
     moto_pid: int | None = None
     aws_env: dict[str, str] = field(default_factory=dict)
     pg_ca_file: str | None = None  # the throwaway CA the server's certificate chains to
+    reader: dict[str, object] = field(default_factory=dict)  # warehouse_reader on warehouse ({} if older stack)
 
     @property
     def source_credentials(self) -> DbCredentials:
@@ -60,6 +64,9 @@ class StackDetails:
             password=self.pg_superuser_password,
             ca_file=Path(self.pg_ca_file) if self.pg_ca_file else None,
         )
+    @property
+    def reader_credentials(self) -> DbCredentials | None:
+        return DbCredentials(**self.reader) if self.reader else None  # type: ignore[arg-type]
 
     def write(self, path: Path = STACK_FILE) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,11 +115,18 @@ def create_source_database(server: PostgresServer, name: str, reader_password: s
         con.close()
 
 
-def create_warehouse_database(server: PostgresServer, name: str, loader_password: str) -> list[str]:
-    """Create the warehouse owned by the loader role and apply the migrations."""
+def create_warehouse_database(
+    server: PostgresServer, name: str, loader_password: str, reader_password: str | None = None
+) -> list[str]:
+    """Create the warehouse owned by the loader role and apply the migrations.
+
+    The app's read-only role is created here, as superuser, with ``reader_password`` (a
+    random one if None): migration 004 would need CREATEROLE, which the loader has not.
+    """
     admin = server.connect()
     try:
         _create_role(admin, WAREHOUSE_ROLE, loader_password)
+        _create_role(admin, READER_ROLE, reader_password or secrets.token_urlsafe(18))
         _create_database(admin, name, owner=WAREHOUSE_ROLE)
     finally:
         admin.close()
@@ -149,8 +163,9 @@ class LocalStack:
         self.postgres = start_postgres(self.root / "pg", fast=self.fast)
         try:
             reader_pw, loader_pw = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+            app_pw = secrets.token_urlsafe(18)
             create_source_database(self.postgres, source_db, reader_pw)
-            create_warehouse_database(self.postgres, warehouse_db, loader_pw)
+            create_warehouse_database(self.postgres, warehouse_db, loader_pw, app_pw)
             self.moto = start_moto(detached=self.detached)
         except BaseException:
             self.down()
@@ -166,6 +181,7 @@ class LocalStack:
             moto_pid=self.moto.pid,
             aws_env=self.moto.env(),
             pg_ca_file=str(pg.ca_file) if pg.ca_file else None,
+            reader=asdict(pg.credentials(warehouse_db, READER_ROLE, app_pw)),
         )
         return self.details
 

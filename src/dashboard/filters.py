@@ -1,0 +1,110 @@
+"""The filters an analyst sets on a page, and the SQL conditions they become.
+
+Every condition binds its values as parameters; the column names come from the
+callers' constants, never from the user. Dates filter whole months (the summaries
+are monthly): ``start``/``end`` are first days of months, both included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a page shows. Empty tuples mean "all"; None months mean "from the first" / "to the last"."""
+
+    start: date | None = None
+    end: date | None = None
+    currencies: tuple[int, ...] = ()
+    counterparties: tuple[int, ...] = ()
+    designs: tuple[int, ...] = ()
+    staff: tuple[int, ...] = ()
+    departments: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.day != 1:
+                object.__setattr__(self, name, value.replace(day=1))
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"the date range starts ({self.start}) after it ends ({self.end})")
+
+    @property
+    def by_member(self) -> bool:
+        """Whether a filter narrows the rows below what the monthly summaries are kept by."""
+        return bool(self.counterparties or self.designs or self.staff or self.departments)
+
+
+@dataclass
+class Conditions:
+    """SQL conditions joined with AND, and their bound parameters."""
+
+    clauses: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, clause: str, **params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.update(params)
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "true"
+
+
+def month_conditions(f: Filters, month_sql: str, into: Conditions | None = None, prefix: str = "") -> Conditions:
+    """The date range on ``month_sql`` (an expression giving the first day of a month).
+
+    ``prefix`` names the parameters apart when one query filters two facts.
+    """
+    c = into or Conditions()
+    if f.start is not None:
+        c.add(f"{month_sql} >= :{prefix}start", **{f"{prefix}start": f.start})
+    if f.end is not None:
+        c.add(f"{month_sql} <= :{prefix}end", **{f"{prefix}end": f.end})
+    return c
+
+
+def member_conditions(
+    f: Filters, columns: dict[str, str], into: Conditions | None = None, prefix: str = ""
+) -> Conditions:
+    """The currency and member filters on the columns a fact has.
+
+    ``columns`` maps a filter (``currency``, ``counterparty``, ``design``, ``staff``)
+    to the fact's column; filters the fact has no column for are not applied (the
+    page does not offer them).
+    """
+    c = into or Conditions()
+    wanted = {
+        "currency": ("currencies", f.currencies),
+        "counterparty": ("counterparties", f.counterparties),
+        "design": ("designs", f.designs),
+        "staff": ("staff", f.staff),
+    }
+    for key, (param, values) in wanted.items():
+        if values and key in columns:
+            c.add(f"{columns[key]} = ANY(CAST(:{prefix}{param} AS int[]))", **{f"{prefix}{param}": list(values)})
+    if f.departments and "staff" in columns:
+        c.add(  # the column is the caller's constant; the departments are bound
+            f"{columns['staff']} IN (SELECT staff_id FROM dim_staff"  # noqa: S608  # nosec B608
+            f" WHERE department_name = ANY(CAST(:{prefix}departments AS text[])))",
+            **{f"{prefix}departments": list(f.departments)},
+        )
+    return c
+
+
+ALL_TIME = "'-infinity'"  # the period of the summaries' all-time rows (sql/warehouse/004_analytics.sql)
+
+
+def summary_conditions(f: Filters, total: str = "total") -> Conditions:
+    """Rows of an ``analytics.*_summary`` table for ``f``: the months of the range for the
+    ``total`` breakdown (one row per month), and for the other breakdowns the all-time rows
+    when the range is open, else the range's months (summed by the query)."""
+    months = month_conditions(f, "period")
+    months.add(f"period <> {ALL_TIME}")
+    members = months.sql if (f.start or f.end) else f"period = {ALL_TIME}"
+    c = member_conditions(f, {"currency": "currency_id"})
+    c.add(f"((breakdown = '{total}' AND {months.sql}) OR (breakdown <> '{total}' AND {members}))", **months.params)
+    return c

@@ -1,0 +1,227 @@
+"""The Purchases and Payments page's figures, in one query, from the summaries or (with a
+counterparty filter, finer than they are kept by) from the current fact versions.
+
+Purchases are dated by created_date, payments by payment_date. Money stays per currency.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pg8000.native
+
+from dashboard.filters import Filters, member_conditions, month_conditions, summary_conditions
+from dashboard.money import Money, money_by_currency
+from dashboard.schema import live_condition
+
+TOP = 10
+
+PURCHASE_SUMMARY = """
+    SELECT breakdown, period, currency_id, member_id, orders, value
+    FROM analytics.purchase_summary WHERE {where}
+"""
+PURCHASE_FACTS = """
+    SELECT CASE WHEN grouping(counterparty_id) = 0 THEN 'counterparty' ELSE 'total' END AS breakdown,
+           CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period, currency_id,
+           coalesce(counterparty_id, 0) AS member_id, count(*) AS orders,
+           sum(item_quantity * item_unit_price) AS value
+    FROM (
+        SELECT date_trunc('month', f.created_date::timestamp)::date AS month, f.*
+        FROM fact_purchase_order f
+        WHERE NOT EXISTS (SELECT 1 FROM analytics.purchase_order_superseded s
+                          WHERE s.purchase_record_id = f.purchase_record_id)
+          AND {live} AND {where}
+    ) f
+    GROUP BY GROUPING SETS ((month, currency_id), (currency_id, counterparty_id))
+"""
+PAYMENT_SUMMARY = """
+    SELECT breakdown, period, currency_id, payment_type_id, paid, member_id, payments, amount
+    FROM analytics.payment_summary WHERE {where}
+"""
+PAYMENT_FACTS = """
+    SELECT 'type' AS breakdown, CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period,
+           currency_id, payment_type_id, paid, 0 AS member_id, count(*) AS payments, sum(payment_amount) AS amount
+    FROM pay GROUP BY GROUPING SETS ((month, currency_id, payment_type_id, paid), (currency_id, payment_type_id, paid))
+    UNION ALL
+    SELECT 'unpaid', '-infinity', currency_id, 0, false, counterparty_id, count(*), sum(payment_amount)
+    FROM pay WHERE NOT paid GROUP BY currency_id, counterparty_id
+"""
+PAYMENT_ROWS = """
+    SELECT date_trunc('month', f.payment_date::timestamp)::date AS month, f.*
+    FROM fact_payment f
+    WHERE NOT EXISTS (SELECT 1 FROM analytics.payment_superseded s WHERE s.payment_record_id = f.payment_record_id)
+      AND {live} AND {where}
+"""
+
+PAGE_SQL = """
+WITH {pay}
+purchases AS {materialized} ({purchases}),
+payments AS {materialized} ({payments}),
+top_unpaid AS (
+    SELECT member_id, row_number() OVER (ORDER BY sum(payments) DESC, member_id) AS rank
+    FROM payments WHERE breakdown = 'unpaid' AND {member_period}
+    GROUP BY member_id HAVING sum(payments) > 0
+)
+SELECT json_build_object(
+    'purchases_by_month', (
+        SELECT coalesce(json_agg(json_build_object('month', p.period, 'currency', c.currency_code,
+                 'orders', p.orders, 'value', p.value::text) ORDER BY p.period, c.currency_code), '[]')
+        FROM purchases p JOIN dim_currency c USING (currency_id)
+        WHERE p.breakdown = 'total' AND p.period <> '-infinity' AND p.orders > 0),
+    'payments_by_month', (
+        SELECT coalesce(json_agg(x ORDER BY x.month, x.type, x.currency), '[]') FROM (
+            SELECT p.period AS month, t.payment_type_name AS type, c.currency_code AS currency,
+                   sum(p.payments) AS payments, sum(p.amount)::text AS amount
+            FROM payments p JOIN dim_currency c USING (currency_id) JOIN dim_payment_type t USING (payment_type_id)
+            WHERE p.breakdown = 'type' AND p.period <> '-infinity' GROUP BY 1, 2, 3 HAVING sum(p.payments) > 0) x),
+    'by_type', (
+        SELECT coalesce(json_agg(x ORDER BY x.type, x.paid DESC, x.currency), '[]') FROM (
+            SELECT t.payment_type_name AS type, p.paid, c.currency_code AS currency,
+                   sum(p.payments) AS payments, sum(p.amount)::text AS amount
+            FROM payments p JOIN dim_currency c USING (currency_id) JOIN dim_payment_type t USING (payment_type_id)
+            WHERE p.breakdown = 'type' AND {type_period} GROUP BY 1, 2, 3 HAVING sum(p.payments) > 0) x),
+    'outstanding', (
+        SELECT coalesce(json_agg(x ORDER BY x.rank, x.currency), '[]') FROM (
+            SELECT u.rank, p.member_id AS id, cp.counterparty_legal_name AS name, c.currency_code AS currency,
+                   sum(p.payments) AS payments, sum(p.amount)::text AS amount
+            FROM payments p JOIN top_unpaid u USING (member_id) JOIN dim_currency c USING (currency_id)
+            JOIN dim_counterparty cp ON cp.counterparty_id = p.member_id
+            WHERE p.breakdown = 'unpaid' AND {member_period} AND u.rank <= :top
+            GROUP BY 1, 2, 3, 4 HAVING sum(p.payments) > 0) x)
+)
+"""
+
+PURCHASE_COLUMNS = {"currency": "f.currency_id", "counterparty": "f.counterparty_id"}
+
+
+@dataclass(frozen=True)
+class MonthMoney:
+    month: date
+    series: str  # 'purchase orders' or a payment type
+    count: int
+    value: Money
+
+
+@dataclass(frozen=True)
+class PaymentGroup:
+    type: str
+    paid: bool
+    payments: int
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    counterparty_id: int
+    name: str
+    payments: int
+    amount: Money
+
+
+@dataclass(frozen=True)
+class PurchasesPage:
+    purchases_by_month: list[MonthMoney]
+    payments_by_month: list[MonthMoney]  # series = payment type
+    by_type: list[PaymentGroup]
+    outstanding: list[Outstanding]  # counterparties with the most unpaid payments
+    from_summaries: bool
+
+    def paid_vs_unpaid(self) -> dict[bool, tuple[int, Money]]:
+        out: dict[bool, tuple[int, Money]] = {}
+        for g in self.by_type:
+            n, m = out.get(g.paid, (0, Money()))
+            out[g.paid] = (n + g.payments, m + g.amount)
+        return out
+
+
+def purchases_page(con: pg8000.native.Connection, filters: Filters) -> PurchasesPage:
+    """Every figure of the Purchases and Payments page for ``filters`` (currency, counterparty, months)."""
+    ranged = bool(filters.start or filters.end)
+    if filters.counterparties:
+        pw = member_conditions(filters, PURCHASE_COLUMNS)
+        month_conditions(filters, "date_trunc('month', f.created_date::timestamp)::date", pw)
+        yw = member_conditions(filters, PURCHASE_COLUMNS, prefix="y_")
+        month_conditions(filters, "date_trunc('month', f.payment_date::timestamp)::date", yw, prefix="y_")
+        pay = "pay AS MATERIALIZED ({}),".format(
+            PAYMENT_ROWS.format(live=live_condition(con, "fact_payment"), where=yw.sql)
+        )
+        purchases = PURCHASE_FACTS.format(live=live_condition(con, "fact_purchase_order"), where=pw.sql)
+        params = {**pw.params, **yw.params}
+        sql = PAGE_SQL.format(
+            pay=pay,
+            materialized="MATERIALIZED",
+            purchases=purchases,
+            payments=PAYMENT_FACTS,
+            member_period="true",
+            type_period="p.period = '-infinity'",
+        )
+    else:
+        pw = summary_conditions(filters, total="total")
+        yw = member_conditions(filters, {"currency": "currency_id"}, prefix="y_")
+        if ranged:  # the range's monthly rows; else every row, and each figure picks the all-time ones
+            month_conditions(filters, "period", yw, prefix="y_")
+            yw.add("period <> '-infinity'")
+        params = {**pw.params, **yw.params}
+        period = "p.period <> '-infinity' AND " if ranged else ""
+        sql = PAGE_SQL.format(
+            pay="",
+            materialized="NOT MATERIALIZED",
+            purchases=PURCHASE_SUMMARY.format(where=pw.sql),
+            payments=PAYMENT_SUMMARY.format(where=yw.sql),
+            member_period="period <> '-infinity'" if ranged else "period = '-infinity'",
+            type_period=period + ("true" if ranged else "p.period = '-infinity'"),
+        )
+    doc = con.run(sql, top=TOP, **params)[0][0]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    return PurchasesPage(
+        purchases_by_month=_months(doc["purchases_by_month"], lambda r: "purchase orders", "orders", "value"),
+        payments_by_month=_months(doc["payments_by_month"], lambda r: r["type"], "payments", "amount"),
+        by_type=_groups(doc["by_type"]),
+        outstanding=_outstanding(doc["outstanding"]),
+        from_summaries=not filters.counterparties,
+    )
+
+
+def _months(rows: list[dict[str, Any]], series: Any, count: str, value: str) -> list[MonthMoney]:
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault((r["month"], series(r)), []).append(r)
+    return [
+        MonthMoney(
+            date.fromisoformat(m),
+            s,
+            sum(r[count] for r in rs),
+            money_by_currency((r["currency"], r[value]) for r in rs),
+        )
+        for (m, s), rs in sorted(by.items())
+    ]
+
+
+def _groups(rows: list[dict[str, Any]]) -> list[PaymentGroup]:
+    by: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault((r["type"], r["paid"]), []).append(r)
+    return [
+        PaymentGroup(
+            t, paid, sum(r["payments"] for r in rs), money_by_currency((r["currency"], r["amount"]) for r in rs)
+        )
+        for (t, paid), rs in by.items()
+    ]
+
+
+def _outstanding(rows: list[dict[str, Any]]) -> list[Outstanding]:
+    by: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault(r["id"], []).append(r)
+    return [
+        Outstanding(
+            i,
+            rs[0]["name"],
+            sum(r["payments"] for r in rs),
+            money_by_currency((r["currency"], r["amount"]) for r in rs),
+        )
+        for i, rs in by.items()
+    ]

@@ -1,0 +1,241 @@
+"""The Sales page's figures: one query per page, from the monthly summaries or, when a
+filter is finer than they are kept by, from the current sales-order versions themselves.
+
+Both sources give rows of the same shape (``breakdown, period, currency_id, member_id,
+orders, units, value``, as ``analytics.sales_summary``): 'total' rows per month, member
+rows for the whole date range. Every chart is computed the same way from either, and a
+test holds one against the other. Money stays per
+currency (``money.py``): units and order counts add up across currencies, values never.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pg8000.native
+
+from dashboard.filters import Filters, member_conditions, month_conditions, summary_conditions
+from dashboard.money import Money, money_by_currency
+from dashboard.schema import live_condition
+
+TOP = 10  # members shown in each "top" chart
+
+SUMMARY_SOURCE = """
+    SELECT breakdown, period, currency_id, member_id, orders, units, value
+    FROM analytics.sales_summary WHERE {where}
+"""
+
+# The summaries' rows for the current, live versions that pass the filters.
+FACT_SOURCE = """
+    SELECT CASE
+               WHEN grouping(design_id) = 0 THEN 'design'
+               WHEN grouping(counterparty_id) = 0 THEN 'counterparty'
+               WHEN grouping(sales_staff_id) = 0 THEN 'staff'
+               WHEN grouping(agreed_delivery_location_id) = 0 THEN 'location'
+               ELSE 'total'
+           END AS breakdown,
+           CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period, currency_id,
+           coalesce(design_id, counterparty_id, sales_staff_id, agreed_delivery_location_id, 0) AS member_id,
+           count(*) AS orders, sum(units_sold) AS units, sum(units_sold * unit_price) AS value
+    FROM (
+        SELECT date_trunc('month', f.created_date::timestamp)::date AS month, f.currency_id, f.design_id,
+               f.counterparty_id, f.sales_staff_id, f.agreed_delivery_location_id, f.units_sold, f.unit_price
+        FROM fact_sales_order f
+        WHERE NOT EXISTS (SELECT 1 FROM analytics.sales_order_superseded s WHERE s.sales_record_id = f.sales_record_id)
+          AND {live} AND {where}
+    ) f
+    GROUP BY GROUPING SETS (
+        (month, currency_id), (currency_id, design_id), (currency_id, counterparty_id),
+        (currency_id, sales_staff_id), (currency_id, agreed_delivery_location_id)
+    )
+"""
+
+PAGE_SQL = """
+WITH src AS {materialized} ({source}),
+by_month AS (
+    SELECT period AS month, currency_id, orders, units, value
+    FROM src WHERE breakdown = 'total' AND period <> '-infinity'
+),
+members AS (
+    SELECT breakdown, member_id, currency_id, sum(orders) AS orders, sum(units) AS units, sum(value) AS value
+    FROM src WHERE breakdown <> 'total' GROUP BY 1, 2, 3
+),
+ranked AS (
+    SELECT breakdown, member_id,
+           row_number() OVER (PARTITION BY breakdown ORDER BY sum(units) DESC, member_id) AS rank
+    FROM members GROUP BY 1, 2 HAVING sum(orders) > 0
+),
+top AS (
+    SELECT m.*, r.rank FROM members m JOIN ranked r USING (breakdown, member_id)
+    WHERE r.rank <= :top AND m.orders > 0
+)
+SELECT json_build_object(
+    'by_month', (
+        SELECT coalesce(json_agg(json_build_object('month', b.month, 'currency', c.currency_code,
+                 'orders', b.orders, 'units', b.units, 'value', b.value::text) ORDER BY b.month, c.currency_code), '[]')
+        FROM by_month b JOIN dim_currency c USING (currency_id) WHERE b.orders > 0),
+    'designs', (
+        SELECT coalesce(json_agg(json_build_object('id', t.member_id, 'name', d.design_name, 'rank', t.rank,
+                 'currency', c.currency_code, 'orders', t.orders, 'units', t.units, 'value', t.value::text)
+                 ORDER BY t.rank, c.currency_code), '[]')
+        FROM top t JOIN dim_design d ON d.design_id = t.member_id JOIN dim_currency c USING (currency_id)
+        WHERE t.breakdown = 'design'),
+    'counterparties', (
+        SELECT coalesce(json_agg(json_build_object('id', t.member_id, 'name', p.counterparty_legal_name,
+                 'rank', t.rank, 'currency', c.currency_code, 'orders', t.orders, 'units', t.units,
+                 'value', t.value::text) ORDER BY t.rank, c.currency_code), '[]')
+        FROM top t JOIN dim_counterparty p ON p.counterparty_id = t.member_id JOIN dim_currency c USING (currency_id)
+        WHERE t.breakdown = 'counterparty'),
+    'staff', (
+        SELECT coalesce(json_agg(json_build_object('id', t.member_id,
+                 'name', s.first_name || ' ' || s.last_name, 'department', s.department_name, 'rank', t.rank,
+                 'currency', c.currency_code, 'orders', t.orders, 'units', t.units, 'value', t.value::text)
+                 ORDER BY t.rank, c.currency_code), '[]')
+        FROM top t JOIN dim_staff s ON s.staff_id = t.member_id JOIN dim_currency c USING (currency_id)
+        WHERE t.breakdown = 'staff'),
+    'departments', (
+        SELECT coalesce(json_agg(x ORDER BY x.units DESC, x.name, x.currency), '[]') FROM (
+            SELECT s.department_name AS name, c.currency_code AS currency, sum(m.orders) AS orders,
+                   sum(m.units) AS units, sum(m.value)::text AS value
+            FROM members m JOIN dim_staff s ON s.staff_id = m.member_id JOIN dim_currency c USING (currency_id)
+            WHERE m.breakdown = 'staff' GROUP BY 1, 2 HAVING sum(m.orders) > 0) x),
+    'locations', (
+        SELECT coalesce(json_agg(x ORDER BY x.country, x.city, x.currency), '[]') FROM (
+            SELECT l.country, l.city, c.currency_code AS currency, sum(m.orders) AS orders,
+                   sum(m.units) AS units, sum(m.value)::text AS value
+            FROM members m JOIN dim_location l ON l.location_id = m.member_id JOIN dim_currency c USING (currency_id)
+            WHERE m.breakdown = 'location' GROUP BY 1, 2, 3 HAVING sum(m.orders) > 0) x)
+)
+"""
+
+FACT_COLUMNS = {
+    "currency": "f.currency_id",
+    "counterparty": "f.counterparty_id",
+    "design": "f.design_id",
+    "staff": "f.sales_staff_id",
+}
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    month: date
+    orders: int
+    units: int
+    value: Money  # one entry per currency sold in that month
+
+
+@dataclass(frozen=True)
+class MemberFigures:
+    """One design, counterparty, staff member, department or place, across currencies."""
+
+    name: str
+    orders: int
+    units: int
+    value: Money
+    id: int | None = None
+    group: str | None = None  # the staff member's department; the city's country
+
+
+@dataclass(frozen=True)
+class SalesPage:
+    by_month: list[MonthFigures]
+    by_currency: Money  # total value per currency
+    designs: list[MemberFigures]  # top by units sold
+    counterparties: list[MemberFigures]
+    staff: list[MemberFigures]
+    departments: list[MemberFigures]
+    cities: list[MemberFigures]  # group = country
+    from_summaries: bool  # False: computed from the fact versions (a filter finer than the summaries)
+
+    @property
+    def orders(self) -> int:
+        return sum(m.orders for m in self.by_month)
+
+    @property
+    def units(self) -> int:
+        return sum(m.units for m in self.by_month)
+
+    @property
+    def countries(self) -> list[MemberFigures]:
+        by: dict[str, list[MemberFigures]] = {}
+        for city in self.cities:
+            by.setdefault(city.group or "", []).append(city)
+        return [
+            MemberFigures(
+                country, sum(c.orders for c in cs), sum(c.units for c in cs), Money.total(c.value for c in cs)
+            )
+            for country, cs in sorted(by.items())
+        ]
+
+
+def sales_page(con: pg8000.native.Connection, filters: Filters) -> SalesPage:
+    """Every figure of the Sales page for ``filters``, in one query."""
+    if filters.by_member:
+        where = member_conditions(filters, FACT_COLUMNS)
+        month_conditions(filters, "date_trunc('month', f.created_date::timestamp)::date", where)
+        source = FACT_SOURCE.format(where=where.sql, live=live_condition(con, "fact_sales_order"))
+        materialized = "MATERIALIZED"
+    else:
+        where = summary_conditions(filters)
+        source = SUMMARY_SOURCE.format(where=where.sql)
+        materialized = "NOT MATERIALIZED"  # each use reads only its breakdown's rows
+    sql = PAGE_SQL.format(materialized=materialized, source=source)
+    doc = _json(con.run(sql, top=TOP, **where.params)[0][0])
+    by_month = _by_month(doc["by_month"])
+    return SalesPage(
+        by_month=by_month,
+        by_currency=Money.total(m.value for m in by_month),
+        designs=_members(doc["designs"]),
+        counterparties=_members(doc["counterparties"]),
+        staff=_members(doc["staff"], group="department"),
+        departments=_members(doc["departments"], key="name"),
+        cities=_members(doc["locations"], key="city", group="country"),
+        from_summaries=not filters.by_member,
+    )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _by_month(rows: list[dict[str, Any]]) -> list[MonthFigures]:
+    months: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        months.setdefault(r["month"], []).append(r)
+    return [
+        MonthFigures(
+            date.fromisoformat(m),
+            sum(r["orders"] for r in rs),
+            sum(r["units"] for r in rs),
+            money_by_currency((r["currency"], r["value"]) for r in rs),
+        )
+        for m, rs in sorted(months.items())
+    ]
+
+
+def _members(rows: list[dict[str, Any]], key: str = "id", group: str | None = None) -> list[MemberFigures]:
+    """Rows per (member, currency) -> one MemberFigures per member, in the rows' order."""
+    order: list[Any] = []
+    by: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        k = r[key]
+        if k not in by:
+            order.append(k)
+        by.setdefault(k, []).append(r)
+    out = []
+    for k in order:
+        rs = by[k]
+        out.append(
+            MemberFigures(
+                name=rs[0]["name"] if "name" in rs[0] else str(k),
+                orders=sum(r["orders"] for r in rs),
+                units=sum(r["units"] for r in rs),
+                value=money_by_currency((r["currency"], r["value"]) for r in rs),
+                id=rs[0].get("id"),
+                group=rs[0].get(group) if group else None,
+            )
+        )
+    return out

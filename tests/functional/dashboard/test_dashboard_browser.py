@@ -1,0 +1,201 @@
+"""The app in a real browser: Debian's headless Chromium driven by Playwright.
+
+The app is started once for the module (a WSGI server on a free port, in a thread); each
+test points it at its own warehouse through ``Warehouse.use``. Every page must render
+with no error in the browser console (a failing callback is an HTTP 500 there), a
+filter must change the figures shown, and a change made with the simulator and loaded
+by a real pipeline cycle must appear after Refresh, without restarting the app.
+Screenshots of each page go to ``.local/screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pg8000.native
+import pytest
+from werkzeug.serving import make_server
+
+from dashboard.app import create_app
+from local.generator import seed_database
+from local.moto_server import REGION
+from local.paths import LOCAL_DIR
+from local.postgres_server import free_port
+from local.runner import PipelineRunner
+from local.simulator import simulate_changes
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The flags that work on this kind of machine (as root, no network but loopback).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = LOCAL_DIR / "screenshots"
+TIMEOUT_MS = 30_000
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@dataclass
+class Warehouse:
+    """Which warehouse the module's app reads (each test sets its own)."""
+
+    connect: Callable[[], pg8000.native.Connection] | None = None
+
+    def use(self, connect: Callable[[], pg8000.native.Connection]) -> None:
+        self.connect = connect
+
+    def __call__(self) -> pg8000.native.Connection:
+        assert self.connect is not None, "the test did not say which warehouse to read"
+        return self.connect()
+
+
+@dataclass
+class Browser:
+    url: str
+    page: Any
+    errors: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.url + path)
+
+    def text(self, selector: str, pattern: str) -> str:
+        """Wait until the element's text matches ``pattern``; return it."""
+        locator = self.page.locator(selector)
+        playwright_api.expect(locator).to_have_text(re.compile(pattern), timeout=TIMEOUT_MS)
+        return str(locator.inner_text())
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.wait_for_load_state("networkidle")
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture(scope="module")
+def app_target() -> Warehouse:
+    return Warehouse()
+
+
+@pytest.fixture(scope="module")
+def app_url(app_target: Warehouse) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs it (scripts/ensure-chromium.sh)")
+    app = create_app(app_target, refresh_seconds=3600)  # refreshes come from the button here
+    port = free_port()
+    server = make_server("127.0.0.1", port, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser(chromium: Any, app_url: str) -> Iterator[Browser]:
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    b = Browser(app_url, page)
+    page.on("console", lambda m: b.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: b.errors.append(f"page error: {e}"))
+    yield b
+    context.close()
+
+
+def test_every_page_renders_without_errors(hand_warehouse, reader, app_target, browser) -> None:
+    app_target.use(reader)
+    browser.open("/")
+    assert browser.text("#sales-headline", r"^4 orders · 111 units · value EUR 1,021\.00, GBP 226\.00$")
+    browser.text("#loaded", r"no data loaded yet")  # the hand-typed warehouse has no ledger rows
+    browser.screenshot("sales")
+    browser.open("/purchases")
+    browser.text("#purchases-headline", r"^1 purchase orders · 1 unpaid payments \(GBP 7\.00\)$")
+    browser.text("#outstanding-table", r"Fahey and Sons")
+    browser.screenshot("purchases")
+    browser.open("/history")
+    browser.page.fill("#history-order", "1")
+    browser.page.press("#history-order", "Enter")
+    browser.text("#history-summary", r"Sales order 1: 2 version\(s\), current")
+    browser.text("#history-table", r"units_sold: 100 → 90")
+    browser.screenshot("history")
+    browser.open("/health")
+    browser.text("#health-freshness", r"no load yet, OUTSIDE the 30-minute target")
+    browser.screenshot("health")
+    assert browser.errors == []
+
+
+def test_a_filter_changes_every_figure(hand_warehouse, reader, app_target, browser) -> None:
+    app_target.use(reader)
+    browser.open("/")
+    browser.text("#sales-headline", r"^4 orders · 111 units")
+    browser.page.click("#sales-counterparty")
+    browser.page.keyboard.type("Leannon")
+    browser.page.keyboard.press("Enter")
+    assert browser.text("#sales-headline", r"^2 orders") == "2 orders · 11 units · value EUR 21.00, GBP 1.00"
+    assert browser.errors == []
+
+
+def test_a_change_loaded_by_a_cycle_appears_after_refresh(
+    pipeline, deployed_handlers, reader_password, app_target, browser
+) -> None:
+    """Seed totesys, run a real cycle, open the page; simulate changes, run another cycle,
+    press Refresh: the page shows the new figures (those of the warehouse's current orders)."""
+    res = pipeline.resources
+    runner = PipelineRunner(
+        s3=pipeline.aws.s3,
+        lambda_client=deployed_handlers.lambda_client,
+        ingestion_function=deployed_handlers.function_name("ingestion"),
+        buckets=[res.ingest_bucket, res.processed_bucket],
+        region=REGION,
+        log_sink=io.StringIO(),
+    )
+    seed_database(pipeline.source.admin, seed=42, scale=0.05)
+    assert runner.run_cycle().ok
+    c = pipeline.warehouse.credentials
+    app_target.use(
+        lambda: pg8000.native.Connection(
+            user="warehouse_reader", password=reader_password, host=c.host, port=c.port, database=c.dbname
+        )
+    )
+
+    def current_orders() -> tuple[int, int]:
+        rows = pipeline.warehouse.admin.run("SELECT count(*), sum(units_sold) FROM pipeline.fact_sales_order_current")
+        return int(rows[0][0]), int(rows[0][1])
+
+    browser.open("/")
+    orders, units = current_orders()
+    browser.text("#sales-headline", rf"^{orders:,} orders · {units:,} units")
+    browser.text("#loaded", r"\(run 1\)")
+
+    simulate_changes(pipeline.source.admin, seed=7)
+    assert runner.run_cycle().ok
+    new_orders, new_units = current_orders()
+    assert (new_orders, new_units) != (orders, units)
+    browser.text("#sales-headline", rf"^{orders:,} orders · {units:,} units")  # not yet: no refresh
+    browser.page.click("#refresh")
+    browser.text("#loaded", r"\(run 2\)")
+    browser.text("#sales-headline", rf"^{new_orders:,} orders · {new_units:,} units")
+    assert browser.errors == []
