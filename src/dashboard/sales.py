@@ -192,7 +192,7 @@ def sales_page(con: pg8000.native.Connection, filters: Filters) -> SalesPage:
         counterparties=_members(doc["counterparties"]),
         staff=_members(doc["staff"], group="department"),
         departments=_members(doc["departments"], key="name"),
-        cities=_members(doc["locations"], key="city", group="country"),
+        cities=_members(doc["locations"], key=("country", "city"), group="country"),
         from_summaries=not filters.by_member,
     )
 
@@ -216,12 +216,15 @@ def _by_month(rows: list[dict[str, Any]]) -> list[MonthFigures]:
     ]
 
 
-def _members(rows: list[dict[str, Any]], key: str = "id", group: str | None = None) -> list[MemberFigures]:
+def _members(
+    rows: list[dict[str, Any]], key: str | tuple[str, ...] = "id", group: str | None = None
+) -> list[MemberFigures]:
     """Rows per (member, currency) -> one MemberFigures per member, in the rows' order."""
+    fields = (key,) if isinstance(key, str) else key
     order: list[Any] = []
     by: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
-        k = r[key]
+        k = tuple(r[f] for f in fields)
         if k not in by:
             order.append(k)
         by.setdefault(k, []).append(r)
@@ -230,7 +233,7 @@ def _members(rows: list[dict[str, Any]], key: str = "id", group: str | None = No
         rs = by[k]
         out.append(
             MemberFigures(
-                name=rs[0]["name"] if "name" in rs[0] else str(k),
+                name=rs[0]["name"] if "name" in rs[0] else str(k[-1]),
                 orders=sum(r["orders"] for r in rs),
                 units=sum(r["units"] for r in rs),
                 value=money_by_currency((r["currency"], r["value"]) for r in rs),
