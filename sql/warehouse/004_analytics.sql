@@ -28,12 +28,12 @@ CREATE TABLE analytics.sales_order_superseded (sales_record_id integer PRIMARY K
 CREATE TABLE analytics.purchase_order_superseded (purchase_record_id integer PRIMARY KEY);
 CREATE TABLE analytics.payment_superseded (payment_record_id integer PRIMARY KEY);
 
--- Current sales orders per currency, in total and per member of one dimension, for each
--- month of created_date (period = the month's first day) and for all time (period =
--- '-infinity'), so the app reads a few thousand rows for "all time" and one month's rows
--- per month of a date range. member_id is the design, counterparty, staff or agreed
--- delivery location id (0 for 'total'); names come from the dimensions at query time
--- (they are type 1).
+-- Current sales orders per currency: 'total' rows for each month of created_date (period =
+-- the month's first day) and for all time (period = '-infinity'); one all-time row per
+-- member of a dimension (design, counterparty, staff, agreed delivery location; member_id
+-- 0 for 'total'). Names come from the dimensions at query time (they are type 1). Per-month
+-- member rows would be ~0.6 rows per order at 1M orders: too many to keep cheaply, so a
+-- date range reads the facts instead (docs/dashboard.md).
 CREATE TABLE analytics.sales_summary (
     breakdown   text NOT NULL CHECK (breakdown IN ('total', 'design', 'counterparty', 'staff', 'location')),
     period      date NOT NULL,
@@ -45,8 +45,8 @@ CREATE TABLE analytics.sales_summary (
     PRIMARY KEY (breakdown, period, currency_id, member_id)
 );
 
--- Current purchase orders per currency by month of created_date / all time (as sales_summary);
--- member_id: counterparty (0 for 'total').
+-- Current purchase orders per currency, as sales_summary: 'total' per month of created_date
+-- and all time, 'counterparty' all time.
 CREATE TABLE analytics.purchase_summary (
     breakdown   text NOT NULL CHECK (breakdown IN ('total', 'counterparty')),
     period      date NOT NULL,
@@ -58,9 +58,9 @@ CREATE TABLE analytics.purchase_summary (
     PRIMARY KEY (breakdown, period, currency_id, member_id)
 );
 
--- Current payments per currency by month of payment_date / all time: 'type' rows per payment
--- type and paid flag (member_id 0); 'unpaid' rows per counterparty, unpaid payments only
--- (payment_type_id 0, paid false).
+-- Current payments per currency: 'type' rows per payment type and paid flag for each month
+-- of payment_date and all time (member_id 0); 'unpaid' rows per counterparty, all time,
+-- unpaid payments only (payment_type_id 0, paid false).
 CREATE TABLE analytics.payment_summary (
     breakdown       text NOT NULL CHECK (breakdown IN ('type', 'unpaid')),
     period          date NOT NULL,
@@ -140,7 +140,7 @@ BEGIN
         rows AS (
             SELECT sign, date_trunc('month', created_date::timestamp)::date AS month, currency_id, design_id,
                    counterparty_id, sales_staff_id, agreed_delivery_location_id, sign * units_sold AS units,
-                   sign * units_sold * unit_price AS value
+                   sign * (units_sold * unit_price * 100)::bigint AS cents  -- exact: prices have 2 decimals
             FROM delta
         )
         INSERT INTO analytics.sales_summary AS s (breakdown, period, currency_id, member_id, orders, units, value)
@@ -154,14 +154,11 @@ BEGIN
                CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END,
                currency_id,
                coalesce(design_id, counterparty_id, sales_staff_id, agreed_delivery_location_id, 0),
-               sum(sign), sum(units), sum(value)
+               sum(sign), sum(units), sum(cents) * 0.01
         FROM rows
         GROUP BY GROUPING SETS (
-            (month, currency_id), (currency_id),
-            (month, currency_id, design_id), (currency_id, design_id),
-            (month, currency_id, counterparty_id), (currency_id, counterparty_id),
-            (month, currency_id, sales_staff_id), (currency_id, sales_staff_id),
-            (month, currency_id, agreed_delivery_location_id), (currency_id, agreed_delivery_location_id)
+            (month, currency_id), (currency_id), (currency_id, design_id), (currency_id, counterparty_id),
+            (currency_id, sales_staff_id), (currency_id, agreed_delivery_location_id)
         )
         ON CONFLICT (breakdown, period, currency_id, member_id) DO UPDATE
         SET orders = s.orders + excluded.orders, units = s.units + excluded.units, value = s.value + excluded.value
@@ -182,17 +179,15 @@ BEGIN
         ),
         rows AS (
             SELECT sign, date_trunc('month', created_date::timestamp)::date AS month, currency_id, counterparty_id,
-                   sign * item_quantity AS units, sign * item_quantity * item_unit_price AS value
+                   sign * item_quantity AS units, sign * (item_quantity * item_unit_price * 100)::bigint AS cents
             FROM delta
         )
         INSERT INTO analytics.purchase_summary AS s (breakdown, period, currency_id, member_id, orders, units, value)
         SELECT CASE WHEN grouping(counterparty_id) = 0 THEN 'counterparty' ELSE 'total' END,
                CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END,
-               currency_id, coalesce(counterparty_id, 0), sum(sign), sum(units), sum(value)
+               currency_id, coalesce(counterparty_id, 0), sum(sign), sum(units), sum(cents) * 0.01
         FROM rows
-        GROUP BY GROUPING SETS (
-            (month, currency_id), (currency_id), (month, currency_id, counterparty_id), (currency_id, counterparty_id)
-        )
+        GROUP BY GROUPING SETS ((month, currency_id), (currency_id), (currency_id, counterparty_id))
         ON CONFLICT (breakdown, period, currency_id, member_id) DO UPDATE
         SET orders = s.orders + excluded.orders, units = s.units + excluded.units, value = s.value + excluded.value
     $q$, analytics.live_predicate('fact_purchase_order')) USING last, top, retired;
@@ -212,20 +207,20 @@ BEGIN
         ),
         rows AS (
             SELECT sign, date_trunc('month', payment_date::timestamp)::date AS month, currency_id, payment_type_id,
-                   paid, counterparty_id, sign * payment_amount AS amount
+                   paid, counterparty_id, sign * (payment_amount * 100)::bigint AS cents
             FROM delta
         ),
         by_type AS (
             SELECT 'type' AS breakdown, CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period,
-                   currency_id, payment_type_id, paid, 0 AS member_id, sum(sign) AS payments, sum(amount) AS amount
+                   currency_id, payment_type_id, paid, 0 AS member_id, sum(sign) AS payments,
+                   sum(cents) * 0.01 AS amount
             FROM rows
             GROUP BY GROUPING SETS ((month, currency_id, payment_type_id, paid), (currency_id, payment_type_id, paid))
         ),
         unpaid AS (
-            SELECT 'unpaid', CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END,
-                   currency_id, 0, false, counterparty_id, sum(sign), sum(amount)
+            SELECT 'unpaid', '-infinity'::date, currency_id, 0, false, counterparty_id, sum(sign), sum(cents) * 0.01
             FROM rows WHERE NOT paid
-            GROUP BY GROUPING SETS ((month, currency_id, counterparty_id), (currency_id, counterparty_id))
+            GROUP BY currency_id, counterparty_id
         )
         INSERT INTO analytics.payment_summary AS s
             (breakdown, period, currency_id, payment_type_id, paid, member_id, payments, amount)

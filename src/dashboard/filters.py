@@ -33,9 +33,10 @@ class Filters:
             raise ValueError(f"the date range starts ({self.start}) after it ends ({self.end})")
 
     @property
-    def by_member(self) -> bool:
-        """Whether a filter narrows the rows below what the monthly summaries are kept by."""
-        return bool(self.counterparties or self.designs or self.staff or self.departments)
+    def needs_facts(self) -> bool:
+        """Whether the summaries cannot answer: they are kept per currency (and month for
+        totals), not per member of another dimension nor per date range."""
+        return bool(self.counterparties or self.designs or self.staff or self.departments or self.start or self.end)
 
 
 @dataclass
@@ -92,19 +93,4 @@ def member_conditions(
             f" WHERE department_name = ANY(CAST(:{prefix}departments AS text[])))",
             **{f"{prefix}departments": list(f.departments)},
         )
-    return c
-
-
-ALL_TIME = "'-infinity'"  # the period of the summaries' all-time rows (sql/warehouse/004_analytics.sql)
-
-
-def summary_conditions(f: Filters, total: str = "total") -> Conditions:
-    """Rows of an ``analytics.*_summary`` table for ``f``: the months of the range for the
-    ``total`` breakdown (one row per month), and for the other breakdowns the all-time rows
-    when the range is open, else the range's months (summed by the query)."""
-    months = month_conditions(f, "period")
-    months.add(f"period <> {ALL_TIME}")
-    members = months.sql if (f.start or f.end) else f"period = {ALL_TIME}"
-    c = member_conditions(f, {"currency": "currency_id"})
-    c.add(f"((breakdown = '{total}' AND {months.sql}) OR (breakdown <> '{total}' AND {members}))", **months.params)
     return c

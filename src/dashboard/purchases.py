@@ -1,5 +1,5 @@
 """The Purchases and Payments page's figures, in one query, from the summaries or (with a
-counterparty filter, finer than they are kept by) from the current fact versions.
+counterparty filter or a date range, finer than they are kept by) from the current fact versions.
 
 Purchases are dated by created_date, payments by payment_date. Money stays per currency.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import pg8000.native
 
-from dashboard.filters import Filters, member_conditions, month_conditions, summary_conditions
+from dashboard.filters import Filters, member_conditions, month_conditions
 from dashboard.money import Money, money_by_currency
 from dashboard.schema import live_condition
 
@@ -27,7 +27,7 @@ PURCHASE_FACTS = """
     SELECT CASE WHEN grouping(counterparty_id) = 0 THEN 'counterparty' ELSE 'total' END AS breakdown,
            CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period, currency_id,
            coalesce(counterparty_id, 0) AS member_id, count(*) AS orders,
-           sum(item_quantity * item_unit_price) AS value
+           sum((item_quantity * item_unit_price * 100)::bigint) * 0.01 AS value
     FROM (
         SELECT date_trunc('month', f.created_date::timestamp)::date AS month, f.*
         FROM fact_purchase_order f
@@ -43,10 +43,12 @@ PAYMENT_SUMMARY = """
 """
 PAYMENT_FACTS = """
     SELECT 'type' AS breakdown, CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period,
-           currency_id, payment_type_id, paid, 0 AS member_id, count(*) AS payments, sum(payment_amount) AS amount
+           currency_id, payment_type_id, paid, 0 AS member_id, count(*) AS payments,
+           sum((payment_amount * 100)::bigint) * 0.01 AS amount
     FROM pay GROUP BY GROUPING SETS ((month, currency_id, payment_type_id, paid), (currency_id, payment_type_id, paid))
     UNION ALL
-    SELECT 'unpaid', '-infinity', currency_id, 0, false, counterparty_id, count(*), sum(payment_amount)
+    SELECT 'unpaid', '-infinity', currency_id, 0, false, counterparty_id, count(*),
+           sum((payment_amount * 100)::bigint) * 0.01
     FROM pay WHERE NOT paid GROUP BY currency_id, counterparty_id
 """
 PAYMENT_ROWS = """
@@ -62,7 +64,7 @@ purchases AS {materialized} ({purchases}),
 payments AS {materialized} ({payments}),
 top_unpaid AS (
     SELECT member_id, row_number() OVER (ORDER BY sum(payments) DESC, member_id) AS rank
-    FROM payments WHERE breakdown = 'unpaid' AND {member_period}
+    FROM payments WHERE breakdown = 'unpaid' AND period = '-infinity'
     GROUP BY member_id HAVING sum(payments) > 0
 )
 SELECT json_build_object(
@@ -82,14 +84,14 @@ SELECT json_build_object(
             SELECT t.payment_type_name AS type, p.paid, c.currency_code AS currency,
                    sum(p.payments) AS payments, sum(p.amount)::text AS amount
             FROM payments p JOIN dim_currency c USING (currency_id) JOIN dim_payment_type t USING (payment_type_id)
-            WHERE p.breakdown = 'type' AND {type_period} GROUP BY 1, 2, 3 HAVING sum(p.payments) > 0) x),
+            WHERE p.breakdown = 'type' AND p.period = '-infinity' GROUP BY 1, 2, 3 HAVING sum(p.payments) > 0) x),
     'outstanding', (
         SELECT coalesce(json_agg(x ORDER BY x.rank, x.currency), '[]') FROM (
             SELECT u.rank, p.member_id AS id, cp.counterparty_legal_name AS name, c.currency_code AS currency,
                    sum(p.payments) AS payments, sum(p.amount)::text AS amount
             FROM payments p JOIN top_unpaid u USING (member_id) JOIN dim_currency c USING (currency_id)
             JOIN dim_counterparty cp ON cp.counterparty_id = p.member_id
-            WHERE p.breakdown = 'unpaid' AND {member_period} AND u.rank <= :top
+            WHERE p.breakdown = 'unpaid' AND p.period = '-infinity' AND u.rank <= :top
             GROUP BY 1, 2, 3, 4 HAVING sum(p.payments) > 0) x)
 )
 """
@@ -139,8 +141,7 @@ class PurchasesPage:
 
 def purchases_page(con: pg8000.native.Connection, filters: Filters) -> PurchasesPage:
     """Every figure of the Purchases and Payments page for ``filters`` (currency, counterparty, months)."""
-    ranged = bool(filters.start or filters.end)
-    if filters.counterparties:
+    if filters.needs_facts:
         pw = member_conditions(filters, PURCHASE_COLUMNS)
         month_conditions(filters, "date_trunc('month', f.created_date::timestamp)::date", pw)
         yw = member_conditions(filters, PURCHASE_COLUMNS, prefix="y_")
@@ -149,31 +150,17 @@ def purchases_page(con: pg8000.native.Connection, filters: Filters) -> Purchases
             PAYMENT_ROWS.format(live=live_condition(con, "fact_payment"), where=yw.sql)
         )
         purchases = PURCHASE_FACTS.format(live=live_condition(con, "fact_purchase_order"), where=pw.sql)
-        params = {**pw.params, **yw.params}
-        sql = PAGE_SQL.format(
-            pay=pay,
-            materialized="MATERIALIZED",
-            purchases=purchases,
-            payments=PAYMENT_FACTS,
-            member_period="true",
-            type_period="p.period = '-infinity'",
-        )
+        sql = PAGE_SQL.format(pay=pay, materialized="MATERIALIZED", purchases=purchases, payments=PAYMENT_FACTS)
     else:
-        pw = summary_conditions(filters, total="total")
+        pw = member_conditions(filters, {"currency": "currency_id"})
         yw = member_conditions(filters, {"currency": "currency_id"}, prefix="y_")
-        if ranged:  # the range's monthly rows; else every row, and each figure picks the all-time ones
-            month_conditions(filters, "period", yw, prefix="y_")
-            yw.add("period <> '-infinity'")
-        params = {**pw.params, **yw.params}
-        period = "p.period <> '-infinity' AND " if ranged else ""
         sql = PAGE_SQL.format(
             pay="",
             materialized="NOT MATERIALIZED",
             purchases=PURCHASE_SUMMARY.format(where=pw.sql),
             payments=PAYMENT_SUMMARY.format(where=yw.sql),
-            member_period="period <> '-infinity'" if ranged else "period = '-infinity'",
-            type_period=period + ("true" if ranged else "p.period = '-infinity'"),
         )
+    params = {**pw.params, **yw.params}
     doc = con.run(sql, top=TOP, **params)[0][0]
     doc = json.loads(doc) if isinstance(doc, str) else doc
     return PurchasesPage(
@@ -181,7 +168,7 @@ def purchases_page(con: pg8000.native.Connection, filters: Filters) -> Purchases
         payments_by_month=_months(doc["payments_by_month"], lambda r: r["type"], "payments", "amount"),
         by_type=_groups(doc["by_type"]),
         outstanding=_outstanding(doc["outstanding"]),
-        from_summaries=not filters.counterparties,
+        from_summaries=not filters.needs_facts,
     )
 
 

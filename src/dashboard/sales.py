@@ -1,10 +1,11 @@
-"""The Sales page's figures: one query per page, from the monthly summaries or, when a
-filter is finer than they are kept by, from the current sales-order versions themselves.
+"""The Sales page's figures: one query per page, from the summaries or, when a filter is
+finer than they are kept by (a member of a dimension, a date range), from the current
+sales-order versions themselves.
 
 Both sources give rows of the same shape (``breakdown, period, currency_id, member_id,
 orders, units, value``, as ``analytics.sales_summary``): 'total' rows per month, member
-rows for the whole date range. Every chart is computed the same way from either, and a
-test holds one against the other. Money stays per
+rows for everything the filters let through (period '-infinity'). Every chart is computed
+the same way from either, and a test holds one against the other. Money stays per
 currency (``money.py``): units and order counts add up across currencies, values never.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import pg8000.native
 
-from dashboard.filters import Filters, member_conditions, month_conditions, summary_conditions
+from dashboard.filters import Filters, member_conditions, month_conditions
 from dashboard.money import Money, money_by_currency
 from dashboard.schema import live_condition
 
@@ -39,10 +40,11 @@ FACT_SOURCE = """
            END AS breakdown,
            CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period, currency_id,
            coalesce(design_id, counterparty_id, sales_staff_id, agreed_delivery_location_id, 0) AS member_id,
-           count(*) AS orders, sum(units_sold) AS units, sum(units_sold * unit_price) AS value
+           count(*) AS orders, sum(units_sold) AS units, sum(cents) * 0.01 AS value
     FROM (
         SELECT date_trunc('month', f.created_date::timestamp)::date AS month, f.currency_id, f.design_id,
-               f.counterparty_id, f.sales_staff_id, f.agreed_delivery_location_id, f.units_sold, f.unit_price
+               f.counterparty_id, f.sales_staff_id, f.agreed_delivery_location_id, f.units_sold,
+               (f.units_sold * f.unit_price * 100)::bigint AS cents
         FROM fact_sales_order f
         WHERE NOT EXISTS (SELECT 1 FROM analytics.sales_order_superseded s WHERE s.sales_record_id = f.sales_record_id)
           AND {live} AND {where}
@@ -173,13 +175,13 @@ class SalesPage:
 
 def sales_page(con: pg8000.native.Connection, filters: Filters) -> SalesPage:
     """Every figure of the Sales page for ``filters``, in one query."""
-    if filters.by_member:
+    if filters.needs_facts:
         where = member_conditions(filters, FACT_COLUMNS)
         month_conditions(filters, "date_trunc('month', f.created_date::timestamp)::date", where)
         source = FACT_SOURCE.format(where=where.sql, live=live_condition(con, "fact_sales_order"))
         materialized = "MATERIALIZED"
     else:
-        where = summary_conditions(filters)
+        where = member_conditions(filters, {"currency": "currency_id"})
         source = SUMMARY_SOURCE.format(where=where.sql)
         materialized = "NOT MATERIALIZED"  # each use reads only its breakdown's rows
     sql = PAGE_SQL.format(materialized=materialized, source=source)
@@ -193,7 +195,7 @@ def sales_page(con: pg8000.native.Connection, filters: Filters) -> SalesPage:
         staff=_members(doc["staff"], group="department"),
         departments=_members(doc["departments"], key="name"),
         cities=_members(doc["locations"], key=("country", "city"), group="country"),
-        from_summaries=not filters.by_member,
+        from_summaries=not filters.needs_facts,
     )
 
 

@@ -198,4 +198,5 @@ def test_a_change_loaded_by_a_cycle_appears_after_refresh(
     browser.page.click("#refresh")
     browser.text("#loaded", r"\(run 2\)")
     browser.text("#sales-headline", rf"^{new_orders:,} orders · {new_units:,} units")
+    browser.screenshot("sales-after-cycle")  # docs/images/dashboard-sales.png is a copy of one
     assert browser.errors == []

@@ -1,0 +1,298 @@
+"""Dashboard benchmark: each page's queries at a scale, and what keeping the summaries costs the load.
+
+One throwaway PostgreSQL (fsync off) and moto under ``.local/bench-dashboard``. totesys is
+seeded by the generator, then one ingestion and one transform run make processed run 1.
+Two warehouse templates are migrated alike; in the *baseline* one
+``analytics.refresh_summaries()`` is replaced by a no-op, so the same ``run_load`` code
+runs with and without the summary upkeep:
+
+* ``initial``: ``repeats`` times, a fresh copy of each template loads run 1 (the whole
+  data set) through ``run_load``, interleaved (with, without, with, ...): wall seconds and
+  the PostgreSQL backend's CPU seconds of each.
+* ``incremental``: on the last pair, ``repeats`` batches of simulated changes, each made
+  into a run by ingestion + transform and loaded into both warehouses (order alternating).
+* ``pages``: on the loaded warehouse (with summaries), as the read-only ``warehouse_reader``,
+  each page's query function with several filter sets, ``query_repeats`` times each:
+  median and all samples in ms, plus ``EXPLAIN (ANALYZE)`` of each page's SQL.
+
+Run: ``.venv/bin/python -m benchmarks.bench_dashboard --scale 1m --repeats 3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import shutil
+import statistics
+import sys
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from local.paths import LOCAL_DIR  # noqa: E402
+
+SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
+NO_OP_REFRESH = "CREATE OR REPLACE FUNCTION analytics.refresh_summaries() RETURNS void LANGUAGE sql AS $$ SELECT $$"
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed_load(store: Any, connect: Any) -> dict[str, float]:
+    from load.run import run_load
+
+    con = connect()
+    try:
+        backend = con.run("SELECT pg_backend_pid()")[0][0]
+        cpu0, t0 = _cpu_s(backend), time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = run_load(store, con)
+        seconds = time.perf_counter() - t0
+        assert result.runs_committed >= 1, "nothing was loaded"
+        return {
+            "s": round(seconds, 3),
+            "backend_cpu_s": round(_cpu_s(backend) - cpu0, 3),
+            "loadavg": os.getloadavg()[0],
+        }
+    finally:
+        con.close()
+
+
+def _page_cases() -> dict[str, list[tuple[str, Any]]]:
+    from dashboard.filters import Filters
+
+    return {
+        "sales": [
+            ("all time", Filters()),
+            ("one year", Filters(start=date(2024, 1, 1), end=date(2024, 12, 1))),
+            ("one month, GBP", Filters(start=date(2024, 6, 1), end=date(2024, 6, 1), currencies=(1,))),
+            ("a counterparty", Filters(counterparties=(5,))),
+            ("a design, one year", Filters(designs=(3,), start=date(2024, 1, 1), end=date(2024, 12, 1))),
+            ("a department", Filters(departments=("Sales",))),
+        ],
+        "purchases": [
+            ("all time", Filters()),
+            ("one year", Filters(start=date(2024, 1, 1), end=date(2024, 12, 1))),
+            ("a counterparty", Filters(counterparties=(5,))),
+        ],
+        "history": [("an order with two versions", None)],
+        "health": [("warehouse only", None)],
+    }
+
+
+def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
+    from dashboard.health import pipeline_health
+    from dashboard.history import order_history
+    from dashboard.options import filter_options
+    from dashboard.purchases import purchases_page
+    from dashboard.sales import sales_page
+
+    con = connect()
+    con.run("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    changed = con.run("SELECT min(sales_order_id) FROM fact_sales_order GROUP BY sales_order_id HAVING count(*) > 1")
+    order_id = changed[0][0] if changed else 1
+    run = {
+        "sales": lambda f: sales_page(con, f),
+        "purchases": lambda f: purchases_page(con, f),
+        "history": lambda _f: order_history(con, order_id),
+        "health": lambda _f: pipeline_health(con),
+    }
+    out: dict[str, Any] = {}
+    options_ms = []
+    for _ in range(query_repeats):
+        t0 = time.perf_counter()
+        filter_options(con)
+        options_ms.append((time.perf_counter() - t0) * 1000)
+    out["filter options (every page's dropdowns)"] = {"median_ms": round(statistics.median(options_ms), 1)}
+    for page, cases in _page_cases().items():
+        for name, filters in cases:
+            run[page](filters)  # warm: the first call pays for plan caches and reading pages in
+            samples = []
+            for _ in range(query_repeats):
+                t0 = time.perf_counter()
+                run[page](filters)
+                samples.append((time.perf_counter() - t0) * 1000)
+            out[f"{page}: {name}"] = {
+                "median_ms": round(statistics.median(samples), 1),
+                "samples_ms": [round(s, 1) for s in samples],
+                "loadavg": round(os.getloadavg()[0], 2),
+            }
+    con.close()
+    return out
+
+
+def _explain(connect: Any) -> dict[str, str]:
+    """The plans of the Sales and Purchases pages' SQL (all time, and a counterparty)."""
+    from dashboard import purchases, sales
+    from dashboard.filters import Filters
+
+    con = connect()
+    plans: dict[str, str] = {}
+    original = con.run
+    for label, fn, f in (
+        ("sales, all time", sales.sales_page, Filters()),
+        ("sales, a counterparty", sales.sales_page, Filters(counterparties=(5,))),
+        ("purchases, all time", purchases.purchases_page, Filters()),
+    ):
+        captured: list[str] = []
+
+        def run(sql: str, _captured: list[str] = captured, **params: Any) -> Any:
+            if sql.lstrip().startswith("WITH"):
+                _captured.append(
+                    "\n".join(r[0] for r in original("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql, **params))
+                )
+            return original(sql, **params)
+
+        con.run = run  # type: ignore[method-assign]
+        fn(con, f)
+        con.run = original  # type: ignore[method-assign]
+        plans[label] = captured[0] if captured else ""
+    con.close()
+    return plans
+
+
+def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: int = 42) -> dict[str, Any]:
+    """Measure; start and stop the servers; return medians and every sample."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    import boto3
+    import pg8000.native
+    from pg8000.native import identifier, literal
+
+    from common.db import DbCredentials
+    from common.s3_store import LakeStore
+    from local.aws_resources import PipelineResources, provision
+    from local.generator import seed_database
+    from local.moto_server import REGION, start_moto
+    from local.postgres_server import start_postgres
+    from local.simulator import simulate_changes
+    from local.stack import READER_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
+
+    root = LOCAL_DIR / "bench-dashboard"
+    shutil.rmtree(root, ignore_errors=True)
+    server = start_postgres(root / "pg", fast=True)
+    moto = start_moto()
+    saved_env = dict(os.environ)
+    reader_pw, loader_pw, src_pw = (uuid.uuid4().hex for _ in range(3))
+    out: dict[str, Any] = {"scale": scale, "generator_scale": SCALES[scale], "repeats": repeats}
+    try:
+        create_source_database(server, "totesys", src_pw)
+        create_warehouse_database(server, "wh_with", loader_pw, reader_pw)
+        create_warehouse_database(server, "wh_without", loader_pw, reader_pw)
+
+        def connect_as(db: str, user: str = WAREHOUSE_ROLE, pw: str = loader_pw) -> Any:
+            return lambda: pg8000.native.Connection(
+                user=user, password=pw, host=server.host, port=server.port, database=db
+            )
+
+        con = connect_as("wh_without")()
+        con.run(NO_OP_REFRESH)
+        con.close()
+        admin = server.connect("totesys")
+        t0 = time.perf_counter()
+        out["seeded"] = seed_database(admin, seed=seed, scale=SCALES[scale])
+        out["seed_s"] = round(time.perf_counter() - t0, 1)
+
+        os.environ.update(moto.env())
+        resources = PipelineResources.for_prefix(f"bd{uuid.uuid4().hex[:6]}")
+        clients = {
+            n: boto3.client(n, region_name=REGION, endpoint_url=moto.endpoint) for n in ("s3", "ssm", "secretsmanager")
+        }
+        creds = DbCredentials(server.host, server.port, "totes_reader", src_pw, "totesys")
+        provision(
+            **clients,
+            resources=resources,
+            source=creds,
+            warehouse=DbCredentials(server.host, server.port, WAREHOUSE_ROLE, loader_pw, "wh_with"),
+        )
+        os.environ.update(resources.handler_env())
+        import ingestion.handler
+        import transform.handler
+
+        def make_run() -> None:
+            with contextlib.redirect_stdout(io.StringIO()):  # the handlers' EMF metric lines
+                ingestion.handler.lambda_handler({}, None)
+                transform.handler.lambda_handler({}, None)
+
+        make_run()
+        store = LakeStore(resources.processed_bucket, clients["s3"])
+        admin_pg = server.connect()
+        initial: dict[str, list[dict[str, float]]] = {"with": [], "without": []}
+        pair: dict[str, str] = {}
+        for i in range(repeats):
+            for kind in ("with", "without") if i % 2 == 0 else ("without", "with"):
+                db = f"load_{kind}_{i}"
+                admin_pg.run(
+                    f"CREATE DATABASE {identifier(db)} TEMPLATE {identifier('wh_' + kind)}"
+                    f" OWNER {identifier(WAREHOUSE_ROLE)}"
+                )
+                initial[kind].append(_timed_load(store, connect_as(db)))
+                if pair.get(kind):
+                    admin_pg.run(f"DROP DATABASE {identifier(pair[kind])}")
+                pair[kind] = db
+            print(f"initial load {i + 1}/{repeats} done", file=sys.stderr, flush=True)
+        incremental: dict[str, list[dict[str, float]]] = {"with": [], "without": []}
+        for i in range(repeats):
+            simulate_changes(admin, seed=100 + i)
+            make_run()
+            for kind in ("with", "without") if i % 2 == 0 else ("without", "with"):
+                incremental[kind].append(_timed_load(store, connect_as(pair[kind])))
+        admin_pg.run(f"ALTER ROLE {identifier(READER_ROLE)} LOGIN PASSWORD {literal(reader_pw)}")
+        reader = connect_as(pair["with"], READER_ROLE, reader_pw)
+        out["pages"] = _measure_pages(reader, query_repeats)
+        out["plans"] = _explain(reader)
+        wh = connect_as(pair["with"])()
+        out["summary_rows"] = dict(
+            wh.run(
+                "SELECT 'sales_summary', count(*) FROM analytics.sales_summary UNION ALL"
+                " SELECT 'purchase_summary', count(*) FROM analytics.purchase_summary UNION ALL"
+                " SELECT 'payment_summary', count(*) FROM analytics.payment_summary"
+            )
+        )
+        wh.close()
+        admin_pg.close()
+        admin.close()
+        for label, samples in (("initial", initial), ("incremental", incremental)):
+            w = statistics.median(s["s"] for s in samples["with"])
+            wo = statistics.median(s["s"] for s in samples["without"])
+            out[f"run_load_{label}"] = {
+                "with_summaries_s": w,
+                "without_s": wo,
+                "overhead_pct": round(100 * (w - wo) / wo, 1),
+                "backend_cpu_with_s": statistics.median(s["backend_cpu_s"] for s in samples["with"]),
+                "backend_cpu_without_s": statistics.median(s["backend_cpu_s"] for s in samples["without"]),
+                "samples": samples,
+            }
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        moto.stop()
+        server.stop()
+        shutil.rmtree(root / "pg", ignore_errors=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--query-repeats", type=int, default=9)
+    parser.add_argument("--keep", action="store_true", help="Leave the server running (profiling).")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.scale, args.repeats, args.query_repeats), indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Money stays per currency; filters become bound SQL conditions."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from dashboard.filters import Filters, member_conditions, month_conditions
+from dashboard.money import Money, Rates, money_by_currency
+
+
+def test_money_adds_per_currency_never_across() -> None:
+    total = money_by_currency([("GBP", "1.10"), ("EUR", "2.00"), ("GBP", Decimal("0.20"))])
+    assert total.amounts == {"GBP": Decimal("1.30"), "EUR": Decimal("2.00")}
+    assert str(total) == "EUR 2.00, GBP 1.30"
+    assert Money.total([total, Money({"USD": Decimal("5")})]).currencies == ["EUR", "GBP", "USD"]
+    assert str(Money()) == "none"
+
+
+def test_conversion_needs_a_rate_for_every_currency() -> None:
+    rates = Rates("GBP", {"GBP": Decimal(1), "EUR": Decimal("0.85")}, "test rates")
+    assert rates.convert(money_by_currency([("GBP", "1.00"), ("EUR", "2.00")])) == Decimal("2.7000")
+    assert rates.convert(money_by_currency([("USD", "1.00")])) is None  # never a partial sum
+    assert rates.label == "converted to GBP (test rates)"
+
+
+def test_filters_are_whole_months_in_order() -> None:
+    f = Filters(start=date(2024, 1, 15), end=date(2024, 3, 31))
+    assert (f.start, f.end) == (date(2024, 1, 1), date(2024, 3, 1))
+    with pytest.raises(ValueError, match="starts"):
+        Filters(start=date(2024, 3, 1), end=date(2024, 1, 1))
+    assert not Filters(currencies=(1,)).needs_facts
+    assert Filters(start=date(2024, 1, 1)).needs_facts
+    assert Filters(departments=("Sales",)).needs_facts
+
+
+def test_conditions_bind_values_and_skip_columns_a_fact_lacks() -> None:
+    f = Filters(start=date(2024, 1, 1), currencies=(1, 2), designs=(7,), departments=("Sales'; DROP",))
+    c = member_conditions(f, {"currency": "f.currency_id", "staff": "f.staff_id"}, prefix="y_")
+    month_conditions(f, "m", c, prefix="y_")
+    assert "DROP" not in c.sql  # values are parameters, never text
+    assert c.params == {"y_currencies": [1, 2], "y_departments": ["Sales'; DROP"], "y_start": date(2024, 1, 1)}
+    assert "design" not in c.sql  # this fact has no design column: the page does not offer it
