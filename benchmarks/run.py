@@ -13,7 +13,9 @@ side by side in the same run where the issue asks for a baseline:
 * ``load``: ``run_load`` vs ``awswrangler.postgresql.to_sql`` (default chunksize 200
   and larger) vs ``psql \\copy`` (the ceiling);
 * ``e2e``: the whole pipeline through the handlers and S3 events: the initial load,
-  incremental cycles, and the change-to-warehouse latency.
+  incremental cycles, and the change-to-warehouse latency;
+* ``dashboard``: each page's queries of the analytics app, and ``run_load`` with vs without
+  the summaries' upkeep (same code, a no-op refresh), first load and incremental runs.
 
 Every figure is a median of ``--repeats`` (>= 3) runs. The record goes to
 ``benchmarks/results/<UTC time>-<commit>.json`` (machine, load average, command, per
@@ -45,7 +47,7 @@ from typing import Any
 
 from benchmarks.server import TLS_ENV
 
-AREAS = ("generate", "ingestion", "transform", "load", "e2e")
+AREAS = ("generate", "ingestion", "transform", "load", "e2e", "dashboard")
 SCALES = ("small", "100k", "1m")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -56,6 +58,7 @@ SCALE_NAMES: dict[str, dict[str, str | None]] = {
     "transform": {"small": "small", "100k": "100k", "1m": "1m"},
     "load": {"small": None, "100k": "small", "1m": "full"},  # bench_load's smallest is 100,000 fact rows
     "e2e": {"small": "small", "100k": "100k", "1m": "1m"},
+    "dashboard": {"small": "small", "100k": "100k", "1m": "1m"},
 }
 
 
@@ -122,6 +125,12 @@ def headline(area: str, result: dict[str, Any]) -> dict[str, Any]:
         out["change_to_warehouse_s"] = inc.get("change_to_warehouse_s")
         out["change_to_warehouse_s_max"] = inc.get("change_to_warehouse_s_max")
         out["reconcile_ok"] = result.get("reconcile_ok")
+        return out
+    if area == "dashboard":
+        out = {f"{page} median ms": v["median_ms"] for page, v in result.get("pages", {}).items()}
+        for kind in ("initial", "incremental"):
+            got = result.get(f"run_load_{kind}", {})
+            out[f"run_load_{kind}"] = {k: got.get(k) for k in ("with_summaries_s", "without_s", "overhead_pct")}
         return out
     if area == "generate":
         return {

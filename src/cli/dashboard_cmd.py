@@ -25,7 +25,7 @@ OutputsOpt = Annotated[
 ]
 
 
-def _lake_status(target: Any) -> Any:
+def lake_status_reader(target: Any) -> Any:
     """A callable giving the lake's side of the health page (ingestion/transform runs, quarantine)."""
     from dashboard.health import LakeStatus, StageRun
     from ops.status import collect_status
@@ -85,7 +85,7 @@ def dashboard(
         creds = get_db_credentials(secret, target.client("secretsmanager"))
     app = create_app(
         lambda: connect(creds, "totes-dashboard"),
-        lake_status=_lake_status(target) if lake else None,
+        lake_status=lake_status_reader(target) if lake else None,
         refresh_seconds=refresh,
     )
     console.print(f"[green]Analytics app:[/] http://{host}:{port}/  (Ctrl-C to stop)")

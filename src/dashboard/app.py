@@ -306,6 +306,7 @@ def create_app(
         if h.lake:
             quarantine.update({f"lake {k}": v for k, v in h.lake.quarantined.items()})
         lag = "n/a" if h.change_to_load_lag is None else f"{h.change_to_load_lag.total_seconds():,.0f} s"
+        behind = "" if h.runs_behind is None else f" The load is {h.runs_behind} run(s) behind ingestion."
         return html.Div(
             [
                 html.P(
@@ -315,7 +316,7 @@ def create_app(
                 ),
                 html.P(
                     f"Change-to-load lag of the last run with facts: {lag}."
-                    f" Load runs in the last hour: {h.runs_last_hour}."
+                    f" Load runs in the last hour: {h.runs_last_hour}.{behind}"
                 ),
                 html.Table(rows, id="health-stages"),
                 html.P("Lake: " + ("not configured for this app" if lake_status is None else (h.lake_error or "read"))),

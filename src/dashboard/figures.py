@@ -12,6 +12,7 @@ from dashboard.purchases import MonthMoney, PurchasesPage
 from dashboard.sales import MemberFigures, SalesPage
 
 PER_CURRENCY = "per currency, not converted"
+PURCHASE_PAYMENT = "PURCHASE_PAYMENT"  # dim_payment_type: money paid for purchase orders
 LAYOUT = {"margin": {"l": 40, "r": 10, "t": 40, "b": 40}, "height": 320, "template": "plotly_white"}
 
 
@@ -49,10 +50,18 @@ def sales_by_currency(page: SalesPage) -> go.Figure:
     return fig
 
 
+def _labels(members: Sequence[MemberFigures]) -> list[str]:
+    """Member names, with the group (department, country) and, where two share a name, the id."""
+    names = [f"{m.name} ({m.group})" if m.group else m.name for m in members]
+    return [
+        f"{n} #{m.id}" if names.count(n) > 1 and m.id is not None else n for n, m in zip(names, members, strict=True)
+    ]
+
+
 def members_by_units(title: str, members: Sequence[MemberFigures]) -> go.Figure:
     """Bars of units (they add up); each bar's value per currency in its hover text."""
     fig = _figure(title, yaxis={"autorange": "reversed"})
-    names = [f"{m.name} ({m.group})" if m.group else m.name for m in members]
+    names = _labels(members)
     fig.add_bar(
         y=names,
         x=[m.units for m in members],
@@ -66,22 +75,28 @@ def members_by_units(title: str, members: Sequence[MemberFigures]) -> go.Figure:
 def members_value(title: str, members: Sequence[MemberFigures]) -> go.Figure:
     """Grouped bars: one bar per currency per member."""
     fig = _figure(f"{title} ({PER_CURRENCY})", barmode="group")
-    names = [m.name for m in members]
+    names = _labels(members)
     for code in _currencies([m.value for m in members]):
         fig.add_bar(x=names, y=[float(m.value.get(code)) for m in members], name=code)
     return fig
 
 
 def purchases_vs_payments(page: PurchasesPage) -> go.Figure:
-    fig = _figure(f"Purchase orders vs payments by month ({PER_CURRENCY})")
+    """Purchase orders placed vs payments made for purchases (PURCHASE_PAYMENT), per month and currency."""
+    fig = _figure(f"Purchase orders vs purchase payments by month ({PER_CURRENCY})")
     series: dict[tuple[str, str], dict[object, float]] = {}
-    rows: list[MonthMoney] = [*page.purchases_by_month, *page.payments_by_month]
+    rows: list[MonthMoney] = [
+        *page.purchases_by_month,
+        *(r for r in page.payments_by_month if r.series == PURCHASE_PAYMENT),
+    ]
     for r in rows:
+        name = "payments made" if r.series == PURCHASE_PAYMENT else r.series
         for code in r.value.currencies:
-            series.setdefault((r.series, code), {})[r.month] = float(r.value.get(code))
-    for (name, code), points in sorted(series.items()):
+            series.setdefault((code, name), {})[r.month] = float(r.value.get(code))
+    for (code, name), points in sorted(series.items()):
         xs = sorted(points)
-        fig.add_scatter(x=xs, y=[points[x] for x in xs], name=f"{name} {code}", mode="lines")
+        dash = "dot" if name == "payments made" else "solid"
+        fig.add_scatter(x=xs, y=[points[x] for x in xs], name=f"{name} {code}", mode="lines", line={"dash": dash})
     return fig
 
 

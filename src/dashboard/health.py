@@ -47,6 +47,14 @@ class Health:
         return self.checked_at - self.last_load.at
 
     @property
+    def runs_behind(self) -> int | None:
+        """How many runs the load trails ingestion (None without the lake)."""
+        ingested = next((s.run_seq for s in self.stages if s.stage == "ingestion"), None)
+        if ingested is None:
+            return None
+        return ingested - (self.last_load.run_seq or 0)
+
+    @property
     def fresh(self) -> bool:
         age = self.data_age
         return age is not None and age <= FRESHNESS_TARGET
