@@ -97,9 +97,9 @@ def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
     from dashboard.options import filter_options
     from dashboard.purchases import purchases_page
     from dashboard.sales import sales_page
+    from dashboard.session import prepare_session
 
-    con = connect()
-    con.run("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    con = prepare_session(connect())  # as the app's pool does
     changed = con.run("SELECT min(sales_order_id) FROM fact_sales_order GROUP BY sales_order_id HAVING count(*) > 1")
     order_id = changed[0][0] if changed else 1
     run = {
@@ -136,8 +136,9 @@ def _explain(connect: Any) -> dict[str, str]:
     """The plans of the Sales and Purchases pages' SQL (all time, and a counterparty)."""
     from dashboard import purchases, sales
     from dashboard.filters import Filters
+    from dashboard.session import prepare_session
 
-    con = connect()
+    con = prepare_session(connect())
     plans: dict[str, str] = {}
     original = con.run
     for label, fn, f in (
@@ -167,21 +168,20 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     import boto3
-    import pg8000.native
     from pg8000.native import identifier, literal
 
-    from common.db import DbCredentials
+    from benchmarks.server import start_bench_postgres
+    from common.db import connect
     from common.s3_store import LakeStore
     from local.aws_resources import PipelineResources, provision
     from local.generator import seed_database
     from local.moto_server import REGION, start_moto
-    from local.postgres_server import start_postgres
     from local.simulator import simulate_changes
     from local.stack import READER_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
 
     root = LOCAL_DIR / "bench-dashboard"
     shutil.rmtree(root, ignore_errors=True)
-    server = start_postgres(root / "pg", fast=True)
+    server = start_bench_postgres(root / "pg")
     moto = start_moto()
     saved_env = dict(os.environ)
     reader_pw, loader_pw, src_pw = (uuid.uuid4().hex for _ in range(3))
@@ -192,9 +192,7 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
         create_warehouse_database(server, "wh_without", loader_pw, reader_pw)
 
         def connect_as(db: str, user: str = WAREHOUSE_ROLE, pw: str = loader_pw) -> Any:
-            return lambda: pg8000.native.Connection(
-                user=user, password=pw, host=server.host, port=server.port, database=db
-            )
+            return lambda: connect(server.credentials(db, user, pw), "totes-bench-dashboard")
 
         con = connect_as("wh_without")()
         con.run(NO_OP_REFRESH)
@@ -209,12 +207,11 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
         clients = {
             n: boto3.client(n, region_name=REGION, endpoint_url=moto.endpoint) for n in ("s3", "ssm", "secretsmanager")
         }
-        creds = DbCredentials(server.host, server.port, "totes_reader", src_pw, "totesys")
         provision(
             **clients,
             resources=resources,
-            source=creds,
-            warehouse=DbCredentials(server.host, server.port, WAREHOUSE_ROLE, loader_pw, "wh_with"),
+            source=server.credentials("totesys", "totes_reader", src_pw),
+            warehouse=server.credentials("wh_with", WAREHOUSE_ROLE, loader_pw),
         )
         os.environ.update(resources.handler_env())
         import ingestion.handler

@@ -31,6 +31,7 @@ from dashboard.history import order_history
 from dashboard.options import filter_options
 from dashboard.purchases import purchases_page
 from dashboard.sales import sales_page
+from dashboard.session import prepare_session
 
 Connect = Callable[[], pg8000.native.Connection]
 PAGES = {
@@ -76,9 +77,7 @@ class ConnectionPool:
             except (pg8000.exceptions.Error, OSError):
                 with contextlib.suppress(Exception):
                     con.close()
-        con = self._connect()
-        con.run("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        return con
+        return prepare_session(self._connect())
 
     def close(self) -> None:
         while not self._idle.empty():

@@ -64,6 +64,7 @@ class StackDetails:
             password=self.pg_superuser_password,
             ca_file=Path(self.pg_ca_file) if self.pg_ca_file else None,
         )
+
     @property
     def reader_credentials(self) -> DbCredentials | None:
         return DbCredentials(**self.reader) if self.reader else None  # type: ignore[arg-type]

@@ -4,13 +4,14 @@ connection to it. Expected figures in the tests are worked out by hand from thes
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 
 import pg8000.native
 import pytest
 
-from common.db import DbCredentials
+from common.db import connect
 from local.stack import READER_ROLE
 
 DIMENSIONS_SQL = """
@@ -83,19 +84,16 @@ def reader_password(stack) -> str:
 
 @pytest.fixture
 def reader(warehouse_db, reader_password: str) -> Iterator[Callable[[], pg8000.native.Connection]]:
-    """Connections to the test warehouse as the app's read-only role."""
-    c = warehouse_db.credentials
-    creds = DbCredentials(c.host, c.port, READER_ROLE, reader_password, c.dbname)
+    """Connections to the test warehouse as the app's read-only role (TLS, as the app connects)."""
+    creds = dataclasses.replace(warehouse_db.credentials, username=READER_ROLE, password=reader_password)
     opened: list[pg8000.native.Connection] = []
 
-    def connect() -> pg8000.native.Connection:
-        con = pg8000.native.Connection(
-            user=creds.username, password=creds.password, host=creds.host, port=creds.port, database=creds.dbname
-        )
+    def open_connection() -> pg8000.native.Connection:
+        con = connect(creds, "totes-dashboard-test")
         opened.append(con)
         return con
 
-    yield connect
+    yield open_connection
     for con in opened:
         con.close()
 

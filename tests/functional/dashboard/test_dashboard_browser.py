@@ -10,6 +10,7 @@ Screenshots of each page go to ``.local/screenshots/`` (git-ignored).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import shutil
@@ -24,6 +25,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from cli.dashboard_cmd import lake_status_reader
+from common.db import connect
 from dashboard.app import create_app
 from dashboard.health import LakeStatus
 from local.generator import seed_database
@@ -32,6 +34,7 @@ from local.paths import LOCAL_DIR
 from local.postgres_server import free_port
 from local.runner import PipelineRunner
 from local.simulator import simulate_changes
+from local.stack import READER_ROLE
 from ops.target import Target
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -183,11 +186,9 @@ def test_a_change_loaded_by_a_cycle_appears_after_refresh(
     )
     seed_database(pipeline.source.admin, seed=42, scale=0.05)
     assert runner.run_cycle().ok
-    c = pipeline.warehouse.credentials
+    creds = dataclasses.replace(pipeline.warehouse.credentials, username=READER_ROLE, password=reader_password)
     app_target.use(
-        lambda: pg8000.native.Connection(
-            user="warehouse_reader", password=reader_password, host=c.host, port=c.port, database=c.dbname
-        ),
+        lambda: connect(creds, "totes-dashboard"),
         lake=lake_status_reader(Target({}, res)),  # what `totes dashboard` gives the health page
     )
 
