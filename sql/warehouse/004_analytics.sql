@@ -298,9 +298,15 @@ SELECT analytics.refresh_summaries();
 -- create it beforehand otherwise, with a password (docs/dashboard.md). It starts NOLOGIN.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'warehouse_reader') THEN
-        CREATE ROLE warehouse_reader NOLOGIN;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'warehouse_reader') THEN
+        RETURN;
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = current_user AND (rolcreaterole OR rolsuper)) THEN
+        RAISE EXCEPTION 'role warehouse_reader does not exist and % may not create roles', current_user
+            USING HINT = 'Create it once as an administrator (CREATE ROLE warehouse_reader NOLOGIN), then migrate'
+                         ' again; see docs/dashboard.md.';
+    END IF;
+    CREATE ROLE warehouse_reader NOLOGIN;
 END
 $$;
 GRANT USAGE ON SCHEMA public, analytics TO warehouse_reader;
