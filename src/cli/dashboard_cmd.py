@@ -59,8 +59,8 @@ def dashboard(
     lake: Annotated[bool, typer.Option(help="Show the lake's runs and quarantine on the health page.")] = True,
 ) -> None:
     """Serve the analytics app (Sales, Purchases and payments, order history, pipeline health)."""
+    from cli.pipeline_cmds import _target as resolve_cli_target
     from dashboard.app import create_app
-    from ops.target import TargetError, resolve_target
 
     creds: DbCredentials
     if outputs is None:
@@ -72,12 +72,7 @@ def dashboard(
             console.print("[red]This stack predates the app's role: `totes local down` and start it again.[/]")
             raise typer.Exit(2)
         creds = reader
-    try:
-        target = resolve_target(outputs)
-    except (TargetError, FileNotFoundError) as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from exc
-    target.apply_environment()
+    target = resolve_cli_target(outputs)
     if outputs is not None:
         if not secret:
             console.print("[red]--secret (the warehouse_reader credentials' secret id) is needed with --outputs[/]")
