@@ -11,6 +11,8 @@ STAMP := $(VENV)/.installed
 SCALE ?= 1
 SEED ?= 42
 ENV ?= dev
+# make test's pytest-xdist workers: one per core by default (each its own PostgreSQL and moto).
+TEST_WORKERS ?= auto
 TF_DIR := terraform
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -38,8 +40,8 @@ browser-deps:  # Debian's chromium + chromedriver for the dashboard's browser te
 run: venv system-deps ## run the whole pipeline locally (SCALE=1 SEED=42)
 	$(BIN)/totes run-local --scale $(SCALE) --seed $(SEED)
 
-test: venv system-deps browser-deps ## run all tests (unit + integration + browser)
-	$(BIN)/pytest
+test: venv system-deps browser-deps ## run all tests (unit + integration + browser), TEST_WORKERS in parallel
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: venv ## only the fast unit tests
 	$(BIN)/pytest -m "not integration"

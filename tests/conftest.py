@@ -1,6 +1,13 @@
 """Fixtures on the real local stack: one PostgreSQL server and one moto server per
-test session; a fresh totesys database, a fresh warehouse and fresh AWS resources
-(buckets, SSM parameters, secrets) per test. Nothing of our own code is mocked.
+test session (per xdist worker); a fresh totesys database, a fresh warehouse and fresh
+AWS resources (buckets, SSM parameters, secrets) per test. Nothing of our own code is
+mocked.
+
+Isolation is by name, not by reset: every test's databases are copies of templates
+built once per session (``CREATE DATABASE ... TEMPLATE``), and every AWS resource a
+test creates carries a unique prefix (``PipelineResources.for_prefix``). moto is never
+reset between tests: a reset costs seconds (moto reloads IAM's AWS-managed policies,
+which the Terraform applies need) and would also wipe what other fixtures share.
 
 Test levels (markers): unit tests use neither server; ``integration`` tests use the
 stack. ``make test`` runs both.
@@ -8,6 +15,7 @@ stack. ``make test`` runs both.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -15,11 +23,12 @@ import shutil
 import uuid
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pg8000.exceptions
 import pg8000.native
 import pytest
 from pg8000.native import identifier
@@ -33,16 +42,125 @@ from local.stack import SOURCE_ROLE, WAREHOUSE_ROLE, create_source_database, cre
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-_SOURCE_TEMPLATE = "totesys_template"
-_WAREHOUSE_TEMPLATE = "warehouse_template"
+SOURCE_TEMPLATE = "totesys_template"
+WAREHOUSE_TEMPLATE = "warehouse_template"
 
 
 @dataclass
 class TestStack:
+    """The session's servers, and the one way to get isolated things on them.
+
+    ``source_database()`` / ``warehouse_database()`` (context managers): a fresh copy of
+    a template, dropped afterwards; ``aws_clients()``: boto3 on this moto;
+    ``provision_pipeline(...)``: buckets, SSM state and secrets under a fresh prefix;
+    ``deploy_handlers(...)``: the three handlers as Lambda functions wired to the buckets.
+    The per-test fixtures below are built from these; a session fixture may use them too.
+    """
+
     postgres: PostgresServer
     moto: MotoServer
     reader_password: str
     loader_password: str
+    # Built once per session: a connection costs tens of ms, a boto3 client ~0.1 s.
+    _admin: pg8000.native.Connection | None = field(default=None, init=False, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def admin_run(self, sql: str) -> None:
+        """Run ``sql`` as the superuser on the ``postgres`` database (the session's connection)."""
+        if self._admin is not None:
+            try:
+                self._admin.run(sql)
+                return
+            except (pg8000.exceptions.InterfaceError, OSError):  # a test killed it: connect again
+                self._admin = None
+        self._admin = self.postgres.connect()
+        self._admin.run(sql)
+
+    def clone_database(self, template: str, owner: str | None = None) -> str:
+        """``CREATE DATABASE <fresh name> TEMPLATE template`` (a file copy); return the name."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        owner_clause = f" OWNER {identifier(owner)}" if owner else ""
+        self.admin_run(f"CREATE DATABASE {identifier(name)} TEMPLATE {identifier(template)}{owner_clause}")
+        return name
+
+    def drop_database(self, name: str) -> None:
+        self.admin_run(f"DROP DATABASE IF EXISTS {identifier(name)} WITH (FORCE)")
+
+    @contextlib.contextmanager
+    def source_database(self, template: str = SOURCE_TEMPLATE) -> Iterator[Database]:
+        """A copy of ``template`` (an empty totesys by default), read-only for the pipeline."""
+        with _fresh_database(self, template, SOURCE_ROLE, self.reader_password, owner=None) as db:
+            yield db
+
+    @contextlib.contextmanager
+    def warehouse_database(self, template: str = WAREHOUSE_TEMPLATE) -> Iterator[Database]:
+        """A copy of ``template`` (a migrated, empty warehouse by default), owned by the loader."""
+        with _fresh_database(self, template, WAREHOUSE_ROLE, self.loader_password, owner=WAREHOUSE_ROLE) as db:
+            yield db
+
+    def client(self, service: str) -> Any:
+        """A boto3 client on this moto, shared by the session (tests must not alter it)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=REGION, endpoint_url=self.moto.endpoint)
+        return self._clients[service]
+
+    def aws_clients(self) -> AwsClients:
+        return AwsClients(
+            self.client("s3"), self.client("ssm"), self.client("secretsmanager"), self.client("cloudwatch")
+        )
+
+    def provision_pipeline(self, aws: AwsClients, source: Database, warehouse: Database) -> Pipeline:
+        """Buckets, SSM state and secrets under a fresh prefix, for ``source`` and ``warehouse``."""
+        resources = PipelineResources.for_prefix(f"t{uuid.uuid4().hex[:8]}")
+        provision(
+            s3=aws.s3,
+            ssm=aws.ssm,
+            secretsmanager=aws.secretsmanager,
+            resources=resources,
+            source=source.credentials,
+            warehouse=warehouse.credentials,
+        )
+        return Pipeline(resources, aws, source, warehouse)
+
+    def deploy_handlers(self, pipeline: Pipeline) -> DeployedHandlers:
+        """The handlers as Lambda functions in moto, with the S3 notification wiring of
+        terraform/events.tf (runs/*.json in the ingest bucket -> transform, in the processed
+        bucket -> load), for tests that drive the pipeline through local.runner without the
+        slower Terraform apply (the wiring test and make run use the real Terraform)."""
+        res = pipeline.resources
+        iam, lam = self.client("iam"), self.client("lambda")
+        prefix = uuid.uuid4().hex[:6]
+        role = iam.create_role(RoleName=f"role-{prefix}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        arns = {
+            stage: lam.create_function(
+                FunctionName=f"{prefix}-{stage}",
+                Runtime="python3.11",
+                Role=role,
+                Handler=handler,
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=900,
+                Environment={"Variables": res.handler_env()},
+            )["FunctionArn"]
+            for stage, handler in HANDLERS.items()
+        }
+        rules = [{"Name": "prefix", "Value": "runs/"}, {"Name": "suffix", "Value": ".json"}]
+        for bucket, stage in ((res.ingest_bucket, "transform"), (res.processed_bucket, "load")):
+            config = {
+                "Id": stage,
+                "LambdaFunctionArn": arns[stage],
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": rules}},
+            }
+            pipeline.aws.s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": [config]}
+            )
+        return DeployedHandlers(lam, prefix, arns)
+
+    def aws_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point boto3 in this process (the handlers' clients too) at this moto."""
+        for key, value in self.moto.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TotesPipelineTest")
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +171,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStack]:
     moto: MotoServer | None = None
     try:
         reader_pw, loader_pw = uuid.uuid4().hex, uuid.uuid4().hex
-        create_source_database(postgres, _SOURCE_TEMPLATE, reader_pw)
-        create_warehouse_database(postgres, _WAREHOUSE_TEMPLATE, loader_pw)
+        create_source_database(postgres, SOURCE_TEMPLATE, reader_pw)
+        create_warehouse_database(postgres, WAREHOUSE_TEMPLATE, loader_pw)
         moto = start_moto()
         yield TestStack(postgres, moto, reader_pw, loader_pw)
     finally:
@@ -77,40 +195,38 @@ class Database:
         return connect(self.credentials, "totes-test")
 
 
+@contextlib.contextmanager
 def _fresh_database(stack: TestStack, template: str, role: str, password: str, owner: str | None) -> Iterator[Database]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = stack.postgres.connect()
-    owner_clause = f" OWNER {identifier(owner)}" if owner else ""
-    admin.run(f"CREATE DATABASE {identifier(name)} TEMPLATE {identifier(template)}{owner_clause}")
-    admin.run(f"GRANT CONNECT ON DATABASE {identifier(name)} TO {identifier(role)}")
-    admin.close()
-    db_admin = stack.postgres.connect(name)
+    name = stack.clone_database(template, owner)
+    stack.admin_run(f"GRANT CONNECT ON DATABASE {identifier(name)} TO {identifier(role)}")
     creds = stack.postgres.credentials(name, role, password)
+    db = Database(name, creds, stack.postgres.connect(name))
     try:
-        yield Database(name, creds, db_admin)
+        yield db
     finally:
-        db_admin.close()
-        admin = stack.postgres.connect()
-        admin.run(f"DROP DATABASE IF EXISTS {identifier(name)} WITH (FORCE)")
-        admin.close()
+        db.admin.close()
+        stack.drop_database(name)
 
 
 @pytest.fixture
 def source_db(stack: TestStack) -> Iterator[Database]:
     """An empty totesys (SPEC §1 schema); the pipeline's credentials are read-only."""
-    yield from _fresh_database(stack, _SOURCE_TEMPLATE, SOURCE_ROLE, stack.reader_password, owner=None)
+    with stack.source_database() as db:
+        yield db
 
 
 @pytest.fixture
 def second_source_db(stack: TestStack) -> Iterator[Database]:
     """Another empty totesys, for tests that compare two databases (e.g. determinism)."""
-    yield from _fresh_database(stack, _SOURCE_TEMPLATE, SOURCE_ROLE, stack.reader_password, owner=None)
+    with stack.source_database() as db:
+        yield db
 
 
 @pytest.fixture
 def warehouse_db(stack: TestStack) -> Iterator[Database]:
     """A migrated, empty warehouse owned by the loader role."""
-    yield from _fresh_database(stack, _WAREHOUSE_TEMPLATE, WAREHOUSE_ROLE, stack.loader_password, owner=WAREHOUSE_ROLE)
+    with stack.warehouse_database() as db:
+        yield db
 
 
 @dataclass
@@ -123,16 +239,10 @@ class AwsClients:
 
 @pytest.fixture
 def aws(stack: TestStack, monkeypatch: pytest.MonkeyPatch) -> AwsClients:
-    """moto, emptied before the test; boto3 in this process points at it."""
-    stack.moto.reset()
-    for key, value in stack.moto.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TotesPipelineTest")
-
-    def client(name: str) -> Any:
-        return boto3.client(name, region_name=REGION, endpoint_url=stack.moto.endpoint)
-
-    return AwsClients(client("s3"), client("ssm"), client("secretsmanager"), client("cloudwatch"))
+    """The session's moto (shared, never reset: create resources under a unique name);
+    boto3 in this process points at it."""
+    stack.aws_environment(monkeypatch)
+    return stack.aws_clients()
 
 
 @dataclass
@@ -146,28 +256,29 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(aws: AwsClients, source_db: Database, warehouse_db: Database, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    """Clean buckets, state and secrets for one pipeline; handler env vars set."""
-    resources = PipelineResources.for_prefix(f"t{uuid.uuid4().hex[:8]}")
-    provision(
-        s3=aws.s3,
-        ssm=aws.ssm,
-        secretsmanager=aws.secretsmanager,
-        resources=resources,
-        source=source_db.credentials,
-        warehouse=warehouse_db.credentials,
-    )
-    for key, value in resources.handler_env().items():
+def pipeline(
+    stack: TestStack, aws: AwsClients, source_db: Database, warehouse_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> Pipeline:
+    """Clean buckets, state and secrets for one pipeline (a fresh prefix); handler env vars set."""
+    pipeline = stack.provision_pipeline(aws, source_db, warehouse_db)
+    for key, value in pipeline.resources.handler_env().items():
         monkeypatch.setenv(key, value)
-    return Pipeline(resources, aws, source_db, warehouse_db)
+    return pipeline
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks (--dist loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Anything that uses a stack fixture is an integration test."""
+    """Anything that uses a stack fixture is an integration test. Tests sharing a module-
+    or class-scoped fixture (a Terraform apply, a built zip) run on one xdist worker, in
+    their order, so the fixture is built once (``make test`` runs ``--dist loadgroup``)."""
     stack_fixtures = {"stack", "source_db", "warehouse_db", "aws", "pipeline"}
     for item in items:
         if stack_fixtures & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+        fixture_info = getattr(item, "_fixtureinfo", None)
+        defs = fixture_info.name2fixturedefs.values() if fixture_info is not None else ()
+        if any(d.scope in ("module", "class") for chain in defs for d in chain):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture
@@ -205,36 +316,5 @@ def _placeholder_zip() -> bytes:
 
 @pytest.fixture
 def deployed_handlers(pipeline: Pipeline, stack: TestStack) -> DeployedHandlers:
-    """The handlers as Lambda functions in moto, with the S3 notification wiring of
-    terraform/events.tf (runs/*.json in the ingest bucket -> transform, in the processed
-    bucket -> load), for tests that drive the pipeline through local.runner without the
-    slower Terraform apply (the wiring test and make run use the real Terraform)."""
-    res = pipeline.resources
-    iam = boto3.client("iam", region_name=REGION, endpoint_url=stack.moto.endpoint)
-    lam = boto3.client("lambda", region_name=REGION, endpoint_url=stack.moto.endpoint)
-    prefix = uuid.uuid4().hex[:6]
-    role = iam.create_role(RoleName=f"role-{prefix}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    arns = {
-        stage: lam.create_function(
-            FunctionName=f"{prefix}-{stage}",
-            Runtime="python3.11",
-            Role=role,
-            Handler=handler,
-            Code={"ZipFile": _placeholder_zip()},
-            Timeout=900,
-            Environment={"Variables": res.handler_env()},
-        )["FunctionArn"]
-        for stage, handler in HANDLERS.items()
-    }
-    rules = [{"Name": "prefix", "Value": "runs/"}, {"Name": "suffix", "Value": ".json"}]
-    for bucket, stage in ((res.ingest_bucket, "transform"), (res.processed_bucket, "load")):
-        config = {
-            "Id": stage,
-            "LambdaFunctionArn": arns[stage],
-            "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": rules}},
-        }
-        pipeline.aws.s3.put_bucket_notification_configuration(
-            Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": [config]}
-        )
-    return DeployedHandlers(lam, prefix, arns)
+    """The real handlers deployed to this test's pipeline (``TestStack.deploy_handlers``)."""
+    return stack.deploy_handlers(pipeline)

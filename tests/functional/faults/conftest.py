@@ -36,12 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.client
-import pg8000.native
 import pytest
 from botocore.exceptions import ClientError
-from pg8000.native import identifier
 
-from common.db import DbCredentials, connect
+from common.db import DbCredentials
 from common.runs import committed_runs
 from common.s3_store import LakeStore
 from local.aws_resources import put_db_secrets
@@ -49,7 +47,6 @@ from local.generator import seed_database
 from local.moto_server import REGION
 from local.runner import CycleResult, Invocation, PipelineRunner, s3_event, scheduled_event
 from local.simulator import ChangeReport, simulate_changes
-from local.stack import SOURCE_ROLE
 from ops.reconcile import Difference, ReconcileReport, reconcile
 
 SOURCE_TEMPLATE = "totesys_template"  # tests/conftest.py creates it once per session
@@ -394,46 +391,20 @@ def _quarantined_miss(diff: Difference, allowed: set[str]) -> bool:
     return diff.key in allowed and diff.column == "<row>" and diff.actual == "missing"
 
 
-@pytest.fixture
-def world(pipeline: Any, stack: Any, deployed_handlers: Any) -> Iterator[World]:
-    """The real handlers deployed to moto and wired like terraform/events.tf; totesys seeded
-    (scale 0.05) and carried through one clean cycle, so a scenario starts mid-life."""
+def _new_world(pipeline: Any, stack: Any, handlers: Any, log: io.StringIO) -> World:
     res = pipeline.resources
-    lam, name = deployed_handlers.lambda_client, deployed_handlers.prefix
-    log = io.StringIO()
     runner = PipelineRunner(
         s3=pipeline.aws.s3,
-        lambda_client=lam,
-        ingestion_function=f"{name}-ingestion",
+        lambda_client=handlers.lambda_client,
+        ingestion_function=handlers.function_name("ingestion"),
         buckets=[res.ingest_bucket, res.processed_bucket],
         region=REGION,
         log_sink=log,
     )
-    world = World(pipeline, stack, runner, {s: deployed_handlers.function_name(s) for s in deployed_handlers.arns}, log)
-    return world
+    return World(pipeline, stack, runner, {s: handlers.function_name(s) for s in handlers.arns}, log)
 
 
-@pytest.fixture
-def seeded(world: World) -> World:
-    """``world`` after one clean cycle on the seeded totesys (run 1 everywhere)."""
-    world.cycle()
-    assert world.ledger() == [1]
-    return world
-
-
-# -- a seeded totesys per test, copied from a template seeded once per session ------------
-
-
-@dataclass
-class SeededDatabase:
-    """Same surface as the root conftest's ``Database``: credentials, an admin connection."""
-
-    name: str
-    credentials: DbCredentials
-    admin: pg8000.native.Connection
-
-    def connect(self) -> pg8000.native.Connection:
-        return connect(self.credentials, "totes-test")
+# -- run 1, made once per session and copied into every test ---------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -443,10 +414,7 @@ def seeded_source_template(stack: Any) -> str:
     Seeding per test would cost seconds each; ``CREATE DATABASE ... TEMPLATE`` copies
     files. The copy is byte-identical, sequences included, so each test starts equal.
     """
-    name = f"faults_seeded_{uuid.uuid4().hex[:8]}"
-    admin = stack.postgres.connect()
-    admin.run(f"CREATE DATABASE {identifier(name)} TEMPLATE {identifier(SOURCE_TEMPLATE)}")
-    admin.close()
+    name = stack.clone_database(SOURCE_TEMPLATE)
     con = stack.postgres.connect(name)
     try:
         seed_database(con, seed=11, scale=SCALE)
@@ -455,20 +423,90 @@ def seeded_source_template(stack: Any) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class FirstCycle:
+    """What one clean cycle on the seeded totesys left behind, for every test to copy.
+
+    Every scenario starts from this state; running the cycle in each of them cost about
+    half of the suite. A copy is exact where the pipeline looks: the warehouse is a
+    template copy, every lake object is copied under its key (one version each, as the
+    cycle left it), the SSM state values are copied, and the runner's log is prepended.
+    """
+
+    warehouse_template: str
+    buckets: dict[str, str]  # "ingest" / "processed" -> the bucket the cycle wrote
+    ssm: dict[str, tuple[str, str]]  # name below the SSM prefix -> (type, value)
+    log: str
+
+
+@pytest.fixture(scope="session")
+def first_cycle(stack: Any, seeded_source_template: str) -> Iterator[FirstCycle]:
+    """One clean cycle (run 1 everywhere) on a copy of the seeded totesys, once per session."""
+    with (
+        pytest.MonkeyPatch.context() as env,
+        stack.source_database(seeded_source_template) as source,
+        stack.warehouse_database() as warehouse,
+    ):
+        stack.aws_environment(env)
+        pipeline = stack.provision_pipeline(stack.aws_clients(), source, warehouse)
+        world = _new_world(pipeline, stack, stack.deploy_handlers(pipeline), io.StringIO())
+        world.cycle()
+        assert world.ledger() == [1]
+        assert world.runs("ingest") == world.runs("processed") == [1]
+        # A template must have no connection open: drop the admin one while copying.
+        warehouse.admin.close()
+        template = stack.clone_database(warehouse.name)
+        warehouse.admin = stack.postgres.connect(warehouse.name)
+        res, ssm = pipeline.resources, pipeline.aws.ssm
+        parameters = {
+            p["Name"].removeprefix(res.ssm_prefix): (p["Type"], p["Value"])
+            for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=res.ssm_prefix, Recursive=True)
+            for p in page["Parameters"]
+        }
+        buckets = {"ingest": res.ingest_bucket, "processed": res.processed_bucket}
+        yield FirstCycle(template, buckets, parameters, world.log.getvalue())
+    stack.drop_database(template)
+
+
+def _copy_first_cycle(world: World, first: FirstCycle) -> None:
+    s3, ssm, res = world.pipeline.aws.s3, world.pipeline.aws.ssm, world.pipeline.resources
+    for name, source_bucket in first.buckets.items():
+        target = world.store(name).bucket
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=source_bucket):
+            for obj in page.get("Contents", []):
+                s3.copy_object(Bucket=target, Key=obj["Key"], CopySource={"Bucket": source_bucket, "Key": obj["Key"]})
+    for leaf, (kind, value) in first.ssm.items():
+        ssm.put_parameter(Name=f"{res.ssm_prefix}{leaf}", Value=value, Type=kind, Overwrite=True)
+    world.log.write(first.log)
+    world.runner.mark_all_seen()  # run 1's notifications were delivered in that cycle
+
+
 @pytest.fixture
-def source_db(stack: Any, seeded_source_template: str) -> Iterator[SeededDatabase]:
+def source_db(stack: Any, seeded_source_template: str) -> Iterator[Any]:
     """Overrides the root fixture in this folder: a *seeded* totesys, read-only for the pipeline."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = stack.postgres.connect()
-    admin.run(f"CREATE DATABASE {identifier(name)} TEMPLATE {identifier(seeded_source_template)}")
-    admin.run(f"GRANT CONNECT ON DATABASE {identifier(name)} TO {identifier(SOURCE_ROLE)}")
-    admin.close()
-    db_admin = stack.postgres.connect(name)
-    creds = stack.postgres.credentials(name, SOURCE_ROLE, stack.reader_password)
-    try:
-        yield SeededDatabase(name, creds, db_admin)
-    finally:
-        db_admin.close()
-        admin = stack.postgres.connect()
-        admin.run(f"DROP DATABASE IF EXISTS {identifier(name)} WITH (FORCE)")
-        admin.close()
+    with stack.source_database(seeded_source_template) as db:
+        yield db
+
+
+@pytest.fixture
+def warehouse_db(stack: Any, first_cycle: FirstCycle) -> Iterator[Any]:
+    """Overrides the root fixture in this folder: the warehouse as the first cycle left it."""
+    with stack.warehouse_database(first_cycle.warehouse_template) as db:
+        yield db
+
+
+@pytest.fixture
+def world(pipeline: Any, stack: Any, deployed_handlers: Any, first_cycle: FirstCycle) -> World:
+    """The real handlers deployed to moto and wired like terraform/events.tf; totesys seeded
+    (scale 0.05) and carried through one clean cycle, so a scenario starts mid-life."""
+    world = _new_world(pipeline, stack, deployed_handlers, io.StringIO())
+    _copy_first_cycle(world, first_cycle)
+    return world
+
+
+@pytest.fixture
+def seeded(world: World) -> World:
+    """``world`` after one clean cycle on the seeded totesys (run 1 everywhere)."""
+    assert world.ledger() == [1]
+    assert world.runs("ingest") == world.runs("processed") == [1]
+    return world
