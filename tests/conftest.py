@@ -268,17 +268,29 @@ def pipeline(
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks (--dist loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Anything that uses a stack fixture is an integration test. Tests sharing a module-
-    or class-scoped fixture (a Terraform apply, a built zip) run on one xdist worker, in
-    their order, so the fixture is built once (``make test`` runs ``--dist loadgroup``)."""
+    """Anything that uses a stack fixture is an integration test.
+
+    Under xdist every worker builds its own copy of each session/module/class fixture.
+    That is right for fixtures many test files use (the stack, the fault suite's first
+    cycle): each worker needs them anyway. A fixture that only one file's tests share (a
+    Terraform apply, a built zip) would be built twice for nothing, so those tests are
+    grouped onto one worker, in file order (``make test`` runs ``--dist loadgroup``).
+    """
     stack_fixtures = {"stack", "source_db", "warehouse_db", "aws", "pipeline"}
+    files_using: dict[int, set[str]] = {}
+    shared: dict[str, list[Any]] = {}
     for item in items:
         if stack_fixtures & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
         fixture_info = getattr(item, "_fixtureinfo", None)
-        defs = fixture_info.name2fixturedefs.values() if fixture_info is not None else ()
-        if any(d.scope in ("module", "class") for chain in defs for d in chain):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+        chains = fixture_info.name2fixturedefs.values() if fixture_info is not None else ()
+        shared[item.nodeid] = [d for chain in chains for d in chain if d.scope != "function"]
+        for d in shared[item.nodeid]:
+            files_using.setdefault(id(d), set()).add(item.nodeid.split("::", 1)[0])
+    for item in items:
+        file = item.nodeid.split("::", 1)[0]
+        if any(files_using[id(d)] == {file} for d in shared[item.nodeid]):
+            item.add_marker(pytest.mark.xdist_group(file))
 
 
 @pytest.fixture
