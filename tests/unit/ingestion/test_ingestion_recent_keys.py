@@ -25,7 +25,11 @@ def test_encode_decode_round_trip_and_determinism() -> None:
     assert recent_keys.encode({"staff": set(), "currency": set(sorted(keys["currency"]))}) == data
 
 
-@pytest.mark.parametrize("data", [b"not gzip", gzip.compress(b"[]"), gzip.compress(b'{"format": 2, "tables": {}}')])
+@pytest.mark.parametrize(
+    "data",
+    [b"not gzip", gzip.compress(b"[]"), gzip.compress(b'{"format": 2, "tables": {}}')],
+    ids=["not gzip", "a list", "format 2"],  # gzip bytes hold a timestamp: xdist workers must agree on ids
+)
 def test_decode_rejects_what_is_not_a_recent_keys_object(data) -> None:
     with pytest.raises(StateError):
         recent_keys.decode(data)
