@@ -18,7 +18,14 @@ from local.stack import LocalStack, StackDetails, stop_detached
 console = Console()
 local_app = typer.Typer(help="Start and stop the local stack (PostgreSQL + moto).", no_args_is_help=True)
 
-ScaleOpt = Annotated[float, typer.Option(help="Data scale: 1 is a few thousand sales orders.")]
+# Checked by the option parser, before anything starts: 1 is 5,000 sales orders, 200 a
+# million; below 0.04 the generator's minimum applies anyway, and 1000 (5 million) is
+# beyond what one machine loads in a reasonable time.
+MIN_SCALE, MAX_SCALE = 0.01, 1000.0
+ScaleOpt = Annotated[
+    float,
+    typer.Option(min=MIN_SCALE, max=MAX_SCALE, help="Data scale: 1 is a few thousand sales orders."),
+]
 SeedOpt = Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")]
 
 

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.local_cmds import ScaleOpt
 from common.s3_store import LakeStore
 
 console = Console()
@@ -168,7 +169,7 @@ def print_reconciliation(report: Any) -> None:
 
 
 def run_local(
-    scale: Annotated[float, typer.Option(help="Data scale: 1 is a few thousand sales orders.")] = 1.0,
+    scale: ScaleOpt = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed of the generator (the simulator uses seed + 1).")] = 42,
     keep_stack: Annotated[bool, typer.Option(help="Leave PostgreSQL + moto running afterwards.")] = False,
 ) -> None:
@@ -198,7 +199,7 @@ def _interval_seconds(expression: str | None) -> int:
 
 def run(
     watch: Annotated[bool, typer.Option(help="Keep running a cycle every schedule interval.")] = False,
-    interval: Annotated[int | None, typer.Option(help="Seconds between cycles (default: the schedule).")] = None,
+    interval: Annotated[int | None, typer.Option(min=1, help="Seconds between cycles (default: the schedule).")] = None,
     outputs: OutputsOpt = None,
 ) -> None:
     """Run one pipeline cycle (or --watch: one per schedule interval) against the running pipeline."""
