@@ -88,6 +88,20 @@ def variable_default(name: str, variables_file: Path = TERRAFORM_DIR / "variable
     return default.group(1)
 
 
+def _moto_settings(indent: str) -> str:
+    """Region, fake credentials and no AWS-side checks: shared by the provider and the S3 backend."""
+    settings = {
+        "region": f'"{REGION}"',
+        "access_key": f'"{FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]}"',
+        "secret_key": f'"{FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}"',
+        "skip_credentials_validation": "true",
+        "skip_requesting_account_id": "true",
+        "skip_metadata_api_check": "true",
+        "skip_region_validation": "true",
+    }
+    return "\n".join(f"{indent}{name:<27} = {value}" for name, value in settings.items())
+
+
 def _backend_block(moto_endpoint: str, workdir: Path) -> str:
     """The backend: the state bucket named in ``<workdir>/state-backend.json``, else a local file."""
     marker = workdir / STATE_BACKEND_FILE
@@ -98,15 +112,9 @@ def _backend_block(moto_endpoint: str, workdir: Path) -> str:
     return f"""  backend "s3" {{
     bucket                      = "{state["bucket"]}"
     key                         = "{state["key"]}"
-    region                      = "{REGION}"
     encrypt                     = true
     use_lockfile                = true
-    access_key                  = "{FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]}"
-    secret_key                  = "{FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}"
-    skip_credentials_validation = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_region_validation      = true
+{_moto_settings("    ")}
     use_path_style              = true
     endpoints = {{
       s3  = "{moto_endpoint}"
@@ -123,13 +131,7 @@ terraform {{
 }}
 
 provider "aws" {{
-  region                      = "{REGION}"
-  access_key                  = "{FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]}"
-  secret_key                  = "{FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
+{_moto_settings("  ")}
   s3_use_path_style           = true
 
   endpoints {{

@@ -10,9 +10,9 @@ state in that bucket and every option on (functions in the VPC with their securi
 group and endpoints, the RDS warehouse, an alarm subscriber). test_first_deploy.py
 continues with the later steps; test_terraform_wiring.py reads back what was made.
 
-moto keeps its resources per process and other test modules reset it, so the
-infra tests run together, and the test that destroys the deployment runs after
-every other infra test (pytest_collection_modifyitems below).
+moto keeps its resources per process: the infra tests run on one xdist worker
+(one apply), and the test that destroys the deployment runs after every other infra
+test (pytest_collection_modifyitems below).
 """
 
 from __future__ import annotations
@@ -48,8 +48,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "destroys_deployment: runs after every other test of tests/functional/infra")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks (--dist loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the tests that destroy the shared deployment behind the last infra test."""
+    """Keep the infra tests on one worker (one apply), the destroying test behind the others."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.xdist_group("terraform-infra"))
     destroying = [item for item in items if item.get_closest_marker("destroys_deployment")]
     for item in destroying:
         items.remove(item)
