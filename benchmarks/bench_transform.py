@@ -95,7 +95,7 @@ def _commit(ingest: Any, seq: int, objects: dict[str, bytes]) -> None:
         key = f"data/{table}/2024-01-02/{seq:010d}-bench00000000.jsonl.gz"
         ingest.put_new(key, body)
         tables[table] = {"key": key, "rows": raw.count(b"\n"), "sha256": hashlib.sha256(body).hexdigest()}
-    from common.runs import run_key
+    from lake.keys import run_key
 
     ingest.put_new_json(run_key(seq), {"format": 1, "run_seq": seq, "attempt": "bench00000000", "tables": tables})
 

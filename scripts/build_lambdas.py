@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the three Lambda zips reproducibly: build/ingestion.zip, transform.zip, load.zip.
 
-Each zip holds ``src/common``, ``src/<stage>`` and the run-time packages marked
+Each zip holds ``src/common``, ``src/lake`` (the lake contracts), ``src/<stage>`` and the run-time packages marked
 ``# zip`` in requirements.txt (aws-lambda-powertools, pycountry), installed as
 python3.12 manylinux x86_64 wheels. pandas, pyarrow, pg8000 and awswrangler are
 not in the zip: they come from the AWS SDK for pandas layer (terraform/lambda.tf).
@@ -38,7 +38,7 @@ BUILD_DIR = REPO_ROOT / "build"
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
 
 STAGES = ("ingestion", "transform", "load")
-SHARED_PACKAGE = "common"
+SHARED_PACKAGES = ("common", "lake")  # in every zip: what the stages share, and the lake contracts
 ZIP_MARKER = "zip"  # the comment that marks a requirements.txt line for the zips
 
 # The Lambda runtime: python3.12 on x86_64 (terraform/lambda.tf: runtime, architectures).
@@ -123,7 +123,7 @@ def stage_entries(stage: str, src_dir: Path, deps_dir: Path) -> dict[str, Path]:
     for file in _files_under(deps_dir):
         entries[file.relative_to(deps_dir).as_posix()] = file
     # Our packages last, so they win over a same-named file from a dependency.
-    for package in (SHARED_PACKAGE, stage):
+    for package in (*SHARED_PACKAGES, stage):
         package_dir = src_dir / package
         if not (package_dir / "__init__.py").is_file() and not (package_dir / "handler.py").is_file():
             raise BuildError(f"{package_dir} is not a Python package (no __init__.py or handler.py)")

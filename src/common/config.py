@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from common.errors import FatalError
 
-class ConfigError(RuntimeError):
+
+class ConfigError(FatalError):
     """A required environment variable is missing or malformed."""
 
 

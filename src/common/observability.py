@@ -9,17 +9,35 @@ service come from POWERTOOLS_* environment variables, with defaults for local ru
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from common.errors import failure_fields
+
 NAMESPACE_DEFAULT = "TotesPipeline"
 
-__all__ = ["MetricUnit", "get_logger", "get_metrics"]
+__all__ = ["MetricUnit", "failures_logged", "get_logger", "get_metrics"]
 
 
 def get_logger(service: str) -> Logger:
     return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+
+
+@contextmanager
+def failures_logged(logger: Logger) -> Iterator[None]:
+    """Log the error that fails an invocation with its kind (retriable, fatal), then let it escape.
+
+    WARNING, not ERROR: the function's Errors alarm already counts the failed
+    invocation, and an ERROR line would page a second time for it.
+    """
+    try:
+        yield
+    except Exception as exc:
+        logger.warning("invocation failed", extra=failure_fields(exc))
+        raise
 
 
 def get_metrics(service: str) -> Metrics:

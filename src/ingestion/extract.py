@@ -84,7 +84,7 @@ def bind_window(con: pg8000.native.Connection, segment: Segment) -> None:
     )
 
 
-def check_schema(con: pg8000.native.Connection, tables: Iterable[SourceTable]) -> dict[str, list[str]]:
+def check_source_columns(con: pg8000.native.Connection, tables: Iterable[SourceTable]) -> dict[str, list[str]]:
     """Compare live columns with the contract.
 
     Returns

@@ -16,12 +16,13 @@ import pg8000.native
 
 from common.config import IngestionConfig
 from common.db import connect, get_db_credentials
-from common.observability import get_metrics
+from common.observability import failures_logged, get_logger, get_metrics
 from common.s3_store import LakeStore
 from common.source_tables import resolve_tables
 from ingestion.errors import SourceConnectionError
 from ingestion.run import run_ingestion
 
+logger = get_logger("ingestion")
 metrics = get_metrics("ingestion")
 
 
@@ -35,6 +36,11 @@ def _client(service: str, endpoint: str | None) -> Any:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Run one ingestion and return its summary (status, run_seq, rows per table)."""
+    with failures_logged(logger):
+        return _ingest()
+
+
+def _ingest() -> dict[str, Any]:
     config = IngestionConfig.from_env()
     tables = resolve_tables(config.source_tables)  # an unknown table fails before any I/O
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None

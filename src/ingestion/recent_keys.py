@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from ingestion.errors import StateError
+from ingestion.errors import CorruptStateError, StateError
 
 if TYPE_CHECKING:
     from common.s3_store import LakeStore
@@ -38,14 +38,14 @@ def encode(keys: Mapping[str, Iterable[Key]]) -> bytes:
 
 
 def decode(data: bytes) -> dict[str, set[Key]]:
-    """Parse the stored form; StateError if it is not a recent-keys document."""
+    """Parse the stored form; CorruptStateError (a StateError) if it is not a recent-keys document."""
     try:
         doc = json.loads(gzip.decompress(data))
         if doc.get("format") != FORMAT:
             raise ValueError(f"unknown format {doc.get('format')!r}")
         return {table: {(int(i), str(lu)) for i, lu in pairs} for table, pairs in doc["tables"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise StateError(f"unreadable recent-keys object: {exc}") from exc
+        raise CorruptStateError(f"unreadable recent-keys object: {exc}") from exc
 
 
 def load(store: LakeStore, key: str | None) -> dict[str, set[Key]]:

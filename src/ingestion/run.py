@@ -28,16 +28,16 @@ from aws_lambda_powertools.metrics import single_metric
 
 from common.config import FUTURE_TOLERANCE_SECONDS, LOOKBACK_SECONDS
 from common.observability import MetricUnit, get_logger
-from common.runs import new_attempt_id, run_key
 from common.s3_store import LakeStore, ObjectExistsError
 from ingestion import recent_keys
 from ingestion.errors import SourceQueryError
-from ingestion.extract import check_schema, extract_table
+from ingestion.extract import check_source_columns, extract_table
 from ingestion.future_rows import FutureRows, find_future_rows
-from ingestion.manifest import TableEntry, build_manifest, data_key, recent_keys_key
 from ingestion.spool import JsonlSpool
 from ingestion.state import Previous, publish_state, read_state, resolve_previous, write_state
 from ingestion.watermarks import format_watermark, parse_watermark, to_source_time, window_for
+from lake.keys import data_key, new_attempt_id, recent_keys_key, run_key
+from lake.manifest import IngestManifest, TableEntry, utc_stamp, write_manifest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -131,7 +131,7 @@ def _extract_all(
     # table, so a sales order and the transaction that references it are seen together.
     connection.run("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     try:
-        for name, columns in check_schema(connection, tables).items():
+        for name, columns in check_source_columns(connection, tables).items():
             logger.warning("columns outside the contract; not ingested", extra={"table": name, "columns": columns})
         for table in tables:
             t0 = time.perf_counter()
@@ -271,13 +271,13 @@ def run_ingestion(
     watermarks = {**previous.watermarks, **{name: e.window_end for name, e in entries.items()}}
     keys_key = recent_keys_key(run_seq, attempt)
     store.put_new(keys_key, recent_keys.encode(recent), content_type="application/gzip")
-    manifest = build_manifest(
-        run_seq=run_seq, attempt=attempt, started_at=started_at, committed_at=clock(),
+    manifest = IngestManifest(
+        run_seq=run_seq, attempt=attempt, started_at=utc_stamp(started_at), committed_at=utc_stamp(clock()),
         previous_run_seq=previous.run_seq, tables=entries, watermarks=watermarks, recent_keys=keys_key,
         future_rows={t: f.to_doc() for t, f in result.future_rows.items()},
     )  # fmt: skip
     try:
-        store.put_new_json(result.manifest_key, manifest)
+        write_manifest(store, manifest)
     except ObjectExistsError:
         result.status = SUPERSEDED
         logger.warning("another run committed this sequence id first; this attempt's objects are orphans")

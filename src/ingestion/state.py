@@ -16,20 +16,14 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from common.runs import committed_runs
-from ingestion.errors import StateError
-from ingestion.manifest import read_manifest
+from ingestion.errors import CorruptStateError, StateError
 from ingestion.watermarks import validate_watermarks
+from lake import ssm as names
+from lake.keys import committed_runs
+from lake.manifest import IngestManifest, read_manifest
 
 if TYPE_CHECKING:
     from common.s3_store import LakeStore
-
-SSM_SEQ = "ingestion/last_run_seq"
-SSM_WATERMARKS = "ingestion/watermarks"
-
-
-def _name(prefix: str, leaf: str) -> str:
-    return f"{prefix.rstrip('/')}/{leaf}"
 
 
 @dataclass(frozen=True)
@@ -49,26 +43,26 @@ def _get(ssm: Any, name: str) -> str:
 
 def read_last_run_seq(ssm: Any, prefix: str) -> int:
     """``last_run_seq`` from SSM (uncached: every call is a GetParameter)."""
-    name = _name(prefix, SSM_SEQ)
+    name = names.last_run_seq_name(prefix)
     raw = _get(ssm, name)
     try:
         seq = int(raw)
     except ValueError as exc:
-        raise StateError(f"SSM parameter {name} is not an integer: {raw!r}") from exc
+        raise CorruptStateError(f"SSM parameter {name} is not an integer: {raw!r}") from exc
     if seq < 0:
-        raise StateError(f"SSM parameter {name} is negative: {seq}")
+        raise CorruptStateError(f"SSM parameter {name} is negative: {seq}")
     return seq
 
 
 def read_state(ssm: Any, prefix: str) -> SsmState:
     """Both SSM parameters; StateError if either is missing or malformed."""
     seq = read_last_run_seq(ssm, prefix)
-    name = _name(prefix, SSM_WATERMARKS)
+    name = names.watermarks_name(prefix)
     raw = _get(ssm, name)
     try:
         doc = json.loads(raw)
     except ValueError as exc:
-        raise StateError(f"SSM parameter {name} is not JSON: {exc}") from exc
+        raise CorruptStateError(f"SSM parameter {name} is not JSON: {exc}") from exc
     return SsmState(last_run_seq=seq, watermarks=validate_watermarks(doc))
 
 
@@ -84,12 +78,12 @@ def write_state(ssm: Any, prefix: str, run_seq: int, watermarks: dict[str, str])
         return False
     try:
         ssm.put_parameter(
-            Name=_name(prefix, SSM_WATERMARKS),
+            Name=names.watermarks_name(prefix),
             Value=json.dumps(dict(sorted(watermarks.items())), separators=(",", ":")),
             Type="String",
             Overwrite=True,
         )
-        ssm.put_parameter(Name=_name(prefix, SSM_SEQ), Value=str(run_seq), Type="String", Overwrite=True)
+        ssm.put_parameter(Name=names.last_run_seq_name(prefix), Value=str(run_seq), Type="String", Overwrite=True)
     except Exception as exc:  # the manifest is committed; the next run rolls SSM forward
         raise StateError(f"run {run_seq} is committed but SSM could not be updated: {exc}") from exc
     return True
@@ -110,9 +104,9 @@ def publish_state(store: LakeStore, ssm: Any, prefix: str, run_seq: int, waterma
     write_state(ssm, prefix, run_seq, watermarks)
     later = tuple(committed_runs(store, after=run_seq))
     if later:
-        manifest = read_manifest(store, later[-1])
+        manifest = _read_manifest(store, later[-1])
         if manifest is not None:
-            write_state(ssm, prefix, later[-1], manifest["watermarks"])
+            write_state(ssm, prefix, later[-1], manifest.watermarks)
             return later[-1]
     return run_seq
 
@@ -168,11 +162,19 @@ def resolve_previous(store: LakeStore, state: SsmState) -> Previous:
     last = later[-1] if later else state.last_run_seq
     if last == 0:
         return Previous(0, dict(state.watermarks), None, later, tuple(missing))
-    manifest = read_manifest(store, last)
+    manifest = _read_manifest(store, last)
     if manifest is None:
         # SSM names a run whose manifest is gone (deleted by hand, or SSM edited):
         # continue from SSM's watermarks without a dedup set, and say so.
         missing.append(last)
         return Previous(last, dict(state.watermarks), None, later, tuple(sorted(missing)))
-    stale = not later and manifest["watermarks"] != state.watermarks
-    return Previous(last, manifest["watermarks"], manifest.get("recent_keys"), later, tuple(missing), stale)
+    stale = not later and manifest.watermarks != state.watermarks
+    return Previous(last, manifest.watermarks, manifest.recent_keys, later, tuple(missing), stale)
+
+
+def _read_manifest(store: LakeStore, seq: int) -> IngestManifest | None:
+    """Manifest ``seq`` (None if there is none) with its watermarks checked (WatermarkError)."""
+    manifest = read_manifest(store, seq)
+    if manifest is not None:
+        validate_watermarks(manifest.watermarks)
+    return manifest

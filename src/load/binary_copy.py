@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from common.warehouse_tables import WarehouseTable
+from load.errors import NullInBatchError
 
 # Signature, flags (no OIDs), header extension length.
 HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
@@ -42,10 +43,6 @@ _VALUE_DTYPES: dict[pa.DataType, np.dtype] = {
     pa.bool_(): np.dtype("u1"),
     _MONEY: _NUMERIC,
 }
-
-
-class NullInBatchError(ValueError):
-    """A batch holds a NULL; binary encoding here covers NULL-free batches only."""
 
 
 def supports_binary(table: WarehouseTable) -> bool:

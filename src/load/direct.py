@@ -36,8 +36,8 @@ from pg8000.native import identifier
 from common.observability import get_logger
 from common.warehouse_tables import Kind, WarehouseTable
 from load import binary_copy, upsert
-from load.errors import SchemaMismatchError, sqlstate
-from load.staging import DEFAULT_BATCH_ROWS, ParquetStreamError, StagedTable, copy_parquet, open_parquet
+from load.errors import NullInBatchError, ParquetSchemaError, ParquetStreamError, sqlstate
+from load.staging import DEFAULT_BATCH_ROWS, StagedTable, copy_parquet, open_parquet
 
 logger = get_logger("load")
 
@@ -149,7 +149,7 @@ def load_fact_direct(
 
     Raises
     ------
-    SchemaMismatchError
+    ParquetSchemaError
         The file is not Parquet of the contract's schema (as ``stage_parquet``).
     pg8000.exceptions.DatabaseError
         Any other database error; the run's transaction must be rolled back.
@@ -177,7 +177,7 @@ def load_fact_direct(
         copy_parquet(con, parquet, staged, target, batch_rows, binary=binary, first_id=first_id)
         if first_id is not None and staged.rows != reserved:
             # Keys beyond the reserved block would collide with a later nextval().
-            raise SchemaMismatchError(f"{fact.name}: {staged.rows} rows streamed, the Parquet footer says {reserved}")
+            raise ParquetSchemaError(f"{fact.name}: {staged.rows} rows streamed, the Parquet footer says {reserved}")
         inserted = con.row_count
         dates = upsert.ensure_dates(con, (d for c in fact.date_columns for d in staged.distinct.get(c, ())))  # type: ignore[misc]
         inferred = upsert.infer_missing_members(con, staged, run_seq)
@@ -212,7 +212,7 @@ def load_fact_direct(
 
 def _falls_back(exc: BaseException) -> bool:
     if isinstance(exc, ParquetStreamError):
-        return isinstance(exc.cause, binary_copy.NullInBatchError)
+        return isinstance(exc.cause, NullInBatchError)
     return sqlstate(exc) in _FALL_BACK_SQLSTATES
 
 

@@ -1,36 +1,52 @@
-"""The load stage's exceptions, one per failure a caller handles differently.
+"""The load stage's exceptions, each derived from a retriable or a fatal base.
 
-All derive from ``LoadError``. Each is raised ``from`` the underlying exception so
-the cause stays in the traceback; none is swallowed. Every one of them fails the
-invocation (the Lambda error metric and the SNS alarm), and the run that raised it
-is rolled back, so a retry starts from the same ledger state.
+All failures derive from ``LoadError``. Each is raised ``from`` the underlying
+exception so the cause stays in the traceback; none is swallowed. Every one of them
+fails the invocation (the Lambda error metric and the SNS alarm), and the run that
+raised it is rolled back, so a retry starts from the same ledger state. A malformed
+commit record, or one whose objects disagree with it, is
+``lake.errors.CommitRecordError`` (fatal).
 
 A database error is one of two kinds (``is_data_exception``): the *data* was refused
 (SQLSTATE class 22 "data exception" or 23 "integrity constraint violation": a value
 out of range, a character the encoding lacks, a CHECK someone added), which no retry
 can fix, so load quarantines the rows and commits the rest of the run
-(``load.refused``); or the *infrastructure* failed (connection lost, read-only
-database, lock or statement timeout, out of resources, ...), which a retry can fix,
-so it fails the invocation as ``WarehouseLoadError``.
+(``load.refused``): neither retriable nor fatal, it is handled in place; or the
+*infrastructure* failed (connection lost, read-only database, lock or statement
+timeout, out of resources, ...), which a retry can fix, so it fails the invocation
+as ``WarehouseLoadError`` (retriable).
 """
 
 from __future__ import annotations
 
+from common.errors import FatalError, PipelineError, RetriableError
 
-class LoadError(RuntimeError):
+
+class LoadError(PipelineError):
     """Base class of every load-stage failure."""
 
 
-class WarehouseLoadError(LoadError):
-    """The warehouse failed or went away during a run; the run's transaction was rolled back (retriable)."""
+class WarehouseLoadError(LoadError, RetriableError):
+    """The warehouse failed or went away during a run; the run's transaction was rolled back."""
 
 
-class CommitRecordError(LoadError):
-    """A processed commit record, or an object it names, is missing or malformed (fatal until fixed upstream)."""
+class ParquetSchemaError(LoadError, FatalError):
+    """A Parquet file's columns or types do not match the warehouse contract (until fixed upstream)."""
 
 
-class SchemaMismatchError(LoadError):
-    """A Parquet file's columns or types do not match the warehouse contract (fatal until fixed upstream)."""
+# -- internal: raised and handled inside the stage, never out of a run -----------------------
+
+
+class NullInBatchError(ValueError):
+    """A batch holds a NULL; binary COPY encoding covers NULL-free batches only."""
+
+
+class ParquetStreamError(Exception):
+    """The COPY was ended on purpose because the client refused a batch; ``cause`` is why."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def sqlstate(exc: BaseException) -> str | None:

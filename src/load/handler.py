@@ -15,7 +15,7 @@ import pg8000.exceptions
 
 from common.config import LoadConfig
 from common.db import connect, get_db_credentials
-from common.observability import MetricUnit, get_logger, get_metrics
+from common.observability import MetricUnit, failures_logged, get_logger, get_metrics
 from common.s3_store import LakeStore
 from load.errors import WarehouseLoadError
 from load.run import LoadResult, run_load
@@ -56,7 +56,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Load every pending processed run; raise (fail the invocation) if a run cannot be loaded."""
     started = time.perf_counter()
     try:
-        result = _load(event, context)
+        with failures_logged(logger):
+            result = _load(event, context)
     finally:
         elapsed_ms = (time.perf_counter() - started) * 1000
         metrics.add_metric(name="RunDurationMs", unit=MetricUnit.Milliseconds, value=elapsed_ms)

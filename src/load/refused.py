@@ -40,9 +40,10 @@ from pg8000.native import identifier
 
 from common.observability import get_logger
 from common.warehouse_tables import TABLES, Kind, WarehouseTable
+from lake.commit_record import CommitRecord
+from lake.errors import CommitRecordError
 from load import upsert
-from load.commit_record import CommitRecord
-from load.errors import CommitRecordError, is_data_exception, refusal_reason
+from load.errors import is_data_exception, refusal_reason
 from load.staging import DEFAULT_BATCH_ROWS, open_parquet, stage_parquet
 
 logger = get_logger("load")

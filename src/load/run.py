@@ -22,12 +22,13 @@ import pg8000.native
 from botocore.exceptions import ClientError
 
 from common.observability import MetricUnit, get_logger
-from common.runs import committed_runs, new_attempt_id
 from common.s3_store import LakeStore
 from common.warehouse_tables import TABLES, Kind
+from lake.commit_record import CommitRecord, TableObject, read_commit_record
+from lake.errors import CommitRecordError
+from lake.keys import committed_runs, new_attempt_id
 from load import direct, refused, upsert
-from load.commit_record import CommitRecord, TableObject, read_commit_record
-from load.errors import CommitRecordError, WarehouseLoadError, is_data_exception, refusal_reason
+from load.errors import WarehouseLoadError, is_data_exception, refusal_reason
 from load.ledger import LedgerEntry, last_loaded_seq, record_run
 from load.lock import load_lock
 from load.staging import DEFAULT_BATCH_ROWS, StagedTable, stage_parquet
@@ -140,7 +141,7 @@ def run_load(
     WarehouseLoadError
         The database failed or went away; the current run was rolled back, the runs
         before it stay committed, and a retry resumes at the rolled-back run.
-    CommitRecordError, SchemaMismatchError
+    CommitRecordError, ParquetSchemaError
         A processed run cannot be read as the contract says; it was rolled back.
     """
     hooks = hooks or LoadHooks()

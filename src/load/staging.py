@@ -30,7 +30,7 @@ from pg8000.native import identifier
 from common.value_domain import MAX_DAY, MIN_DAY
 from common.warehouse_tables import Kind, WarehouseTable
 from load import binary_copy
-from load.errors import SchemaMismatchError
+from load.errors import NullInBatchError, ParquetSchemaError, ParquetStreamError
 
 DEFAULT_BATCH_ROWS = 65_536
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=DEFAULT_BATCH_ROWS)
@@ -58,8 +58,8 @@ def staging_name(table: WarehouseTable) -> str:
     return f"stg_{table.name}"
 
 
-def check_schema(table: WarehouseTable, schema: pa.Schema) -> None:
-    """Raise SchemaMismatchError unless ``schema`` carries exactly ``table``'s columns and types.
+def check_parquet_schema(table: WarehouseTable, schema: pa.Schema) -> None:
+    """Raise ParquetSchemaError unless ``schema`` carries exactly ``table``'s columns and types.
 
     The column order does not matter (batches are re-ordered by name); a missing,
     extra or differently typed column does, because loading it would mean guessing.
@@ -77,7 +77,7 @@ def check_schema(table: WarehouseTable, schema: pa.Schema) -> None:
         if actual[name] != expected[name]:
             problems.append(f"{name} is {actual[name]}, expected {expected[name]}")
     if problems:
-        raise SchemaMismatchError(f"{table.name} Parquet does not match the warehouse contract: {'; '.join(problems)}")
+        raise ParquetSchemaError(f"{table.name} Parquet does not match the warehouse contract: {'; '.join(problems)}")
 
 
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -139,7 +139,7 @@ def _batches(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int) -> I
     target = pa.schema([pa.field(c.name, c.type, nullable=True) for c in staged.table.columns])
     for batch in parquet.iter_batches(batch_size=batch_rows, columns=names, use_threads=False):
         batch = batch.select(names)
-        if batch.schema.types != target.types:  # only large_string -> string can get here (check_schema)
+        if batch.schema.types != target.types:  # only large_string -> string can get here (check_parquet_schema)
             batch = batch.cast(target, safe=True)
         _observe(staged, batch)
         yield batch
@@ -203,14 +203,14 @@ def open_parquet(table: WarehouseTable, source: BinaryIO) -> pq.ParquetFile:
 
     Raises
     ------
-    SchemaMismatchError
+    ParquetSchemaError
         Not Parquet, or its columns or types differ from the contract.
     """
     try:
         parquet = pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SchemaMismatchError(f"{table.name}: not a readable Parquet file: {exc}") from exc
-    check_schema(table, parquet.schema_arrow)
+        raise ParquetSchemaError(f"{table.name}: not a readable Parquet file: {exc}") from exc
+    check_parquet_schema(table, parquet.schema_arrow)
     return parquet
 
 
@@ -240,7 +240,7 @@ def stage_parquet(
 
     Raises
     ------
-    SchemaMismatchError
+    ParquetSchemaError
         The file's columns or types differ from the contract (checked before any row is sent).
     """
     parquet = open_parquet(table, source)
@@ -273,10 +273,10 @@ def copy_parquet(
 
     Raises
     ------
-    SchemaMismatchError
+    ParquetSchemaError
         Reading the Parquet failed part way through (the COPY failed with it).
     ParquetStreamError
-        Encoding refused a batch (e.g. ``binary_copy.NullInBatchError``); ``.cause`` says why.
+        Encoding refused a batch (e.g. ``NullInBatchError``); ``.cause`` says why.
     pg8000.exceptions.DatabaseError
         The server refused the rows.
     """
@@ -305,17 +305,9 @@ def copy_parquet(
 
 
 def _raise_stream_failure(table: WarehouseTable, cause: Exception, copy_error: Exception | None) -> NoReturn:
-    if isinstance(cause, binary_copy.NullInBatchError):
+    if isinstance(cause, NullInBatchError):
         raise ParquetStreamError(cause) from copy_error or cause
-    raise SchemaMismatchError(f"{table.name}: reading the Parquet failed during COPY: {cause}") from cause
-
-
-class ParquetStreamError(Exception):
-    """The COPY was ended on purpose because the client refused a batch; ``cause`` is why."""
-
-    def __init__(self, cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
+    raise ParquetSchemaError(f"{table.name}: reading the Parquet failed during COPY: {cause}") from cause
 
 
 _DONE = object()

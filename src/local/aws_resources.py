@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.db import DbCredentials
+from lake import ssm as ssm_names
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,6 @@ def provision(
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     # Same initial values as terraform/ssm.tf creates (and never resets).
-    ssm.put_parameter(Name=f"{resources.ssm_prefix}/ingestion/last_run_seq", Value="0", Type="String")
-    ssm.put_parameter(Name=f"{resources.ssm_prefix}/ingestion/watermarks", Value="{}", Type="String")
+    for leaf, value in ssm_names.INITIAL_VALUES.items():
+        ssm.put_parameter(Name=ssm_names.parameter_name(resources.ssm_prefix, leaf), Value=value, Type="String")
     put_db_secrets(secretsmanager, resources, source, warehouse)

@@ -31,9 +31,12 @@ import pg8000.native
 from rich.console import Console
 
 from common.db import connect
-from common.runs import run_key
-from common.s3_store import LakeStore, ObjectMissingError
+from common.s3_store import LakeStore
 from common.warehouse_tables import LOAD_ORDER
+from lake import ssm as ssm_names
+from lake.commit_record import read_commit_record
+from lake.errors import CommitRecordError
+from lake.manifest import read_manifest
 from local.aws_resources import PipelineResources, put_db_secrets
 from local.moto_server import FAKE_CREDENTIALS, REGION
 from local.paths import LOCAL_DIR, STACK_FILE
@@ -180,15 +183,15 @@ def summarise_runs(deployment: Deployment, summary: CycleSummary) -> None:
     ingest = LakeStore(deployment.resources.ingest_bucket, s3)
     processed = LakeStore(deployment.resources.processed_bucket, s3)
     for seq in summary.runs:
-        with contextlib.suppress(ObjectMissingError):
-            for table, entry in ingest.get_json(run_key(seq)).get("tables", {}).items():
-                _add(summary.extracted, table, entry.get("rows"))
-        with contextlib.suppress(ObjectMissingError):
-            record = processed.get_json(run_key(seq))
-            for table, entry in (record.get("tables") or {}).items():
-                _add(summary.transformed, table, entry.get("rows"))
-            for table, entry in (record.get("quarantine") or {}).items():
-                _add(summary.quarantined, table, entry.get("rows"))
+        manifest = read_manifest(ingest, seq)
+        for table, entry in (manifest.tables if manifest else {}).items():
+            _add(summary.extracted, table, entry.rows)
+        with contextlib.suppress(CommitRecordError):  # not transformed (a failed cycle): nothing to count
+            record = read_commit_record(processed, seq)
+            for table, ref in record.tables.items():
+                _add(summary.transformed, table, ref.rows)
+            for table, ref in record.quarantine.items():
+                _add(summary.quarantined, table, ref.rows)
 
 
 def run_cycle(
@@ -199,7 +202,7 @@ def run_cycle(
 ) -> CycleSummary:
     """One cycle with its per-table counts; ``loaded`` is the net change of each star table."""
     ssm = deployment.client("ssm")
-    param = f"{deployment.resources.ssm_prefix.rstrip('/')}/ingestion/last_run_seq"
+    param = ssm_names.last_run_seq_name(deployment.resources.ssm_prefix)
     wh = connect(details.warehouse_credentials, "totes-run-local")
     try:
         before_seq = int(ssm.get_parameter(Name=param)["Parameter"]["Value"])

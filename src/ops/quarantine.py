@@ -1,39 +1,21 @@
 """Inspect bad input: the quarantine objects transform writes to the processed bucket.
 
-Layout (docs/architecture.md): ``quarantine/<seq:010d>/<source_table>-<attempt>.jsonl``,
-one JSON record per rejected row with its reason (``transform.quarantine.BadRow``).
+Layout and record format are ``lake.keys.quarantine_key`` and ``lake.quarantine``.
 An object is *committed* when the transform commit record of its run names it; an
 uncommitted one is the orphan of a failed attempt and was never counted.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.runs import run_key
-from common.s3_store import LakeStore, ObjectMissingError
-
-QUARANTINE_PREFIX = "quarantine/"
-_KEY = re.compile(r"^quarantine/(\d{10})/([a-z_]+)-([0-9a-f]+)\.jsonl$")
-
-
-@dataclass(frozen=True)
-class QuarantineKey:
-    """The parts of a quarantine object's key."""
-
-    run_seq: int
-    table: str
-    attempt: str
-
-
-def parse_quarantine_key(key: str) -> QuarantineKey | None:
-    """The run, table and attempt of a quarantine key, or None if ``key`` is not one."""
-    m = _KEY.match(key)
-    return QuarantineKey(int(m.group(1)), m.group(2), m.group(3)) if m else None
+from common.s3_store import LakeStore
+from lake.commit_record import read_commit_record
+from lake.errors import CommitRecordError
+from lake.keys import KeyKind, parse_key, quarantine_prefix
+from lake.quarantine import decode_records
 
 
 @dataclass
@@ -51,16 +33,16 @@ class QuarantineObject:
 
 def read_records(store: LakeStore, key: str) -> list[dict[str, Any]]:
     """The rejected records of one quarantine object (one JSON object per line)."""
-    return [json.loads(line) for line in store.get_text_lines(key) if line.strip()]
+    return decode_records(store.get_text_lines(key))
 
 
 def _committed_keys(store: LakeStore, seq: int, cache: dict[int, set[str]]) -> set[str]:
     if seq not in cache:
         try:
-            record = store.get_json(run_key(seq))
-        except ObjectMissingError:
-            record = {}
-        cache[seq] = {str(v.get("key")) for v in (record.get("quarantine") or {}).values() if isinstance(v, dict)}
+            quarantine = read_commit_record(store, seq).quarantine
+        except CommitRecordError:  # not committed (yet), or unreadable: nothing it names counts
+            quarantine = {}
+        cache[seq] = {str(ref.key) for ref in quarantine.values()}
     return cache[seq]
 
 
@@ -81,12 +63,13 @@ def list_quarantine(
     list of QuarantineObject
         In run order, with row counts and the count of each reason.
     """
-    prefix = f"{QUARANTINE_PREFIX}{run_seq:010d}/" if run_seq is not None else QUARANTINE_PREFIX
     commits: dict[int, set[str]] = {}
     found = []
-    for key in store.list_keys(prefix):
-        parts = parse_quarantine_key(key)
-        if parts is None or (table is not None and parts.table != table):
+    for key in store.list_keys(quarantine_prefix(run_seq)):
+        parts = parse_key(key, KeyKind.QUARANTINE)
+        if parts is None or parts.table is None or parts.attempt is None:
+            continue
+        if table is not None and parts.table != table:
             continue
         records = read_records(store, key)
         reasons = Counter(str(r.get("reason", "?")) for r in records)

@@ -14,8 +14,12 @@ from typing import Any
 
 import pg8000.native
 
-from common.runs import RUNS_PREFIX, run_key, seq_from_key
 from common.s3_store import LakeStore
+from lake import ssm as ssm_names
+from lake.commit_record import CommitRecord, read_commit_record
+from lake.errors import ContractError
+from lake.keys import committed_runs
+from lake.manifest import IngestManifest, read_manifest
 from local.aws_resources import PipelineResources
 from ops.quarantine import counts_by_table, list_quarantine
 
@@ -63,24 +67,24 @@ class PipelineStatus:
         return (self.checked_at - oldest).total_seconds()
 
 
-def last_committed_record(store: LakeStore) -> tuple[int, dict[str, Any]] | None:
-    """The highest run whose commit record exists in a bucket, and that record."""
-    last: int | None = None
-    for key in store.list_keys(RUNS_PREFIX):
-        seq = seq_from_key(key)
-        if seq is not None:
-            last = seq if last is None else max(last, seq)
+def newest_record(store: LakeStore, stage: str) -> tuple[int | None, IngestManifest | CommitRecord | None]:
+    """The highest run with a commit record in a stage's bucket (``ingestion`` or ``transform``), and the record.
+
+    The record is None if it cannot be read: status reports, it does not fail.
+    """
+    last = max(committed_runs(store), default=None)
     if last is None:
-        return None
-    return last, store.get_json(run_key(last))
+        return None, None
+    try:
+        return last, read_manifest(store, last) if stage == "ingestion" else read_commit_record(store, last)
+    except ContractError:
+        return last, None
 
 
-def last_committed_run(store: LakeStore) -> StageRun:
-    """The highest run whose commit record exists in a bucket."""
-    found = last_committed_record(store)
-    if found is None:
-        return StageRun(store.bucket, None)
-    return StageRun(store.bucket, found[0], found[1].get("committed_at"))
+def last_committed_run(store: LakeStore, stage: str = "transform") -> StageRun:
+    """The highest run whose commit record exists in a stage's bucket, and when it was committed."""
+    seq, record = newest_record(store, stage)
+    return StageRun(stage, seq, record.committed_at if record is not None else None)
 
 
 def load_quarantine_counts(warehouse: pg8000.native.Connection) -> dict[str, int]:
@@ -152,29 +156,24 @@ def collect_status(
     failure_queue_url
         The on-failure destination queue, for its depth.
     """
-    prefix = resources.ssm_prefix.rstrip("/")
 
-    def param(name: str, default: str) -> str:
+    def param(leaf: str) -> str:
         try:
-            return str(ssm.get_parameter(Name=f"{prefix}/ingestion/{name}")["Parameter"]["Value"])
+            name = ssm_names.parameter_name(resources.ssm_prefix, leaf)
+            return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
         except ssm.exceptions.ParameterNotFound:
-            return default
+            return ssm_names.INITIAL_VALUES[leaf]
 
     ingest = LakeStore(resources.ingest_bucket, s3)
     processed = LakeStore(resources.processed_bucket, s3)
-    newest_manifest = last_committed_record(ingest)
-    ingest_run = StageRun("ingestion", None)
-    future_rows: dict[str, dict[str, Any]] = {}
-    if newest_manifest is not None:
-        seq, manifest = newest_manifest
-        ingest_run = StageRun("ingestion", seq, manifest.get("committed_at"))
-        future_rows = manifest.get("future_rows") or {}
-    transform_run = last_committed_run(processed)
-    transform_run.stage = "transform"
+    seq, manifest = newest_record(ingest, "ingestion")
+    ingest_run = StageRun("ingestion", seq, manifest.committed_at if manifest is not None else None)
+    future_rows = manifest.future_rows if isinstance(manifest, IngestManifest) else {}
+    transform_run = last_committed_run(processed, "transform")
     load_run = last_loaded_run(warehouse) if warehouse is not None else StageRun("load", None)
     return PipelineStatus(
-        ssm_last_run_seq=int(param("last_run_seq", "0")),
-        watermarks=json.loads(param("watermarks", "{}")),
+        ssm_last_run_seq=int(param(ssm_names.LAST_RUN_SEQ)),
+        watermarks=json.loads(param(ssm_names.WATERMARKS)),
         stages=[ingest_run, transform_run, load_run],
         quarantined=counts_by_table(list_quarantine(processed)),
         failure_queue_depth=failure_queue_depth(sqs, failure_queue_url),

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from gzip import BadGzipFile
-from typing import IO, Any
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,14 +27,19 @@ import pyarrow.parquet as pq
 
 from common.s3_store import LakeStore
 from common.source_tables import SOURCE_TABLES
+from lake.commit_record import CommitRecord, ObjectRef
+from lake.keys import snapshot_key, table_key
+from lake.manifest import IngestManifest, utc_stamp
+from lake.quarantine import BadRow
 from transform import dimensions as dims
 from transform.dim_date import build_dim_date
+from transform.errors import ObjectRejectedError
 from transform.facts import FACT_BUILDERS, foreign_key_checks, referenced_dates
-from transform.ingest_objects import HashingReader, Manifest, open_object
-from transform.quarantine import BadRow, QuarantineLog, bad_rows_from, split_rejected, write_quarantine
+from transform.ingest_objects import HashingReader, open_object
+from transform.quarantine import QuarantineLog, bad_rows_from, split_rejected, write_quarantine
 from transform.reader import DEFAULT_BLOCK_BYTES, Chunk, ObjectRows, concat_rows, iter_chunks
 from transform.schemas import FACT_SOURCES, LINE_NO, SNAPSHOT_TABLES, WAREHOUSE_SCHEMAS, WAREHOUSE_TABLE_ORDER
-from transform.snapshot import PARQUET_OPTIONS, apply_changes, latest_per_key, snapshot_key, write_parquet
+from transform.snapshot import PARQUET_OPTIONS, apply_changes, latest_per_key, write_parquet
 
 try:  # ISA-L inflates the same gzip format ~3x faster than zlib: a third of a big run's CPU
     from isal.igzip import GzipFile
@@ -48,7 +53,6 @@ except ImportError:  # pragma: no cover - the stdlib fallback reads the same byt
 # network read would also raise.
 _UNINFLATABLE = (BadGzipFile, EOFError, inflate_error, zlib.error)
 
-TABLES_PREFIX = "tables/"
 # The dimension-source objects of a run are fetched this many at a time (small
 # objects: the time is S3 round trips).
 READ_WORKERS = 4
@@ -60,11 +64,6 @@ _REJECTED_AFTER_READ = frozenset({"counterparty", "staff", "currency"})
 ROW_GROUP_ROWS = 1 << 17
 # What is written at once overshoots ROW_GROUP_ROWS by up to one block: still one group.
 _ROW_GROUP_MAX = ROW_GROUP_ROWS * 2
-
-
-def table_key(table: str, seq: int, attempt: str) -> str:
-    """Where run ``seq`` writes the rows it contributes to warehouse table ``table``."""
-    return f"{TABLES_PREFIX}{table}/{seq:010d}-{attempt}.parquet"
 
 
 @dataclass
@@ -79,7 +78,7 @@ class State:
 class RunOutput:
     """What one run produced: the commit record to write, the new state, and counts to report."""
 
-    record: dict[str, Any]
+    record: CommitRecord
     state: State
     rows_in: dict[str, int] = field(default_factory=dict)
     rows_out: dict[str, int] = field(default_factory=dict)
@@ -88,10 +87,6 @@ class RunOutput:
 
 def _open_lines(fileobj: IO[bytes] | HashingReader, key: str) -> IO[bytes]:
     return GzipFile(fileobj=fileobj, mode="rb") if key.endswith(".gz") else fileobj  # type: ignore[return-value]
-
-
-class ObjectRejectedError(Exception):
-    """The object's bytes are not what ingestion committed; it was quarantined whole."""
 
 
 class _StartedEarly(Iterator[Chunk]):
@@ -156,7 +151,7 @@ class RunTransformer:
         self,
         ingest: LakeStore,
         processed: LakeStore,
-        manifest: Manifest,
+        manifest: IngestManifest,
         state: State,
         attempt: str,
         workdir: str,
@@ -419,7 +414,7 @@ class RunTransformer:
     def write(self, started: float) -> RunOutput:
         # One object at a time, in load order: the crash-point fault tests (and a human
         # reading a crashed attempt's orphans) rely on "the first k objects were written".
-        tables: dict[str, dict[str, Any]] = {}
+        tables: dict[str, ObjectRef] = {}
         rows_out: dict[str, int] = {}
         for name in WAREHOUSE_TABLE_ORDER:
             key = table_key(name, self.seq, self.attempt)
@@ -431,32 +426,31 @@ class RunTransformer:
                 write_parquet(self.processed, key, self.outputs[name])
             else:
                 n = 0
-            tables[name] = {"key": key if n else None, "rows": n}
+            tables[name] = ObjectRef(key if n else None, n)
             rows_out[name] = n
         for table in sorted(self.changed):
             key = snapshot_key(table, self.seq, self.attempt)
             write_parquet(self.processed, key, self.state.tables[table])
             self.state.keys[table] = key
         quarantine = write_quarantine(self.processed, self.quarantine, self.attempt)
-        record = {
-            "format": 1,
-            "run_seq": self.seq,
-            "attempt": self.attempt,
-            "ingest_manifest": self.manifest.key,
-            "tables": tables,
-            "snapshots": {t: self.state.keys.get(t) for t in SNAPSHOT_TABLES},
-            "quarantine": quarantine,
-            "rows_quarantined": self.quarantine.count(),
-            "duration_ms": round((time.perf_counter() - started) * 1000),
-            "committed_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        }
+        record = CommitRecord(
+            run_seq=self.seq,
+            attempt=self.attempt,
+            ingest_manifest=self.manifest.key,
+            tables=tables,
+            snapshots={t: self.state.keys.get(t) for t in SNAPSHOT_TABLES},
+            quarantine=quarantine,
+            rows_quarantined=self.quarantine.count(),
+            duration_ms=round((time.perf_counter() - started) * 1000),
+            committed_at=utc_stamp(datetime.now(UTC)),
+        )
         return RunOutput(record, self.state, dict(self.rows_in), rows_out, self.quarantine)
 
 
 def transform_run(
     ingest: LakeStore,
     processed: LakeStore,
-    manifest: Manifest,
+    manifest: IngestManifest,
     state: State,
     attempt: str,
     *,
@@ -468,7 +462,7 @@ def transform_run(
     ----------
     ingest, processed : LakeStore
         The two buckets.
-    manifest : Manifest
+    manifest : IngestManifest
         The run's ingestion commit record.
     state : State
         The state the previous transform commit left (not modified; a copy is evolved).

@@ -1,32 +1,28 @@
-"""Exceptions of the transform stage, one per failure a caller may need to tell apart.
+"""Exceptions of the transform stage, each derived from a retriable or a fatal base.
 
-Bad *rows* are never exceptions: they go to quarantine and the run proceeds. These
-are the failures that make a run impossible to complete correctly, so they escape
-the handler and fail the invocation (Lambda retries it and the error alarm fires).
+Bad *rows* are never exceptions: they go to quarantine and the run proceeds. The
+failures here make a run impossible to complete correctly, so they escape the
+handler and fail the invocation (Lambda retries it and the error alarm fires);
+nothing of the run is committed and later runs wait. A broken manifest or commit
+record is ``lake.errors.ManifestError`` / ``CommitRecordError`` (fatal).
 """
 
 from __future__ import annotations
 
+from common.errors import FatalError, PipelineError
 
-class TransformError(RuntimeError):
+
+class TransformError(PipelineError):
     """Base class of every transform failure."""
 
 
-class ManifestError(TransformError):
-    """An ingestion commit record is unreadable or breaks the docs/architecture.md contract."""
+class IngestObjectMissingError(TransformError, FatalError):
+    """A data object named by an ingestion manifest does not exist in the ingest bucket."""
 
 
-class IngestObjectMissingError(TransformError):
-    """A data object named by an ingestion commit record does not exist in the ingest bucket."""
-
-
-class SnapshotError(TransformError):
+class SnapshotError(TransformError, FatalError):
     """A snapshot named by the previous transform commit record is missing or unreadable."""
 
 
-class CommitRecordError(TransformError):
-    """The previous transform commit record is unreadable or breaks the contract."""
-
-
-class OutputWriteError(TransformError):
-    """Writing a Parquet, snapshot or quarantine object to the processed bucket failed."""
+class ObjectRejectedError(Exception):
+    """Internal, never escapes a run: the object's bytes are not what ingestion committed; it was quarantined whole."""

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 
 from common.config import TransformConfig
-from common.observability import get_logger, get_metrics
+from common.observability import failures_logged, get_logger, get_metrics
 from common.s3_store import LakeStore
 from transform.run import SERVICE, run_transform
 
@@ -27,7 +27,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     woken_by = [r.get("s3", {}).get("object", {}).get("key") for r in (event or {}).get("Records", [])]
     logger.info("transform invoked", extra={"woken_by": woken_by})
     s3 = boto3.client("s3")
-    result = run_transform(
-        LakeStore(config.ingest_bucket, s3), LakeStore(config.processed_bucket, s3), logger=logger, metrics=metrics
-    )
+    with failures_logged(logger):
+        result = run_transform(
+            LakeStore(config.ingest_bucket, s3), LakeStore(config.processed_bucket, s3), logger=logger, metrics=metrics
+        )
     return result.summary()

@@ -1,74 +1,18 @@
-"""Reading an ingestion run: its commit record (manifest) and the data objects it names.
+"""Reading the data objects an ingestion manifest names, hashing them on the way.
 
-The manifest format is fixed by docs/architecture.md ("Ingest bucket layout").
-Everything here fails loudly on a broken contract (a transform of a misread run
-would be silently wrong), except a data object whose bytes do not match the
-manifest's sha256, which is bad *input* and is quarantined (docs/transform.md).
+The manifest itself is ``lake.manifest``'s. A data object whose bytes do not match
+the manifest's sha256 is bad *input* and is quarantined (docs/transform.md); one
+that is missing breaks the contract and fails the run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from common.runs import run_key
 from common.s3_store import LakeStore, ObjectMissingError
-from common.source_tables import SOURCE_TABLES
-from transform.errors import IngestObjectMissingError, ManifestError
-
-MANIFEST_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class TableEntry:
-    """One table of an ingestion manifest."""
-
-    table: str
-    key: str | None
-    rows: int
-    sha256: str | None
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """An ingestion commit record (only what transform uses)."""
-
-    run_seq: int
-    key: str
-    attempt: str
-    tables: dict[str, TableEntry]
-
-
-def read_manifest(store: LakeStore, seq: int) -> Manifest:
-    """Read and check the ingestion commit record of run ``seq``.
-
-    Raises
-    ------
-    ManifestError
-        If it is missing, not JSON, or breaks the contract (format, run_seq, tables).
-    """
-    key = run_key(seq)
-    try:
-        doc: Any = store.get_json(key)
-    except ObjectMissingError as exc:
-        raise ManifestError(f"ingest commit record {key} disappeared") from exc
-    except ValueError as exc:
-        raise ManifestError(f"ingest commit record {key} is not JSON: {exc}") from exc
-    try:
-        if doc["format"] != MANIFEST_FORMAT:
-            raise ManifestError(f"{key}: unsupported format {doc['format']!r}")
-        if int(doc["run_seq"]) != seq:
-            raise ManifestError(f"{key}: run_seq {doc['run_seq']!r} does not match its key")
-        tables: dict[str, TableEntry] = {}
-        for name, entry in doc["tables"].items():
-            if name not in SOURCE_TABLES:
-                raise ManifestError(f"{key}: table {name!r} is not in the source allow-list")
-            tables[name] = TableEntry(name, entry.get("key"), int(entry.get("rows") or 0), entry.get("sha256"))
-        return Manifest(run_seq=seq, key=key, attempt=str(doc.get("attempt", "")), tables=tables)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ManifestError(f"{key}: malformed commit record: {exc!r}") from exc
+from transform.errors import IngestObjectMissingError
 
 
 class _Body(Protocol):

@@ -1,37 +1,23 @@
-"""Bad rows: how they are split off vectorised, described, and written to quarantine.
+"""Bad rows: how they are split off vectorised, collected per run, and written to quarantine.
 
-A rejected row is never dropped silently (SPEC §3): it becomes one JSON line in
-``quarantine/<seq:010d>/<source_table>-<attempt>.jsonl`` in the processed bucket
-with the table, run, source object, line, primary key (if it could be read), the
-reason and the raw line, and is counted in the commit record and a metric.
+A rejected row is never dropped silently (SPEC §3): it becomes one record
+(``lake.quarantine.BadRow``) in the run's quarantine object of its table, and is
+counted in the commit record and a metric.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.s3_store import LakeStore
-
-QUARANTINE_PREFIX = "quarantine/"
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """One rejected input row (or, with ``line_no`` None, a whole rejected object)."""
-
-    table: str
-    run_seq: int
-    source_key: str | None
-    line_no: int | None
-    primary_key: int | None
-    reason: str
-    raw: str | None
+from lake.commit_record import ObjectRef
+from lake.keys import quarantine_key
+from lake.quarantine import CONTENT_TYPE, BadRow, encode_records
 
 
 @dataclass
@@ -55,12 +41,7 @@ class QuarantineLog:
         return dict(Counter(r.reason for r in self.rows.get(table, ())))
 
 
-def quarantine_key(seq: int, table: str, attempt: str) -> str:
-    """Where the bad rows of ``table`` in run ``seq`` go."""
-    return f"{QUARANTINE_PREFIX}{seq:010d}/{table}-{attempt}.jsonl"
-
-
-def write_quarantine(store: LakeStore, log: QuarantineLog, attempt: str) -> dict[str, dict[str, object]]:
+def write_quarantine(store: LakeStore, log: QuarantineLog, attempt: str) -> dict[str, ObjectRef]:
     """Write one JSONL object per table with bad rows; return the commit record's ``quarantine`` entry.
 
     Parameters
@@ -75,15 +56,14 @@ def write_quarantine(store: LakeStore, log: QuarantineLog, attempt: str) -> dict
     Returns
     -------
     dict
-        ``{source_table: {"key": ..., "rows": n}}`` for every table with bad rows.
+        ``{source_table: ObjectRef(key, rows)}`` for every table with bad rows.
     """
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, ObjectRef] = {}
     for table in sorted(log.rows):
         rows = log.rows[table]
         key = quarantine_key(log.run_seq, table, attempt)
-        body = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in rows).encode()
-        store.put_new(key, body, content_type="application/x-ndjson")
-        out[table] = {"key": key, "rows": len(rows)}
+        store.put_new(key, encode_records(rows), content_type=CONTENT_TYPE)
+        out[table] = ObjectRef(key, len(rows))
     return out
 
 

@@ -39,7 +39,8 @@ import pyarrow.json as pj
 
 from common.source_tables import ColumnType, SourceTable
 from common.value_domain import check_column, null_problem
-from transform.quarantine import BadRow, Check, bad_rows_from, split_rejected
+from lake.quarantine import BadRow
+from transform.quarantine import Check, bad_rows_from, split_rejected
 from transform.schemas import LINE_NO, json_read_schema, source_schema
 
 # ~25k sales_order lines: a few blocks and their Arrow tables in flight stay well under 100 MB.

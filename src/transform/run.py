@@ -23,11 +23,12 @@ import pyarrow as pa
 from aws_lambda_powertools import Logger, Metrics
 
 from common.observability import MetricUnit, get_logger
-from common.runs import committed_runs, new_attempt_id, run_key
-from common.s3_store import LakeStore, ObjectExistsError, ObjectMissingError
+from common.s3_store import LakeStore, ObjectExistsError
+from lake.commit_record import read_commit_record, write_commit_record
+from lake.errors import CommitRecordError, ManifestError
+from lake.keys import committed_runs, new_attempt_id, run_key
+from lake.manifest import IngestManifest, read_manifest
 from transform.apply_run import RunOutput, State, transform_run
-from transform.errors import CommitRecordError
-from transform.ingest_objects import read_manifest
 from transform.reader import DEFAULT_BLOCK_BYTES
 from transform.schemas import SNAPSHOT_TABLES
 from transform.snapshot import empty_state, read_snapshot
@@ -79,13 +80,9 @@ def load_state(processed: LakeStore, seq: int) -> State:
     """
     if seq == 0:
         return State({t: empty_state(t) for t in SNAPSHOT_TABLES}, {t: None for t in SNAPSHOT_TABLES})
-    key = run_key(seq)
-    try:
-        snapshots = processed.get_json(key)["snapshots"]
-        if not isinstance(snapshots, dict):
-            raise TypeError(f"snapshots is a {type(snapshots).__name__}, not an object")
-    except (ObjectMissingError, ValueError, KeyError, TypeError) as exc:
-        raise CommitRecordError(f"transform commit record {key} is unreadable: {exc!r}") from exc
+    snapshots = read_commit_record(processed, seq).snapshots
+    if snapshots is None:
+        raise CommitRecordError(f"transform commit record {run_key(seq)} names no snapshots")
     keys = {table: snapshots.get(table) for table in SNAPSHOT_TABLES}
 
     def read(table: str) -> pa.Table:
@@ -148,10 +145,10 @@ def run_transform(
             log.warning("ingest run sequence gap", extra={"run_seq": seq, "missing": missing})
         if state is None:
             state = load_state(processed, last)
-        manifest = read_manifest(ingest, seq)
+        manifest = _committed_manifest(ingest, seq)
         output = transform_run(ingest, processed, manifest, state, new_attempt_id(), block_bytes=block_bytes)
         try:
-            processed.put_new_json(run_key(seq), output.record)
+            write_commit_record(processed, output.record)
         except ObjectExistsError:
             log.info("run committed concurrently by another invocation; stopping", extra={"run_seq": seq})
             result.lost_race_at = seq
@@ -166,8 +163,16 @@ def run_transform(
     return result
 
 
+def _committed_manifest(ingest: LakeStore, seq: int) -> IngestManifest:
+    """The manifest of a run listed as committed (ManifestError if it is gone or malformed)."""
+    manifest = read_manifest(ingest, seq)
+    if manifest is None:
+        raise ManifestError(f"ingest commit record {run_key(seq)} disappeared")
+    return manifest
+
+
 def _report(log: Logger, output: RunOutput, result: TransformResult) -> None:
-    seq = output.record["run_seq"]
+    seq = output.record.run_seq
     quarantine = output.quarantine
     for table, n in output.rows_in.items():
         result.rows_in[table] = result.rows_in.get(table, 0) + n
@@ -175,22 +180,22 @@ def _report(log: Logger, output: RunOutput, result: TransformResult) -> None:
         result.rows_out[table] = result.rows_out.get(table, 0) + n
         if n:
             log.info("table transformed", extra={"run_seq": seq, "table": table, "rows": n})
-    for table, entry in output.record["quarantine"].items():
-        result.rows_quarantined[table] = result.rows_quarantined.get(table, 0) + entry["rows"]
+    for table, entry in output.record.quarantine.items():
+        result.rows_quarantined[table] = result.rows_quarantined.get(table, 0) + entry.rows
         # ERROR: the quarantine alarm's metric filter counts these lines.
         log.error(
             "rows quarantined",
             extra={
                 "run_seq": seq,
                 "table": table,
-                "rows": entry["rows"],
-                "key": entry["key"],
+                "rows": entry.rows,
+                "key": entry.key,
                 "reasons": quarantine.reasons(table) if quarantine else {},
             },
         )
     log.info(
         "run committed",
-        extra={"run_seq": seq, "rows_in": output.rows_in, "duration_ms": output.record["duration_ms"]},
+        extra={"run_seq": seq, "rows_in": output.rows_in, "duration_ms": output.record.duration_ms},
     )
 
 

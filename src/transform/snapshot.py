@@ -30,7 +30,6 @@ from common.source_tables import SOURCE_TABLES
 from transform.errors import SnapshotError
 from transform.schemas import LINE_NO, source_schema
 
-SNAPSHOT_PREFIX = "snapshot/"
 # How every Parquet object of transform is written. Ids and timestamps are nearly all
 # distinct: a small dictionary page limit makes Arrow give up dictionary-encoding
 # them early (the attempt is wasted CPU), while foreign keys, dates, prices and names
@@ -38,11 +37,6 @@ SNAPSHOT_PREFIX = "snapshot/"
 # and a ~10 % smaller file.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "snappy", "dictionary_pagesize_limit": 64 << 10}
 _MAX_CHUNKS = 32
-
-
-def snapshot_key(table: str, seq: int, attempt: str) -> str:
-    """Where run ``seq`` (attempt ``attempt``) writes the snapshot of ``table``."""
-    return f"{SNAPSHOT_PREFIX}{table}/{seq:010d}-{attempt}.parquet"
 
 
 def empty_state(table: str) -> pa.Table:

@@ -40,8 +40,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from common.db import DbCredentials
-from common.runs import committed_runs
 from common.s3_store import LakeStore
+from lake.keys import committed_runs
 from local.aws_resources import put_db_secrets
 from local.generator import seed_database
 from local.moto_server import REGION

@@ -17,7 +17,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from common.runs import run_key
+from lake.keys import run_key
 
 
 def test_a_new_source_column_is_ignored_with_a_warning(seeded) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from cli.main import app
-from common.runs import run_key
+from lake.keys import run_key
 
 POISON_UNITS = 4242
 

@@ -18,10 +18,10 @@ from typing import Any
 import pg8000.native
 import pytest
 
-from common.runs import committed_runs, run_key
 from common.s3_store import LakeStore
 from common.source_tables import SourceTable, resolve_tables
 from ingestion.run import IngestionResult, run_ingestion
+from lake.keys import committed_runs, run_key
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from aws_lambda_powertools import Metrics
 
-from common.runs import run_key
 from ingestion.errors import SchemaMismatchError, StateError, WatermarkError
+from lake.keys import run_key
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from common.s3_store import LakeStore
 from common.warehouse_tables import TABLES
 from load.direct import DirectLoad, load_fact_direct
-from load.errors import SchemaMismatchError
+from load.errors import ParquetSchemaError
 from load.run import run_load
 from load.upsert import BULK_MIN_ROWS
 
@@ -188,7 +188,7 @@ def test_a_read_failure_during_the_direct_copy_is_a_schema_error(
     for i in range(last.data_page_offset, last.data_page_offset + 16):
         data[i] ^= 0xFF
     loader_con.run("BEGIN")
-    with pytest.raises(SchemaMismatchError, match="reading the Parquet failed during COPY"):
+    with pytest.raises(ParquetSchemaError, match="reading the Parquet failed during COPY"):
         load_fact_direct(loader_con, FACT, io.BytesIO(bytes(data)), 2, batch_rows=10)
     loader_con.run("ROLLBACK")
     assert loader_con.run("SELECT count(*) FROM fact_sales_order") == [[0]]

@@ -10,7 +10,8 @@ import pg8000.native
 import pytest
 
 from common.s3_store import LakeStore
-from load.errors import CommitRecordError, SchemaMismatchError
+from lake.errors import CommitRecordError
+from load.errors import ParquetSchemaError
 from load.run import run_load
 
 T1 = dt.datetime(2024, 1, 2, 10, 0, 0, 500000)
@@ -238,7 +239,7 @@ def test_schema_mismatch_fails_and_loads_nothing(
     floaty = schema.set(schema.get_field_index("unit_price"), pa.field("unit_price", pa.float64(), nullable=False))
     row = {**make.sales_order(1), "unit_price": 2.5}
     runs.commit(1, make.base_dimensions(), raw={"fact_sales_order": make.parquet_bytes("x", [row], floaty)})
-    with pytest.raises(SchemaMismatchError, match="unit_price is double"):
+    with pytest.raises(ParquetSchemaError, match="unit_price is double"):
         run_load(processed, loader_con)
     admin = pipeline.warehouse.admin
     assert count(admin, "dim_staff") == 0

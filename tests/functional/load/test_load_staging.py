@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from common.warehouse_tables import TABLES
-from load.errors import SchemaMismatchError
+from load.errors import ParquetSchemaError
 from load.staging import stage_parquet
 
 
@@ -66,7 +66,7 @@ def test_read_failure_during_copy_is_a_clean_error(warehouse_db: Any, make: Any)
     source = io.BytesIO(bytes(data))
     con = warehouse_db.connect()
     con.run("BEGIN")
-    with pytest.raises(SchemaMismatchError, match="reading the Parquet failed during COPY"):
+    with pytest.raises(ParquetSchemaError, match="reading the Parquet failed during COPY"):
         stage_parquet(con, TABLES["dim_staff"], source, batch_rows=10)
     con.run("ROLLBACK")
     assert con.run("SELECT 1") == [[1]]  # the connection survived the failed COPY

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 from common.s3_store import LakeStore
-from ops.quarantine import list_quarantine, parse_quarantine_key, read_records
+from lake.commit_record import CommitRecord, ObjectRef, write_commit_record
+from lake.keys import KeyKind, parse_key
+from lake.manifest import IngestManifest, write_manifest
+from ops.quarantine import list_quarantine, read_records
 from ops.report import build_report, write_report
 from ops.status import collect_status
 
@@ -52,12 +55,11 @@ def test_quarantine_and_status_read_the_lake_and_ssm(pipeline) -> None:
     processed.put_new(committed, "\n".join(lines).encode())
     processed.put_new(orphan, _bad("sales_order", 2, "x").encode())
     for seq in (1, 2, 3):
-        ingest.put_new_json(f"runs/{seq:010d}.json", {"run_seq": seq, "committed_at": f"2026-01-0{seq}T00:00:00Z"})
+        stamp = f"2026-01-0{seq}T00:00:00Z"
+        write_manifest(ingest, IngestManifest(seq, "aaaaaaaaaaaa", stamp, stamp, seq - 1, tables={}))
     for seq in (1, 2):
-        record = {"run_seq": seq, "committed_at": "t", "quarantine": {}}
-        if seq == 2:
-            record["quarantine"] = {"sales_order": {"key": committed, "rows": 3}}
-        processed.put_new_json(f"runs/{seq:010d}.json", record)
+        quarantine = {"sales_order": ObjectRef(committed, 3)} if seq == 2 else {}
+        write_commit_record(processed, CommitRecord(seq, "aaaaaaaaaaaa", {}, {}, quarantine, committed_at="t"))
     ssm = pipeline.aws.ssm
     ssm.put_parameter(Name=f"{res.ssm_prefix}/ingestion/last_run_seq", Value="3", Overwrite=True)
     ssm.put_parameter(
@@ -70,8 +72,8 @@ def test_quarantine_and_status_read_the_lake_and_ssm(pipeline) -> None:
     assert [(o.key, o.rows, o.committed) for o in objects] == [(committed, 3, True), (orphan, 1, False)]
     assert objects[0].reasons == {"agreed_payment_date is not a date": 2, "null id": 1}
     assert read_records(processed, committed)[2]["reason"] == "null id"
-    assert parse_quarantine_key("quarantine/0000000007/payment-0a1b2c3d4e5f.jsonl").run_seq == 7
-    assert parse_quarantine_key("runs/0000000007.json") is None
+    assert parse_key("quarantine/0000000007/payment-0a1b2c3d4e5f.jsonl", KeyKind.QUARANTINE).run_seq == 7
+    assert parse_key("runs/0000000007.json", KeyKind.QUARANTINE) is None
 
     wh = pipeline.warehouse.connect()
     try:

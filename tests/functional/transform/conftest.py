@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from common.runs import run_key
 from common.s3_store import LakeStore
 from common.source_tables import SOURCE_TABLES
+from lake.keys import run_key
 
 TS = "2024-01-02T03:04:05.123"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from common.runs import run_key
+from lake.keys import run_key
 from transform.handler import lambda_handler
 from transform.run import run_transform
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from common.runs import run_key
-from transform.errors import IngestObjectMissingError, ManifestError
+from lake.errors import ManifestError
+from lake.keys import run_key
+from transform.errors import IngestObjectMissingError
 from transform.handler import lambda_handler
 
 

@@ -6,8 +6,8 @@ import json
 
 import boto3
 
-from common.runs import run_key
 from common.s3_store import LakeStore
+from lake.keys import run_key
 from transform.handler import lambda_handler
 from transform.run import run_transform
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from common.source_tables import SOURCE_TABLES
 from ingestion.extract import LOWER_SETTING, UPPER_SETTING, build_copy, build_select
-from ingestion.manifest import data_key, recent_keys_key
+from lake.keys import data_key, recent_keys_key
 
 
 def test_select_names_only_contract_columns_in_contract_order_and_no_values() -> None:

@@ -9,9 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from common.warehouse_tables import DIMENSIONS, FACTS, LOAD_ORDER, TABLES, Kind
-from load.commit_record import CommitRecord
-from load.errors import CommitRecordError, SchemaMismatchError
-from load.staging import StagedTable, check_schema, csv_chunks
+from lake.commit_record import CommitRecord
+from lake.errors import CommitRecordError
+from load.errors import ParquetSchemaError
+from load.staging import StagedTable, check_parquet_schema, csv_chunks
 
 
 def test_dimensions_come_before_facts() -> None:
@@ -36,13 +37,13 @@ def _record(**tables: object) -> dict[str, object]:
 
 
 def test_commit_record_keeps_non_empty_tables_in_load_order() -> None:
-    rec = CommitRecord.parse(
-        7,
+    rec = CommitRecord.from_doc(
         _record(
             fact_sales_order={"key": "tables/fact_sales_order/0000000007-abc123.parquet", "rows": 3},
             dim_staff={"key": "tables/dim_staff/0000000007-abc123.parquet", "rows": 1},
             dim_design={"key": None, "rows": 0},
         ),
+        7,
     )
     assert [o.table for o in rec.objects] == ["dim_staff", "fact_sales_order"]
     assert rec.key == "runs/0000000007.json"
@@ -61,16 +62,16 @@ def test_commit_record_keeps_non_empty_tables_in_load_order() -> None:
 )
 def test_commit_record_is_checked_strictly(document: object, message: str) -> None:
     with pytest.raises(CommitRecordError, match=message):
-        CommitRecord.parse(7, document)
+        CommitRecord.from_doc(document, 7)
 
 
 def test_schema_check_accepts_the_contract_and_large_strings() -> None:
     schema = TABLES["dim_staff"].schema
-    check_schema(TABLES["dim_staff"], schema)
+    check_parquet_schema(TABLES["dim_staff"], schema)
     reordered = pa.schema(
         [schema.field(i).with_type(pa.large_string()) if i else schema.field(i) for i in reversed(range(len(schema)))]
     )
-    check_schema(TABLES["dim_staff"], reordered)
+    check_parquet_schema(TABLES["dim_staff"], reordered)
 
 
 @pytest.mark.parametrize(
@@ -82,8 +83,8 @@ def test_schema_check_accepts_the_contract_and_large_strings() -> None:
     ],
 )
 def test_schema_check_rejects_drift(change: object, message: str) -> None:
-    with pytest.raises(SchemaMismatchError, match=message):
-        check_schema(TABLES["dim_staff"], change(TABLES["dim_staff"].schema))  # type: ignore[operator]
+    with pytest.raises(ParquetSchemaError, match=message):
+        check_parquet_schema(TABLES["dim_staff"], change(TABLES["dim_staff"].schema))  # type: ignore[operator]
 
 
 def test_csv_chunks_render_nulls_unquoted_and_strings_quoted() -> None:

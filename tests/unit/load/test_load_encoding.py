@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from common.warehouse_tables import DIMENSIONS, TABLES
-from load.binary_copy import HEADER, TRAILER, NullInBatchError, encode_batch, supports_binary
+from load.binary_copy import HEADER, TRAILER, encode_batch, supports_binary
+from load.errors import NullInBatchError
 from load.staging import prefetched
 
 

@@ -1,0 +1,152 @@
+"""The ingestion manifest (``runs/<seq:010d>.json`` in the ingest bucket): ingestion's commit record.
+
+Written last by an ingestion run, with ``If-None-Match: *``: whoever creates it owns
+the run sequence id. Transform reacts to it and reads only the objects it names.
+Document (docs/architecture.md, "Ingest bucket layout")::
+
+    {"format": 1, "run_seq": 42, "attempt": "3f2a9c0d1b7e",
+     "started_at": "2026-11-22T10:00:00.000Z", "committed_at": "2026-11-22T10:00:03.412Z",
+     "previous_run_seq": 41,
+     "tables": {"sales_order": {"key": "data/...", "rows": 120, "window_start": "...",
+                                "window_end": "...", "sha256": "<hex>"}, ...},
+     "watermarks": {"sales_order": "2026-11-22T10:00:00.000", ...},
+     "recent_keys": "state/recent-keys/0000000042-3f2a9c0d1b7e.json.gz",
+     "future_rows": {"sales_order": {"rows": 1, "keys": [...]}}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from common.s3_store import LakeStore, ObjectMissingError
+from common.source_tables import SOURCE_TABLES
+from lake.errors import ManifestError
+from lake.keys import run_key
+
+
+def utc_stamp(moment: datetime) -> str:
+    """``2026-11-22T10:00:00.000Z``: how the lake's documents write a moment (UTC, milliseconds, truncated)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """What one run contributed for one table (``key`` and ``sha256`` None when it had no rows)."""
+
+    key: str | None
+    rows: int
+    window_start: str | None
+    window_end: str | None
+    sha256: str | None
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> TableEntry:
+        return cls(
+            doc.get("key"), int(doc.get("rows") or 0), doc.get("window_start"), doc.get("window_end"), doc.get("sha256")
+        )
+
+
+@dataclass(frozen=True)
+class IngestManifest:
+    """One committed ingestion run.
+
+    ``tables`` lists the tables this run extracted; ``watermarks`` every table ever
+    extracted (their text format is ingestion's to check: ``ingestion.watermarks``).
+    """
+
+    FORMAT: ClassVar[int] = 1
+
+    run_seq: int
+    attempt: str
+    started_at: str | None
+    committed_at: str | None
+    previous_run_seq: int | None
+    tables: dict[str, TableEntry]
+    watermarks: dict[str, str] = field(default_factory=dict)
+    recent_keys: str | None = None
+    # Rows stamped in the future, per table: {"rows", "keys"} (``ingestion.future_rows``).
+    future_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return run_key(self.run_seq)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The JSON document (what ``write_manifest`` stores)."""
+        return {
+            "format": self.FORMAT,
+            "run_seq": self.run_seq,
+            "attempt": self.attempt,
+            "started_at": self.started_at,
+            "committed_at": self.committed_at,
+            "previous_run_seq": self.previous_run_seq,
+            "tables": {name: asdict(entry) for name, entry in self.tables.items()},
+            "watermarks": dict(sorted(self.watermarks.items())),
+            "recent_keys": self.recent_keys,
+            "future_rows": dict(sorted(self.future_rows.items())),
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Any, seq: int) -> IngestManifest:
+        """Check and read the manifest document of run ``seq``.
+
+        Raises
+        ------
+        ManifestError
+            Not a format-1 manifest of run ``seq``, or a table outside the source allow-list.
+        """
+        key = run_key(seq)
+        try:
+            if doc["format"] != cls.FORMAT:
+                raise ManifestError(f"{key}: unsupported format {doc['format']!r}")
+            if doc["run_seq"] != seq:
+                raise ManifestError(f"{key}: run_seq {doc['run_seq']!r} does not match its key")
+            tables: dict[str, TableEntry] = {}
+            for name, entry in doc["tables"].items():
+                if name not in SOURCE_TABLES:
+                    raise ManifestError(f"{key}: table {name!r} is not in the source allow-list")
+                tables[name] = TableEntry.from_doc(entry)
+            watermarks = doc.get("watermarks", {})
+            if not isinstance(watermarks, dict):
+                raise ManifestError(f"{key}: watermarks is a {type(watermarks).__name__}, not an object")
+            return cls(
+                run_seq=seq,
+                attempt=str(doc.get("attempt", "")),
+                started_at=doc.get("started_at"),
+                committed_at=doc.get("committed_at"),
+                previous_run_seq=doc.get("previous_run_seq"),
+                tables=tables,
+                watermarks=dict(watermarks),
+                recent_keys=doc.get("recent_keys"),
+                future_rows=dict(doc.get("future_rows") or {}),
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ManifestError(f"{key}: malformed commit record: {exc!r}") from exc
+
+
+def read_manifest(store: LakeStore, seq: int) -> IngestManifest | None:
+    """The manifest of run ``seq`` in the ingest bucket, or None if there is none.
+
+    Raises
+    ------
+    ManifestError
+        It exists but is not JSON or breaks the contract.
+    """
+    key = run_key(seq)
+    try:
+        doc = store.get_json(key)
+    except ObjectMissingError:
+        return None
+    except ValueError as exc:
+        raise ManifestError(f"ingest commit record {key} is not JSON: {exc}") from exc
+    return IngestManifest.from_doc(doc, seq)
+
+
+def write_manifest(store: LakeStore, manifest: IngestManifest) -> None:
+    """Create the manifest (the commit point); ``ObjectExistsError`` if run ``run_seq`` is committed already."""
+    store.put_new_json(manifest.key, manifest.to_doc())

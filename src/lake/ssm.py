@@ -1,0 +1,28 @@
+"""Ingestion's state parameters in SSM Parameter Store (docs/architecture.md, "Ingestion state").
+
+``<prefix>/ingestion/last_run_seq`` holds the last committed run sequence id and
+``<prefix>/ingestion/watermarks`` the JSON ``{table: watermark}`` of that run. The
+manifest is the commit point and these mirror it; terraform/ssm.tf creates them with
+the initial values below.
+"""
+
+from __future__ import annotations
+
+LAST_RUN_SEQ = "ingestion/last_run_seq"
+WATERMARKS = "ingestion/watermarks"
+
+# What a pipeline that never ran holds (terraform/ssm.tf creates the parameters with these).
+INITIAL_VALUES: dict[str, str] = {LAST_RUN_SEQ: "0", WATERMARKS: "{}"}
+
+
+def parameter_name(prefix: str, leaf: str) -> str:
+    """The full name of parameter ``leaf`` (``LAST_RUN_SEQ``, ``WATERMARKS``) under ``prefix`` (``/totes/dev``)."""
+    return f"{prefix.rstrip('/')}/{leaf}"
+
+
+def last_run_seq_name(prefix: str) -> str:
+    return parameter_name(prefix, LAST_RUN_SEQ)
+
+
+def watermarks_name(prefix: str) -> str:
+    return parameter_name(prefix, WATERMARKS)
