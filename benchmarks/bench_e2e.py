@@ -2,7 +2,7 @@
 
 One measurement ("a life") runs in a fresh child process against a fresh copy of a
 generated totesys and an empty warehouse, with the three handlers registered in moto
-and wired like ``terraform/events.tf``; ``local.runner.PipelineRunner`` plays the
+and wired like ``terraform/events.tf``; ``ops.runner.PipelineRunner`` plays the
 schedule and the S3 notifications exactly as in ``make run``:
 
 * ``initial``: the first cycle (full snapshot: ingestion -> transform -> load), with
@@ -103,10 +103,11 @@ def deploy_handlers(config: dict[str, Any]) -> Any:
     """Provision buckets/SSM/secrets, register the handlers, wire the notifications."""
     import boto3
 
+    from common.config import PipelineResources
     from common.db import DbCredentials
-    from local.aws_resources import PipelineResources, provision
+    from local.aws_resources import provision
     from local.moto_server import REGION
-    from local.runner import PipelineRunner
+    from ops.runner import PipelineRunner
 
     source, warehouse = DbCredentials(**config["source"]), DbCredentials(**config["warehouse"])
     clients = {n: boto3.client(n, region_name=REGION) for n in ("s3", "ssm", "secretsmanager", "iam", "lambda")}

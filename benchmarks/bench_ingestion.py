@@ -180,7 +180,8 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
     import boto3
 
     from benchmarks.server import start_bench_postgres
-    from local.aws_resources import PipelineResources, provision
+    from common.config import PipelineResources
+    from local.aws_resources import provision
     from local.generator import seed_database
     from local.moto_server import REGION, start_moto
     from local.stack import SOURCE_ROLE, create_source_database

@@ -33,8 +33,9 @@ import pg8000.native
 import pytest
 from pg8000.native import identifier
 
+from common.config import PipelineResources
 from common.db import DbCredentials, connect
-from local.aws_resources import PipelineResources, provision
+from local.aws_resources import provision
 from local.moto_server import REGION, MotoServer, start_moto
 from local.paths import LOCAL_DIR
 from local.postgres_server import PostgresServer, start_postgres
@@ -125,7 +126,7 @@ class TestStack:
     def deploy_handlers(self, pipeline: Pipeline) -> DeployedHandlers:
         """The handlers as Lambda functions in moto, with the S3 notification wiring of
         terraform/events.tf (runs/*.json in the ingest bucket -> transform, in the processed
-        bucket -> load), for tests that drive the pipeline through local.runner without the
+        bucket -> load), for tests that drive the pipeline through ops.runner without the
         slower Terraform apply (the wiring test and make run use the real Terraform)."""
         res = pipeline.resources
         iam, lam = self.client("iam"), self.client("lambda")

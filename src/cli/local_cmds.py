@@ -75,7 +75,9 @@ def local_terraform_apply(
     The database secrets Terraform created (without a value) are then set to the
     stack's credentials, as an operator does in AWS (docs/operations.md).
     """
-    from local.aws_resources import PipelineResources, put_db_secrets
+    from common.config import PipelineResources
+    from local.aws_resources import put_db_secrets
+    from local.moto_server import moto_client
     from local.terraform_local import apply_local, destroy_local
 
     details = StackDetails.read()
@@ -84,11 +86,8 @@ def local_terraform_apply(
         console.print(f"[green]Destroyed[/] the {env} environment on {details.moto_endpoint}.")
         return
     outputs = apply_local(details.moto_endpoint, env=env)
-    import boto3
-
-    secretsmanager = boto3.client("secretsmanager", endpoint_url=details.moto_endpoint, **_moto_client_args(details))
     put_db_secrets(
-        secretsmanager,
+        moto_client("secretsmanager", details.moto_endpoint),
         PipelineResources.from_terraform_outputs(outputs),
         details.source_credentials,
         details.warehouse_credentials,
@@ -96,15 +95,6 @@ def local_terraform_apply(
     console.print_json(json.dumps(outputs))
     outputs_file = LOCAL_DIR / "terraform" / env / "outputs.json"
     console.print(f"[green]Applied[/] terraform/ to {details.moto_endpoint}; outputs in {outputs_file}")
-
-
-def _moto_client_args(details: StackDetails) -> dict[str, str]:
-    env = details.aws_env
-    return {
-        "region_name": env.get("AWS_DEFAULT_REGION", "eu-west-2"),
-        "aws_access_key_id": env.get("AWS_ACCESS_KEY_ID", "testing"),
-        "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    }
 
 
 def seed(scale: ScaleOpt = 1.0, seed: SeedOpt = 42) -> None:

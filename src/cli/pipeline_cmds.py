@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from cli.local_cmds import ScaleOpt
 from common.s3_store import LakeStore
+
+if TYPE_CHECKING:
+    from ops.target import Target
 
 console = Console()
 quarantine_app = typer.Typer(help="Inspect bad input kept in quarantine.", no_args_is_help=True)
@@ -32,8 +35,9 @@ OutputsOpt = Annotated[
 MAX_DIFFS_SHOWN = 50
 
 
-def _target(outputs: Path | None) -> Any:
-    from ops.target import TargetError, resolve_target
+def _target(outputs: Path | None) -> Target:
+    from cli.targets import resolve_target
+    from ops.target import TargetError
 
     try:
         target = resolve_target(outputs)
@@ -66,15 +70,13 @@ def _count_table(title: str, rows: dict[str, dict[str, int]], columns: list[str]
 def print_run_local(result: Any) -> None:
     """The run-local summary: rows per stage, durations, state, verdict, report."""
     from common.source_tables import TABLE_ORDER
-    from local.pipeline_main import WAREHOUSE_TABLES
+    from common.warehouse_tables import LOAD_ORDER
 
     for cycle in result.cycles:
         source = {
             t: {"extracted": cycle.extracted.get(t, 0), "quarantined": cycle.quarantined.get(t, 0)} for t in TABLE_ORDER
         }
-        star = {
-            t: {"transformed": cycle.transformed.get(t, 0), "loaded": cycle.loaded.get(t, 0)} for t in WAREHOUSE_TABLES
-        }
+        star = {t: {"transformed": cycle.transformed.get(t, 0), "loaded": cycle.loaded.get(t, 0)} for t in LOAD_ORDER}
         runs = ", ".join(map(str, cycle.runs)) or "none"
         console.rule(
             f"Cycle {cycle.name}: run(s) {runs}, {cycle.duration_s:.1f} s, {len(cycle.cycle.invocations)} invocations"
@@ -83,7 +85,9 @@ def print_run_local(result: Any) -> None:
         console.print(_count_table("Warehouse tables", star, ["transformed", "loaded"]))
         for failure in cycle.cycle.failures:
             what = f"{failure.function} ({failure.trigger})"
-            console.print(f"[red]✗ {what} failed after {failure.attempts} attempts: {failure.error}[/]")
+            console.print(
+                f"[red]✗ {what} failed after {failure.attempts} attempts ({failure.failure_kind}): {failure.error}[/]"
+            )
     durations = Table(title="Time per stage (both cycles)", title_justify="left")
     durations.add_column("stage")
     durations.add_column("seconds", justify="right")
@@ -174,8 +178,8 @@ def run_local(
     keep_stack: Annotated[bool, typer.Option(help="Leave PostgreSQL + moto running afterwards.")] = False,
 ) -> None:
     """Run the whole pipeline locally, end to end (what `make run` does)."""
-    from local.pipeline_main import StackBusyError
-    from local.pipeline_main import run_local as flow
+    from cli.run_local import StackBusyError
+    from cli.run_local import run_local as flow
 
     _quiet_servers()
     try:
@@ -204,8 +208,6 @@ def run(
 ) -> None:
     """Run one pipeline cycle (or --watch: one per schedule interval) against the running pipeline."""
     from local.aws_resources import put_db_secrets
-    from local.paths import LOCAL_DIR
-    from local.runner import PipelineRunner
 
     _quiet_servers()
     target = _target(outputs)
@@ -218,24 +220,15 @@ def run(
     put_db_secrets(
         target.client("secretsmanager"), target.resources, target.source_credentials(), target.warehouse_credentials()
     )
-    log_path = LOCAL_DIR / "logs" / "run.log"
+    log_path = (target.log_dir or Path(".")) / "run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a", encoding="utf-8") as log:
-        runner = PipelineRunner(
-            s3=target.client("s3"),
-            lambda_client=target.client("lambda"),
-            ingestion_function=target.output("ingestion_function_name"),
-            buckets=[target.resources.ingest_bucket, target.resources.processed_bucket],
-            region=target.details.aws_env.get("AWS_REGION", "eu-west-2"),
-            sqs=target.client("sqs"),
-            failure_queue_url=target.output("failure_queue_url"),
-            log_sink=log,
-        )
+        runner = target.runner(log_sink=log)
         while True:
             with console.status("Running a cycle…"):
                 cycle = runner.run_cycle()
             for inv in cycle.invocations:
-                mark = "[green]✓[/]" if inv.ok else f"[red]✗ {inv.error}[/]"
+                mark = "[green]✓[/]" if inv.ok else f"[red]✗ ({inv.failure_kind}) {inv.error}[/]"
                 console.print(f"{mark} {inv.function} ← {inv.trigger} ({inv.duration_s:.2f} s)")
             if not watch:
                 if not cycle.ok:
@@ -292,10 +285,8 @@ def _replay(mode: str, from_run: int | None, to_run: int | None, yes: bool, outp
     import pg8000.exceptions
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from common.config import ConfigError
-    from load.errors import LoadError
+    from common.errors import PipelineError
     from ops.replay import ReplayError
-    from transform.errors import TransformError
 
     target = _target(outputs)
     if not yes:
@@ -304,10 +295,8 @@ def _replay(mode: str, from_run: int | None, to_run: int | None, yes: bool, outp
     try:
         _replay_on(target, mode, from_run, to_run)
     except (
-        LoadError,
-        TransformError,
+        PipelineError,  # every stage's and the lake contracts' errors, retriable or fatal
         ReplayError,
-        ConfigError,
         pg8000.exceptions.Error,
         OSError,
         BotoCoreError,
@@ -346,9 +335,7 @@ def _replay_on(target: Any, mode: str, from_run: int | None, to_run: int | None)
                 mode=mode,
                 from_run=from_run,
                 # A new generation bucket outside us-east-1 needs its region named.
-                region=target.details.aws_env.get("AWS_REGION")
-                if target.details
-                else target.client("s3").meta.region_name,
+                region=target.region,
             )
         loaded = last_loaded_run(wh)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from common.errors import FatalError
 
@@ -101,3 +102,53 @@ class LoadConfig:
             processed_bucket=require_env("PROCESSED_BUCKET"),
             warehouse_db_secret=require_env("WAREHOUSE_DB_SECRET"),
         )
+
+
+@dataclass(frozen=True)
+class PipelineResources:
+    """The resources of one deployed pipeline by name: what the handlers' environment points at.
+
+    In AWS (or Terraform applied to moto) the names come from Terraform's outputs
+    (``from_terraform_outputs``); ``handler_env`` gives the variables the ``*Config``
+    classes above read, so one class owns both sides of that contract.
+    """
+
+    ingest_bucket: str
+    processed_bucket: str
+    ssm_prefix: str
+    source_db_secret: str
+    warehouse_db_secret: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> PipelineResources:
+        return cls(
+            ingest_bucket=f"{prefix}-ingest",
+            processed_bucket=f"{prefix}-processed",
+            ssm_prefix=f"/{prefix}",
+            source_db_secret=f"{prefix}/totesys-db",
+            warehouse_db_secret=f"{prefix}/warehouse-db",
+        )
+
+    @classmethod
+    def from_terraform_outputs(cls, outputs: dict[str, Any]) -> PipelineResources:
+        def value(name: str) -> str:
+            out = outputs[name]
+            return str(out["value"] if isinstance(out, dict) else out)
+
+        return cls(
+            ingest_bucket=value("ingest_bucket_name"),
+            processed_bucket=value("processed_bucket_name"),
+            ssm_prefix=value("ssm_prefix"),
+            source_db_secret=value("source_db_secret_name"),
+            warehouse_db_secret=value("warehouse_db_secret_name"),
+        )
+
+    def handler_env(self) -> dict[str, str]:
+        """The environment variables the Lambda handlers read (docs/architecture.md)."""
+        return {
+            "INGEST_BUCKET": self.ingest_bucket,
+            "PROCESSED_BUCKET": self.processed_bucket,
+            "SSM_PREFIX": self.ssm_prefix,
+            "SOURCE_DB_SECRET": self.source_db_secret,
+            "WAREHOUSE_DB_SECRET": self.warehouse_db_secret,
+        }

@@ -1,2 +1,3 @@
-"""Local tooling, not shipped to Lambda: the throwaway PostgreSQL + moto stack, the
-totesys generator and change simulator, warehouse migrations, and the local runner."""
+"""The development stack, not shipped to Lambda: the throwaway PostgreSQL + moto servers,
+the Terraform applied to moto, the totesys generator and change simulator, warehouse
+migrations. Imports neither ``ops`` nor ``cli`` (docs/architecture.md, "Packages")."""

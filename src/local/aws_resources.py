@@ -1,62 +1,18 @@
-"""AWS-side resources of one pipeline environment, by name, for the local stack.
+"""AWS-side resources of one pipeline environment in moto, for the local stack and tests.
 
-``PipelineResources`` names what the handlers need (buckets, SSM prefix, secrets)
-and gives the environment variables the handlers read (docs/architecture.md). In a
-real or Terraform-on-moto deployment the names come from Terraform's outputs
-(``from_terraform_outputs``); ``provision`` creates the same resources directly in
-moto for functional tests that do not need the whole Terraform apply.
+``provision`` creates the buckets, SSM parameters and secrets that
+``common.config.PipelineResources`` names directly in moto, for functional tests that
+do not need the whole Terraform apply; ``put_db_secrets`` sets the database secrets'
+values, as an operator does in AWS.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from common.config import PipelineResources
 from common.db import DbCredentials
 from lake import ssm as ssm_names
-
-
-@dataclass(frozen=True)
-class PipelineResources:
-    ingest_bucket: str
-    processed_bucket: str
-    ssm_prefix: str
-    source_db_secret: str
-    warehouse_db_secret: str
-
-    @classmethod
-    def for_prefix(cls, prefix: str) -> PipelineResources:
-        return cls(
-            ingest_bucket=f"{prefix}-ingest",
-            processed_bucket=f"{prefix}-processed",
-            ssm_prefix=f"/{prefix}",
-            source_db_secret=f"{prefix}/totesys-db",
-            warehouse_db_secret=f"{prefix}/warehouse-db",
-        )
-
-    @classmethod
-    def from_terraform_outputs(cls, outputs: dict[str, Any]) -> PipelineResources:
-        def value(name: str) -> str:
-            out = outputs[name]
-            return str(out["value"] if isinstance(out, dict) else out)
-
-        return cls(
-            ingest_bucket=value("ingest_bucket_name"),
-            processed_bucket=value("processed_bucket_name"),
-            ssm_prefix=value("ssm_prefix"),
-            source_db_secret=value("source_db_secret_name"),
-            warehouse_db_secret=value("warehouse_db_secret_name"),
-        )
-
-    def handler_env(self) -> dict[str, str]:
-        """The environment variables the Lambda handlers read (docs/architecture.md)."""
-        return {
-            "INGEST_BUCKET": self.ingest_bucket,
-            "PROCESSED_BUCKET": self.processed_bucket,
-            "SSM_PREFIX": self.ssm_prefix,
-            "SOURCE_DB_SECRET": self.source_db_secret,
-            "WAREHOUSE_DB_SECRET": self.warehouse_db_secret,
-        }
 
 
 def put_db_secrets(

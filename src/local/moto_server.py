@@ -14,7 +14,9 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
+import boto3
 from moto.server import ThreadedMotoServer
 
 from local.postgres_server import free_port
@@ -23,6 +25,18 @@ REGION = "eu-west-2"
 # moto accepts any credentials; these make sure no real AWS credentials are ever used locally.
 _FAKE = "testing"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": _FAKE, "AWS_SECRET_ACCESS_KEY": _FAKE, "AWS_SESSION_TOKEN": _FAKE}
+
+
+def moto_client(service: str, endpoint: str) -> Any:
+    """A boto3 client of the moto server at ``endpoint``, with moto's fake credentials."""
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+    )
 
 
 @dataclass

@@ -17,26 +17,26 @@ mechanism) that
 
 The variables come from ``terraform/environments/local.tfvars`` (no pandas layer:
 moto does not know the managed layer) plus the caller's ``extra_vars``. The Lambda
-zips are built first (``scripts/build_lambdas.py``, into ``<workdir>/build``), as
+zips are built first (``lambda_build.zips``, into ``<workdir>/build``), as
 ``make deploy`` does.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess  # nosec B404 - runs terraform with list arguments, no shell
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import boto3
-
-from local.moto_server import FAKE_CREDENTIALS, REGION
+from common.config import PipelineResources
+from lambda_build.zips import build
+from local.aws_resources import put_db_secrets
+from local.moto_server import FAKE_CREDENTIALS, REGION, moto_client
 from local.paths import LOCAL_DIR, REPO_ROOT
+from local.stack import StackDetails
 
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 BOOTSTRAP_DIR = TERRAFORM_DIR / "bootstrap"
@@ -210,24 +210,13 @@ def _var_args(workdir: Path, env_name: str) -> list[str]:
     return args
 
 
-def _load_build_script() -> ModuleType:
-    # scripts/ is not a package; load the build script from its path.
-    path = REPO_ROOT / "scripts" / "build_lambdas.py"
-    spec = importlib.util.spec_from_file_location("build_lambdas", path)
-    if spec is None or spec.loader is None:
-        raise TerraformError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_lambda_zips(out_dir: Path) -> dict[str, Path]:
     """Build ``<out_dir>/<stage>.zip`` for every stage (what the Terraform deploys).
 
     Each workdir gets its own zips: the repository's build/ may be rebuilt by
     someone else between terraform's plan and apply (a "inconsistent final plan").
     """
-    return _load_build_script().build(out_dir=out_dir)
+    return build(out_dir=out_dir)
 
 
 def pull_state(moto_endpoint: str, workdir: Path) -> str:
@@ -353,13 +342,7 @@ def destroy_local(
         return  # nothing was applied here
     module_dir, tf_env = _prepare(moto_endpoint, workdir)
     outputs = read_outputs(module_dir, tf_env)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name=REGION,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    s3 = moto_client("s3", moto_endpoint)
     for name in BUCKET_OUTPUTS:
         if outputs.get(name):
             empty_bucket(s3, outputs[name])
@@ -368,3 +351,29 @@ def destroy_local(
     destroy_args = ["destroy", "-auto-approve", "-input=false", "-no-color", *_var_args(workdir, env)]
     _run(destroy_args, cwd=module_dir, env=tf_env)
     (workdir / "outputs.json").unlink(missing_ok=True)
+
+
+def deploy_to_stack(details: StackDetails, *, workdir: Path | None = None, fresh: bool = False) -> dict[str, Any]:
+    """Apply the Terraform to the stack's moto and set both database secrets; return the outputs.
+
+    Parameters
+    ----------
+    details
+        The running stack.
+    workdir
+        Terraform working directory (module copy and state); ``apply_local``'s default.
+    fresh
+        Forget an old state file first: a new moto server holds none of its resources.
+    """
+    workdir = workdir or default_workdir("local")
+    if fresh:
+        for state in workdir.glob("terraform.tfstate*"):
+            state.unlink()
+    outputs = apply_local(details.moto_endpoint, env="local", workdir=workdir)
+    put_db_secrets(
+        moto_client("secretsmanager", details.moto_endpoint),
+        PipelineResources.from_terraform_outputs(outputs),
+        details.source_credentials,
+        details.warehouse_credentials,
+    )
+    return outputs

@@ -28,7 +28,7 @@ from typing import Any
 import pg8000.native
 
 from common.warehouse_tables import LOAD_ORDER
-from local.runner import LambdaContext, describe_function, function_environment, load_handler
+from ops.runner import LambdaContext, describe_function, function_environment, load_handler
 from ops.status import ledger_columns
 
 # Every star table, facts included: a replay clears them all before reloading.

@@ -14,13 +14,13 @@ from typing import Any
 
 import pg8000.native
 
+from common.config import PipelineResources
 from common.s3_store import LakeStore
 from lake import ssm as ssm_names
 from lake.commit_record import CommitRecord, read_commit_record
 from lake.errors import ContractError
 from lake.keys import committed_runs
 from lake.manifest import IngestManifest, read_manifest
-from local.aws_resources import PipelineResources
 from ops.quarantine import counts_by_table, list_quarantine
 
 LEDGER_TABLE = "load_ledger"  # pipeline.load_ledger (sql/warehouse/002_*.sql)

@@ -1,29 +1,29 @@
-"""Which pipeline the ops commands talk to: the local stack, or a real AWS account.
+"""Which pipeline the ops commands talk to: the local stack's moto, or a real AWS account.
 
-Local: ``.local/stack.json`` (``totes local up`` / ``run-local --keep-stack``) gives the
-moto endpoint and database credentials; the Terraform outputs come from the local
-apply (``.local/terraform/local/outputs.json``). AWS: the outputs come from a file
-(``terraform output -json > outputs.json``), boto3 uses the usual profile and
-environment variables, and database credentials are read from the two secrets.
+A ``Target`` is a deployed pipeline: its Terraform outputs, the resource names, and
+how to reach it. For the local stack (``cli.targets`` builds it from
+``.local/stack.json``) ``aws_env`` points boto3 at moto with fake credentials and the
+database credentials are known; for AWS ``aws_env`` is empty (boto3's usual profile
+and environment) and the credentials are read from the two secrets.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pg8000.native
 
+from common.config import PipelineResources
 from common.db import DbCredentials, connect, get_db_credentials
-from local.aws_resources import PipelineResources
-from local.paths import LOCAL_DIR, STACK_FILE
-from local.stack import StackDetails
+from ops.runner import PipelineRunner, overlay_environ
 
-LOCAL_OUTPUTS = LOCAL_DIR / "terraform" / "local" / "outputs.json"
+STAGES = ("ingestion", "transform", "load")
 
 
 class TargetError(RuntimeError):
@@ -36,65 +36,77 @@ class Target:
 
     outputs: dict[str, Any]
     resources: PipelineResources
-    details: StackDetails | None = None
+    aws_env: dict[str, str] = field(default_factory=dict)  # local: moto endpoint, region, fake credentials
+    source: DbCredentials | None = None  # None: read the source secret
+    warehouse: DbCredentials | None = None  # None: read the warehouse secret
+    log_dir: Path | None = None  # where `totes run` writes the stages' logs (local only)
 
     @property
     def is_local(self) -> bool:
-        return self.details is not None
+        return bool(self.aws_env)
 
     @property
     def endpoint(self) -> str | None:
-        return self.details.moto_endpoint if self.details else None
+        return self.aws_env.get("AWS_ENDPOINT_URL")
+
+    @property
+    def region(self) -> str | None:
+        """The stack's region locally; in AWS the one boto3 resolves (profile, environment)."""
+        if self.is_local:
+            return self.aws_env.get("AWS_REGION")
+        return boto3.session.Session().region_name
 
     def output(self, name: str) -> Any:
         value = self.outputs.get(name)
         return value["value"] if isinstance(value, dict) and "value" in value else value
 
+    def function_names(self) -> dict[str, str]:
+        """Deployed function name -> stage name."""
+        return {str(self.output(f"{stage}_function_name")): stage for stage in STAGES}
+
     def client(self, service: str) -> Any:
-        if self.details is not None:
-            return boto3.client(service, region_name=self.details.aws_env.get("AWS_REGION"), endpoint_url=self.endpoint)
-        return boto3.client(service)
+        if not self.is_local:
+            return boto3.client(service)
+        # moto's fake credentials, explicitly: no real AWS credentials are ever used locally.
+        return boto3.client(
+            service,
+            region_name=self.region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.aws_env.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=self.aws_env.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=self.aws_env.get("AWS_SESSION_TOKEN"),
+        )
 
     def source_credentials(self) -> DbCredentials:
-        if self.details is not None:
-            return self.details.source_credentials
-        return get_db_credentials(self.resources.source_db_secret, self.client("secretsmanager"))
+        return self.source or get_db_credentials(self.resources.source_db_secret, self.client("secretsmanager"))
 
     def warehouse_credentials(self) -> DbCredentials:
-        if self.details is not None:
-            return self.details.warehouse_credentials
-        return get_db_credentials(self.resources.warehouse_db_secret, self.client("secretsmanager"))
+        return self.warehouse or get_db_credentials(self.resources.warehouse_db_secret, self.client("secretsmanager"))
 
-    def connect_source(self) -> pg8000.native.Connection:
-        return connect(self.source_credentials(), "totes-ops")
+    def connect_source(self, application_name: str = "totes-ops") -> pg8000.native.Connection:
+        return connect(self.source_credentials(), application_name)
 
-    def connect_warehouse(self) -> pg8000.native.Connection:
-        return connect(self.warehouse_credentials(), "totes-ops")
+    def connect_warehouse(self, application_name: str = "totes-ops") -> pg8000.native.Connection:
+        return connect(self.warehouse_credentials(), application_name)
 
     def apply_environment(self) -> None:
-        """Point handlers run in this process at the target (local only: moto + names)."""
-        if self.details is not None:
-            os.environ.update(self.details.aws_env)
+        """Point handlers run in this process at the target (moto and the resource names)."""
+        os.environ.update(self.aws_env)
         os.environ.update(self.resources.handler_env())
 
+    def handler_environment(self) -> contextlib.AbstractContextManager[None]:
+        """``apply_environment`` for the duration of a ``with`` block, then restore."""
+        return overlay_environ({**self.aws_env, **self.resources.handler_env()})
 
-def resolve_target(outputs_file: Path | None = None) -> Target:
-    """The local stack if one is up (and no outputs file is given), else the account of ``outputs_file``.
-
-    Raises
-    ------
-    TargetError
-        Neither a local stack nor an outputs file is available.
-    """
-    if outputs_file is None and STACK_FILE.exists():
-        details = StackDetails.read()
-        if not LOCAL_OUTPUTS.exists():
-            raise TargetError(f"the local stack is up but the Terraform was not applied ({LOCAL_OUTPUTS} missing)")
-        outputs = json.loads(LOCAL_OUTPUTS.read_text())
-        return Target(outputs, PipelineResources.from_terraform_outputs(outputs), details)
-    if outputs_file is None:
-        raise TargetError(
-            "no local stack is up (`totes local up`) and no --outputs file (`terraform output -json`) was given"
+    def runner(self, log_sink: io.TextIOBase | None = None) -> PipelineRunner:
+        """A runner playing the schedule and S3 notifications against the deployed handlers (local only)."""
+        return PipelineRunner(
+            s3=self.client("s3"),
+            lambda_client=self.client("lambda"),
+            ingestion_function=str(self.output("ingestion_function_name")),
+            buckets=[self.resources.ingest_bucket, self.resources.processed_bucket],
+            region=self.region or "eu-west-2",
+            sqs=self.client("sqs"),
+            failure_queue_url=self.output("failure_queue_url"),
+            log_sink=log_sink,
         )
-    outputs = json.loads(outputs_file.read_text())
-    return Target(outputs, PipelineResources.from_terraform_outputs(outputs))

@@ -3,7 +3,7 @@
 Every scenario in this folder gets a ``world``: the three real handlers registered as
 Lambda functions in moto, the S3 notification wiring of ``terraform/events.tf``
 (``runs/*.json`` on the ingest bucket -> transform, on the processed bucket -> load),
-a ``local.runner.PipelineRunner`` that delivers real S3 event payloads to them, and a
+a ``ops.runner.PipelineRunner`` that delivers real S3 event payloads to them, and a
 seeded totesys. Scenarios break something at a boundary we do not own and then let
 the at-least-once world recover (Lambda's async retry, the next scheduled cycle, a
 sweep ``{}``); ``World.verify`` is the verdict every scenario ends with:
@@ -45,9 +45,9 @@ from lake.keys import committed_runs
 from local.aws_resources import put_db_secrets
 from local.generator import seed_database
 from local.moto_server import REGION
-from local.runner import CycleResult, Invocation, PipelineRunner, s3_event, scheduled_event
 from local.simulator import ChangeReport, simulate_changes
 from ops.reconcile import Difference, ReconcileReport, reconcile
+from ops.runner import CycleResult, Invocation, PipelineRunner, s3_event, scheduled_event
 
 SOURCE_TEMPLATE = "totesys_template"  # tests/conftest.py creates it once per session
 SCALE = 0.05  # 250 sales orders (the generator's minimum is 200): every table, every hard case

@@ -64,7 +64,7 @@ def _function(deployed: Deployed, stage: str) -> dict[str, Any]:
 
 
 def test_outputs_name_everything_the_local_stack_reads(deployed: Deployed) -> None:
-    from local.aws_resources import PipelineResources
+    from common.config import PipelineResources
 
     out = deployed.outputs
     resources = PipelineResources.from_terraform_outputs(out)

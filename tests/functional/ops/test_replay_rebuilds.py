@@ -9,9 +9,9 @@ import pytest
 
 from local.generator import seed_database
 from local.moto_server import REGION
-from local.runner import PipelineRunner
 from ops.reconcile import reconcile
 from ops.replay import STAR_TABLES, replay
+from ops.runner import PipelineRunner
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from local.moto_server import REGION
-from local.runner import PipelineRunner
+from ops.runner import PipelineRunner
 
 STAGES = """
 import json, os

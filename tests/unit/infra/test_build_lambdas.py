@@ -1,4 +1,4 @@
-"""scripts/build_lambdas.py: reproducible zips with the right contents.
+"""lambda_build.zips (scripts/build_lambdas.py, make build): reproducible zips with the right contents.
 
 The dependency install (pip, python3.12 manylinux wheels) is cached under
 build/.deps by requirements hash, so only the first run on a machine downloads.
@@ -7,31 +7,19 @@ build/.deps by requirements hash, so only the first run on a machine downloads.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import shutil
 import stat
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from lambda_build import zips as build_lambdas
 
 pytestmark = pytest.mark.slow  # builds nine 9 MB zips
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STAGES = ("ingestion", "transform", "load")
-
-
-def _load_build_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_lambdas", REPO_ROOT / "scripts" / "build_lambdas.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_lambdas = _load_build_module()
 
 
 def _sha256(path: Path) -> str:

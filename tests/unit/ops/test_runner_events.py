@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from local.runner import LambdaContext, RunnerError, load_handler, matching_functions, s3_event
+from ops.runner import LambdaContext, RunnerError, load_handler, matching_functions, s3_event
 
 NOTIFICATION = {
     "LambdaFunctionConfigurations": [

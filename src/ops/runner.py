@@ -10,9 +10,11 @@ notifiable: the pipeline is quiet.
 
 Nothing here knows what the stages do; the wiring comes from the deployed
 configuration, so a wrong prefix, suffix or handler in the Terraform shows up locally.
-Like asynchronous Lambda invocation, a failing handler is retried (twice by default)
-and then its event goes to the function's on-failure destination (the failure queue)
-if one is given; the failure is recorded in the cycle's result.
+Like asynchronous Lambda invocation, a failing handler is retried (twice by default),
+whatever the error, and then its event goes to the function's on-failure destination
+(the failure queue) if one is given; the failure is recorded in the cycle's result with
+its kind (``common.errors``: retriable, fatal or unclassified), which says whether a
+redrive can help before something is fixed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
+
+from common.errors import failure_fields
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +274,7 @@ class Invocation:
     attempts: int
     error: str | None = None
     result: Any = None
+    failure_kind: str | None = None  # retriable, fatal or unclassified (common.errors)
 
     @property
     def ok(self) -> bool:
@@ -360,6 +365,7 @@ class PipelineRunner:
         handler = load_handler(fn.handler)
         started, t0 = datetime.now(UTC), time.perf_counter()
         error: str | None = None
+        failure: dict[str, object] = {}
         result: Any = None
         attempts = 0
         for attempt in range(1 + self.retries):
@@ -371,15 +377,17 @@ class PipelineRunner:
                 error = None
                 break
             except Exception as exc:  # a Lambda invocation error: record, retry, then dead-letter
-                error = f"{type(exc).__name__}: {exc}"
+                error, failure = f"{type(exc).__name__}: {exc}", failure_fields(exc)
                 if self.log_sink is not None:
                     self.log_sink.write(traceback.format_exc())
                 logger.warning("%s failed (attempt %d): %s", fn.name, attempts, error)
-        if error is not None:
-            self._dead_letter(fn, event, error)
-        return Invocation(fn.name, trigger, started, time.perf_counter() - t0, attempts, error, result)
+        if error is None:
+            return Invocation(fn.name, trigger, started, time.perf_counter() - t0, attempts, None, result)
+        self._dead_letter(fn, event, error, str(failure["error_type"]))
+        kind = str(failure["failure_kind"])
+        return Invocation(fn.name, trigger, started, time.perf_counter() - t0, attempts, error, result, kind)
 
-    def _dead_letter(self, fn: DeployedFunction, event: dict[str, Any], error: str) -> None:
+    def _dead_letter(self, fn: DeployedFunction, event: dict[str, Any], error: str, error_type: str) -> None:
         if self.sqs is None or not self.failure_queue_url:
             return
         record = {
@@ -393,7 +401,7 @@ class PipelineRunner:
             },
             "requestPayload": event,
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-            "responsePayload": {"errorMessage": error},
+            "responsePayload": {"errorMessage": error, "errorType": error_type},
         }
         self.sqs.send_message(QueueUrl=self.failure_queue_url, MessageBody=json.dumps(record))
 

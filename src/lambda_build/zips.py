@@ -1,0 +1,189 @@
+"""Build the three Lambda zips reproducibly: build/ingestion.zip, transform.zip, load.zip.
+
+Each zip holds ``src/common``, ``src/lake`` (the lake contracts), ``src/<stage>`` and the run-time packages marked
+``# zip`` in requirements.txt (aws-lambda-powertools, pycountry), installed as
+python3.12 manylinux x86_64 wheels. pandas, pyarrow, pg8000 and awswrangler are
+not in the zip: they come from the AWS SDK for pandas layer (terraform/lambda.tf).
+
+Reproducible means the same code gives the same bytes, so Terraform's
+``source_code_hash`` only changes (and a function is only redeployed) when the
+code or its dependencies change. Every entry therefore has a fixed timestamp
+(1980-01-01, the earliest a zip can hold), fixed permissions and a sorted place,
+and nothing machine-specific goes in (no ``__pycache__``/``.pyc``, no tests, no
+console-script launchers whose shebang names the build machine's Python).
+
+The installed dependencies are cached under ``build/.deps/<hash>/``, keyed by the
+``# zip`` lines and the pip target, so a repeat build makes no network call.
+
+Usage: ``make build``, i.e. ``python scripts/build_lambdas.py [--out-dir build] [--stage ingestion ...]``;
+``local.terraform_local`` calls ``build`` before applying the Terraform to moto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess  # nosec B404 - runs pip with a fixed argument list
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SRC_DIR = REPO_ROOT / "src"
+BUILD_DIR = REPO_ROOT / "build"
+REQUIREMENTS = REPO_ROOT / "requirements.txt"
+
+STAGES = ("ingestion", "transform", "load")
+SHARED_PACKAGES = ("common", "lake")  # in every zip: what the stages share, and the lake contracts
+ZIP_MARKER = "zip"  # the comment that marks a requirements.txt line for the zips
+
+# The Lambda runtime: python3.12 on x86_64 (terraform/lambda.tf: runtime, architectures).
+PIP_TARGET_ARGS = (
+    "--only-binary=:all:",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--python-version",
+    "3.12",
+    "--implementation",
+    "cp",
+)
+
+FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o644
+# Folder and file names never shipped: byte code is machine-made, tests are not run code.
+EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test", "bin"})
+EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+
+
+class BuildError(RuntimeError):
+    """The zips cannot be built (a stage package or the dependencies are missing)."""
+
+
+def zip_requirements(requirements: Path = REQUIREMENTS) -> list[str]:
+    """The requirement specifiers of the lines marked ``# zip``, in file order."""
+    specs = []
+    for line in requirements.read_text().splitlines():
+        requirement, sep, comment = line.partition("#")
+        if sep and comment.strip() == ZIP_MARKER and requirement.strip():
+            specs.append(requirement.strip())
+    return specs
+
+
+def _deps_key(specs: Iterable[str]) -> str:
+    material = "\n".join([*specs, *PIP_TARGET_ARGS]).encode()
+    return hashlib.sha256(material).hexdigest()[:16]
+
+
+def install_dependencies(specs: list[str], cache_root: Path) -> Path:
+    """Install ``specs`` for the Lambda runtime into a cached folder and return it.
+
+    The folder is created under a temporary name and renamed when pip succeeded, so
+    an interrupted install is never mistaken for a complete cache entry.
+    """
+    target = cache_root / _deps_key(specs)
+    if target.is_dir():
+        return target
+    cache_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=cache_root))
+    try:
+        if specs:
+            cmd = [
+                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                "--no-compile", *PIP_TARGET_ARGS, "--target", str(staging), *specs,
+            ]  # fmt: skip
+            result = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603  # nosec B603
+            if result.returncode != 0:
+                raise BuildError(f"pip could not install {specs} for python3.12:\n{result.stderr}")
+        try:
+            staging.rename(target)
+        except OSError:
+            # Another build finished the same entry first; theirs is as good as ours.
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _files_under(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in EXCLUDED_DIRS]
+        for name in filenames:
+            if not name.endswith(EXCLUDED_SUFFIXES):
+                yield Path(dirpath) / name
+
+
+def stage_entries(stage: str, src_dir: Path, deps_dir: Path) -> dict[str, Path]:
+    """Map every archive name of ``stage``'s zip to the file it comes from."""
+    entries: dict[str, Path] = {}
+    for file in _files_under(deps_dir):
+        entries[file.relative_to(deps_dir).as_posix()] = file
+    # Our packages last, so they win over a same-named file from a dependency.
+    for package in (*SHARED_PACKAGES, stage):
+        package_dir = src_dir / package
+        if not (package_dir / "__init__.py").is_file() and not (package_dir / "handler.py").is_file():
+            raise BuildError(f"{package_dir} is not a Python package (no __init__.py or handler.py)")
+        for file in _files_under(package_dir):
+            entries[file.relative_to(src_dir).as_posix()] = file
+    return entries
+
+
+def write_zip(entries: dict[str, Path], out_path: Path) -> str:
+    """Write a reproducible zip of ``entries`` to ``out_path``; return its sha256 (hex)."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", dir=out_path.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp_name, "w") as archive:
+            for name in sorted(entries):
+                info = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
+                info.external_attr = (0o100000 | FILE_MODE) << 16  # regular file, rw-r--r--
+                info.create_system = 3  # Unix, so the mode above is honoured everywhere
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, entries[name].read_bytes(), compresslevel=6)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; the zip is no secret
+        os.replace(tmp_name, out_path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return hashlib.sha256(out_path.read_bytes()).hexdigest()
+
+
+def build(
+    stages: Iterable[str] = STAGES,
+    *,
+    out_dir: Path = BUILD_DIR,
+    src_dir: Path = SRC_DIR,
+    requirements: Path = REQUIREMENTS,
+    deps_cache: Path | None = None,
+) -> dict[str, Path]:
+    """Build one zip per stage into ``out_dir``; return {stage: zip path}."""
+    deps_dir = install_dependencies(zip_requirements(requirements), deps_cache or BUILD_DIR / ".deps")
+    built = {}
+    for stage in stages:
+        if stage not in STAGES:
+            raise BuildError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        out_path = out_dir / f"{stage}.zip"
+        write_zip(stage_entries(stage, src_dir, deps_dir), out_path)
+        built[stage] = out_path
+    return built
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", type=Path, default=BUILD_DIR, help="where the zips go (default: build/)")
+    parser.add_argument("--stage", action="append", choices=STAGES, help="build only this stage (repeatable)")
+    args = parser.parse_args(argv)
+    try:
+        built = build(args.stage or STAGES, out_dir=args.out_dir)
+    except BuildError as exc:
+        print(f"build_lambdas: {exc}", file=sys.stderr)
+        return 1
+    for stage, path in built.items():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        print(f"{path}  sha256={digest}  {path.stat().st_size} bytes  ({stage})")
+    return 0
