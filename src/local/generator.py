@@ -444,18 +444,9 @@ def _purchase_orders(
     return table, _Orders(ids, created, counterparty, currency, quantity * cents)
 
 
-def _transactions_and_payments(
-    rng: np.random.Generator, ref: _Reference, sales: _Orders, purchases: _Orders, first_tx: int, first_payment: int
-) -> tuple[pa.Table, pa.Table]:
-    """One transaction per order, in creation order; a payment for PAYMENT_SHARE of them."""
-    n_s, n = len(sales.ids), len(sales.ids) + len(purchases.ids)
-    created_all = np.concatenate([sales.created, purchases.created])
-    order = np.argsort(created_all, kind="stable")
-    is_sale = order < n_s
-    created = created_all[order]
-    order_id = np.concatenate([sales.ids, purchases.ids])[order]
-    tx_ids = np.arange(first_tx, first_tx + n)
-    transactions = _table(
+def _transactions(tx_ids: np.ndarray, order_id: np.ndarray, is_sale: np.ndarray, created: np.ndarray) -> pa.Table:
+    """The transaction rows: one per order (sale or purchase), never edited."""
+    return _table(
         "transaction",
         {
             "transaction_id": _int(tx_ids),
@@ -469,6 +460,19 @@ def _transactions_and_payments(
         },
     )
 
+
+def _transactions_and_payments(
+    rng: np.random.Generator, ref: _Reference, sales: _Orders, purchases: _Orders, first_tx: int, first_payment: int
+) -> tuple[pa.Table, pa.Table]:
+    """One transaction per order, in creation order; a payment for PAYMENT_SHARE of them."""
+    n_s, n = len(sales.ids), len(sales.ids) + len(purchases.ids)
+    created_all = np.concatenate([sales.created, purchases.created])
+    order = np.argsort(created_all, kind="stable")
+    is_sale = order < n_s
+    created = created_all[order]
+    order_id = np.concatenate([sales.ids, purchases.ids])[order]
+    tx_ids = np.arange(first_tx, first_tx + n)
+    transactions = _transactions(tx_ids, order_id, is_sale, created)
     n_pay = math.floor(PAYMENT_SHARE * n)
     paid_tx = np.sort(rng.choice(n, n_pay, replace=False))
     pay_created = np.minimum(created[paid_tx] + rng.integers(0, 3 * _MS_PER_DAY, n_pay), HISTORY_END)
@@ -683,6 +687,17 @@ def _restore(con: pg8000.native.Connection, deferred: list[_Deferred]) -> None:
         con.run(item.recreate)
 
 
+def _advance_sequences(con: pg8000.native.Connection, counts: dict[str, int]) -> None:
+    """Move each serial sequence past the loaded ids: they are 1..n, so the next value is n + 1."""
+    for table in TABLE_ORDER:
+        con.run(
+            "SELECT setval(pg_get_serial_sequence(:t, :c), :n)",
+            t=table,
+            c=SOURCE_TABLES[table].primary_key,
+            n=counts[table],
+        )
+
+
 def seed_database(con: pg8000.native.Connection, *, seed: int, scale: float, bad_rows: bool = False) -> dict[str, int]:
     """Fill an empty totesys with deterministic synthetic data, in one transaction.
 
@@ -726,14 +741,7 @@ def seed_database(con: pg8000.native.Connection, *, seed: int, scale: float, bad
             counts[table] += rows.num_rows
         _restore(con, deferred)
         _insert_prisma_migrations(con)
-        for table in TABLE_ORDER:
-            # ids are 1..n: the next serial value must be n + 1.
-            con.run(
-                "SELECT setval(pg_get_serial_sequence(:t, :c), :n)",
-                t=table,
-                c=SOURCE_TABLES[table].primary_key,
-                n=counts[table],
-            )
+        _advance_sequences(con, counts)
         con.run("COMMIT")
     except BaseException:
         # A connection broken mid-COPY cannot roll back; the server discards the

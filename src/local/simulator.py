@@ -383,6 +383,28 @@ class _Batch:
             payment_type = "SALES_RECEIPT" if kind == "SALE" else "PURCHASE_PAYMENT"
             self.pay(tx_id, counterparty, int(cents), currency, payment_type, paid=True)
 
+    def new_parties(self) -> tuple[int, int, int]:
+        """A new address, a counterparty at it and a staff member: (address, counterparty, staff) ids."""
+        address = self.insert("address", **values.address_values(self.rng))
+        first, last = values.person_name(self.rng)
+        counterparty = self.insert(
+            "counterparty",
+            counterparty_legal_name=values.company_name(self.rng),
+            legal_address_id=address,
+            commercial_contact=f"{first} {last}",
+            delivery_contact=None,
+        )
+        first, last = values.person_name(self.rng)
+        departments = _column(self.con, "SELECT department_id FROM department ORDER BY 1")
+        staff = self.insert(
+            "staff",
+            first_name=first,
+            last_name=last,
+            department_id=int(_choice(self.rng, departments)[0]),
+            email_address=values.email_for(first, last, 0),  # pool names never fold to nothing
+        )
+        return address, counterparty, staff
+
 
 def simulate_changes(con: pg8000.native.Connection, *, seed: int, now: datetime | None = None) -> ChangeReport:
     """Apply one batch of realistic changes to a seeded totesys, in one transaction.
@@ -422,25 +444,7 @@ def simulate_changes(con: pg8000.native.Connection, *, seed: int, now: datetime 
         renamed = batch.rename_department()
         paid = batch.mark_payment_paid()
         batch.pay_older_transactions()
-        address = batch.insert("address", **values.address_values(rng))
-        first, last = values.person_name(rng)
-        counterparty = batch.insert(
-            "counterparty",
-            counterparty_legal_name=values.company_name(rng),
-            legal_address_id=address,
-            commercial_contact=f"{first} {last}",
-            delivery_contact=None,
-        )
-        first, last = values.person_name(rng)
-        department = int(_choice(rng, _column(con, "SELECT department_id FROM department ORDER BY 1"))[0])
-        staff = batch.insert(
-            "staff",
-            first_name=first,
-            last_name=last,
-            department_id=department,
-            email_address=values.email_for(first, last, 0),  # pool names never fold to nothing
-        )
-        batch.new_orders(address, counterparty, staff)
+        batch.new_orders(*batch.new_parties())
         con.run("COMMIT")
     except BaseException:
         with contextlib.suppress(pg8000.native.InterfaceError, pg8000.native.DatabaseError):

@@ -11,8 +11,8 @@ import uuid
 import pytest
 from rich.console import Console
 
+from cli.run_local import run_local
 from local.paths import LOCAL_DIR
-from local.pipeline_main import run_local
 
 
 @pytest.mark.integration
