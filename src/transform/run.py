@@ -1,4 +1,4 @@
-"""``run_transform``: catch up on every pending ingestion run, in order, committing each.
+"""``run_transform``: catch up on every pending ingestion run, in order, committing each (``apply_run`` does one).
 
 Pending means: an ingestion commit record ``runs/<seq>.json`` in the ingest bucket
 whose seq is greater than the highest transform commit record in the processed
@@ -28,10 +28,10 @@ from lake.commit_record import read_commit_record, write_commit_record
 from lake.errors import CommitRecordError, ManifestError
 from lake.keys import committed_runs, new_attempt_id, run_key
 from lake.manifest import IngestManifest, read_manifest
-from transform.apply_run import RunOutput, State, transform_run
+from transform.apply_run import RunOutput, apply_run
+from transform.dimension_plan import SNAPSHOT_TABLES
 from transform.reader import DEFAULT_BLOCK_BYTES
-from transform.schemas import SNAPSHOT_TABLES
-from transform.snapshot import empty_state, read_snapshot
+from transform.snapshot import State, empty_state, read_snapshot
 
 SERVICE = "transform"
 
@@ -126,13 +126,25 @@ def run_transform(
 
     Raises
     ------
-    TransformError
-        A subclass, if a run cannot be transformed correctly (broken manifest, missing
-        object or snapshot): nothing of that run is committed and later runs wait.
+    TransformError, ManifestError, CommitRecordError
+        If a run cannot be transformed correctly (broken manifest, missing object or
+        snapshot): nothing of that run is committed and later runs wait.
     """
     log = logger or get_logger(SERVICE)
     started = time.perf_counter()
     result = TransformResult()
+    _apply_pending(ingest, processed, log, result, block_bytes)
+    result.duration_ms = round((time.perf_counter() - started) * 1000)
+    if metrics is not None:
+        _add_metrics(metrics, result)
+    log.info("transform finished", extra=result.summary())
+    return result
+
+
+def _apply_pending(
+    ingest: LakeStore, processed: LakeStore, log: Logger, result: TransformResult, block_bytes: int
+) -> None:
+    """Apply and commit each pending run in order; stop quietly if another invocation commits one first."""
     last = last_transformed(processed)
     pending = list(committed_runs(ingest, after=last))
     log.info("pending runs", extra={"last_transformed": last, "pending": pending})
@@ -146,7 +158,7 @@ def run_transform(
         if state is None:
             state = load_state(processed, last)
         manifest = _committed_manifest(ingest, seq)
-        output = transform_run(ingest, processed, manifest, state, new_attempt_id(), block_bytes=block_bytes)
+        output = apply_run(ingest, processed, manifest, state, new_attempt_id(), block_bytes=block_bytes)
         try:
             write_commit_record(processed, output.record)
         except ObjectExistsError:
@@ -156,11 +168,6 @@ def run_transform(
         _report(log, output, result)
         result.runs_committed.append(seq)
         state, last = output.state, seq
-    result.duration_ms = round((time.perf_counter() - started) * 1000)
-    if metrics is not None:
-        _add_metrics(metrics, result)
-    log.info("transform finished", extra=result.summary())
-    return result
 
 
 def _committed_manifest(ingest: LakeStore, seq: int) -> IngestManifest:

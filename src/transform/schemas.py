@@ -56,18 +56,6 @@ def source_schema(table: SourceTable) -> pa.Schema:
 WAREHOUSE_SCHEMAS: dict[str, pa.Schema] = {name: table.schema for name, table in TABLES.items()}
 WAREHOUSE_TABLE_ORDER: tuple[str, ...] = LOAD_ORDER
 
-# Source tables whose current state transform keeps as snapshots (dimension sources).
-SNAPSHOT_TABLES: tuple[str, ...] = (
-    "address",
-    "department",
-    "counterparty",
-    "staff",
-    "currency",
-    "design",
-    "payment_type",
-    "transaction",
-)
-
 # Source tables that become facts, and the fact each becomes.
 FACT_SOURCES: dict[str, str] = {
     "sales_order": "fact_sales_order",

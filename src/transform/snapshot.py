@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -36,7 +37,24 @@ from transform.schemas import LINE_NO, source_schema
 # keep their small dictionaries. Measured on 1M sales orders: ~35 % less Parquet CPU
 # and a ~10 % smaller file.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "snappy", "dictionary_pagesize_limit": 64 << 10}
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 _MAX_CHUNKS = 32
+
+
+@dataclass
+class State:
+    """The current state of every dimension-source table, and the snapshot key holding it."""
+
+    tables: dict[str, pa.Table]
+    keys: dict[str, str | None]
+
+    def copy(self) -> State:
+        """A copy to evolve: the tables themselves are immutable Arrow tables, shared."""
+        return State(dict(self.tables), dict(self.keys))
+
+    def ids(self) -> dict[str, pa.Array]:
+        """The primary keys in each table's state (what the facts' foreign keys must match)."""
+        return {t: rows.column(SOURCE_TABLES[t].primary_key).combine_chunks() for t, rows in self.tables.items()}
 
 
 def empty_state(table: str) -> pa.Table:
@@ -128,4 +146,4 @@ def write_parquet(store: LakeStore, key: str, table: pa.Table) -> None:
     with tempfile.TemporaryFile() as tmp:
         pq.write_table(table, tmp, **PARQUET_OPTIONS)
         tmp.seek(0)
-        store.put_new(key, tmp, content_type="application/vnd.apache.parquet")
+        store.put_new(key, tmp, content_type=PARQUET_CONTENT_TYPE)
