@@ -42,8 +42,8 @@ UPPER_SETTING = "totes.window_upper"
 # so the transaction pins it whatever the server's or role's default DateStyle is.
 DATESTYLE = "ISO, MDY"
 # Rows per block in the segments filtered row by row (they are small in steady state;
-# a block is also cut at the spool's byte size). tests/functional/faults set it low to
-# cut batches.
+# a block is also cut at the spool's byte size). A module constant, so it can be lowered
+# to cut a window into many blocks.
 FILTERED_BLOCK_ROWS = 5000
 _NEG_INFINITY = "-infinity"
 _LOWER = f"current_setting('{LOWER_SETTING}')::timestamp"

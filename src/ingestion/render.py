@@ -71,7 +71,8 @@ def escape_json(text: pa.Array) -> pa.Array:
 def value_bytes(text: pa.Array) -> pa.Buffer:
     """The concatenated UTF-8 of a string array's values (nulls add nothing): a slice of
     its data buffer, no copy. For JSON lines, the bytes of the object; for a scan with
-    numpy, ~5x cheaper than a regex over the values."""
+    numpy, far cheaper than a regex over the values (docs/benchmarks.md, "Measurements
+    behind the code")."""
     data = text.buffers()[2]
     if data is None or len(text) == 0:
         return pa.py_buffer(b"")
@@ -103,7 +104,7 @@ def _value_text(kind: ColumnType, values: pa.Array) -> pa.Array:
         return _odd_timestamps(values)
     if kind is ColumnType.TIMESTAMP:
         # Casting a millisecond timestamp prints "2024-01-02 03:04:05.120" (three digits
-        # always), many times faster than strftime; the 'T' goes in by position.
+        # always), in C rather than a Python strftime per value; the 'T' goes in by position.
         return pc.binary_replace_slice(pc.cast(values, pa.string()), 10, 11, "T")
     if kind is ColumnType.BOOLEAN:
         return pc.cast(values, pa.string())  # "true" / "false"

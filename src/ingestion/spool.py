@@ -26,7 +26,7 @@ import pyarrow as pa
 from ingestion.errors import SourceQueryError
 from ingestion.render import CsvRenderer, RenderedBlock, value_bytes
 
-try:  # ISA-L deflates the same gzip format ~4x faster than zlib at level 1 (and a bit smaller)
+try:  # ISA-L deflates the same gzip format faster than zlib, and a bit smaller (docs/benchmarks.md)
     from isal.igzip import GzipFile
 except ImportError:  # pragma: no cover - the stdlib writes the same format, slower
     from gzip import GzipFile
@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 # A boolean mask of the rows of a block to keep (None: all of them).
 RowFilter = Callable[[RenderedBlock], "pa.Array | None"]
 
-_BLOCK = 1 << 20  # bytes of CSV per block (~3 MiB of JSON): few Python calls per block, ~35 MiB less
-# peak RSS than 2 MiB blocks at the same CPU time (1M sales orders)
+# Bytes of CSV per block (~3 MiB of JSON): few Python calls per block, and a lower peak
+# memory than bigger blocks at the same CPU time (docs/benchmarks.md).
+_BLOCK = 1 << 20
 _QUEUED_BLOCKS = 3  # bounds memory if the worker falls behind the database
 # The lowest level: the extraction is CPU-bound on a 2-core box shared with PostgreSQL;
 # the lake's bytes are cheap.

@@ -79,7 +79,7 @@ class SegmentKind(StrEnum):
     """How a part of the window is read."""
 
     COPY = "copy"  # bulk, streamed by COPY: no row needs looking at in Python
-    ROWS = "rows"  # row by row from a cursor: look-back dedup and/or recent keys needed
+    ROWS = "rows"  # COPY too, each rendered block filtered in Python: look-back dedup and/or recent keys
 
 
 @dataclass(frozen=True)
