@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.warehouse_tables import TABLES
 from transform.dimensions import conform
 from transform.quarantine import Check
 
@@ -38,13 +39,6 @@ FOREIGN_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
         ("currency_id", "currency"),
         ("payment_type_id", "payment_type"),
     ),
-}
-
-# Date columns of each fact (all reference dim_date).
-DATE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "fact_sales_order": ("created_date", "last_updated_date", "agreed_payment_date", "agreed_delivery_date"),
-    "fact_purchase_order": ("created_date", "last_updated_date", "agreed_delivery_date", "agreed_payment_date"),
-    "fact_payment": ("created_date", "last_updated_date", "payment_date"),
 }
 
 
@@ -104,7 +98,7 @@ FACT_BUILDERS: dict[str, Callable[[pa.Table], pa.Table]] = {
 
 def referenced_dates(fact: pa.Table, fact_name: str) -> pa.Array:
     """The distinct dates ``fact`` references (what dim_date must cover)."""
-    parts = [pc.unique(fact.column(c).combine_chunks()) for c in DATE_COLUMNS[fact_name]]
+    parts = [pc.unique(fact.column(c).combine_chunks()) for c in TABLES[fact_name].date_columns]
     if not parts:
         return pa.array([], pa.date32())
     return pc.unique(pa.concat_arrays(parts))
