@@ -69,6 +69,7 @@ def _table(name: str, *middle: Column) -> SourceTable:
 
 _I, _N, _T, _D = ColumnType.INTEGER, ColumnType.NUMERIC, ColumnType.TEXT, ColumnType.TEXT_DATE
 
+# In TABLE_ORDER (below): parents before children.
 SOURCE_TABLES: dict[str, SourceTable] = {
     t.name: t
     for t in (
@@ -109,6 +110,7 @@ SOURCE_TABLES: dict[str, SourceTable] = {
             Column("department_id", _I),
             Column("email_address", _T),
         ),
+        _table("payment_type", Column("payment_type_name", ColumnType.ENUM)),
         _table(
             "sales_order",
             Column("design_id", _I),
@@ -133,7 +135,6 @@ SOURCE_TABLES: dict[str, SourceTable] = {
             Column("agreed_payment_date", _D),
             Column("agreed_delivery_location_id", _I),
         ),
-        _table("payment_type", Column("payment_type_name", ColumnType.ENUM)),
         _table(
             "transaction",
             Column("transaction_type", ColumnType.ENUM),
@@ -156,19 +157,7 @@ SOURCE_TABLES: dict[str, SourceTable] = {
 }
 
 # Parents before children: the order the generator loads and the order FK checks resolve.
-TABLE_ORDER: tuple[str, ...] = (
-    "address",
-    "counterparty",
-    "currency",
-    "department",
-    "design",
-    "staff",
-    "payment_type",
-    "sales_order",
-    "purchase_order",
-    "transaction",
-    "payment",
-)
+TABLE_ORDER: tuple[str, ...] = tuple(SOURCE_TABLES)
 
 ENUM_VALUES: dict[str, tuple[str, ...]] = {
     "payment_type_name": ("SALES_RECEIPT", "SALES_REFUND", "PURCHASE_PAYMENT", "PURCHASE_REFUND"),

@@ -96,6 +96,8 @@ _FACT_TIMES = (
     Col("last_updated_time", _T),
 )
 
+# In load order: dimensions before facts, so every fact's references resolve inside
+# the same transaction (LOAD_ORDER below is this order).
 TABLES: dict[str, WarehouseTable] = {
     t.name: t
     for t in (
@@ -113,26 +115,6 @@ TABLES: dict[str, WarehouseTable] = {
                 Col("month_name", _S),
                 Col("quarter", _I),
             ),
-        ),
-        WarehouseTable(
-            "dim_staff",
-            Kind.DIMENSION,
-            "staff_id",
-            (
-                Col("staff_id", _I),
-                Col("first_name", _S),
-                Col("last_name", _S),
-                Col("department_name", _S),
-                Col("location", _S),
-                Col("email_address", _S),
-            ),
-            placeholder={
-                "first_name": UNKNOWN,
-                "last_name": UNKNOWN,
-                "department_name": UNKNOWN,
-                "location": UNKNOWN,
-                "email_address": UNKNOWN,
-            },
         ),
         WarehouseTable(
             "dim_location",
@@ -157,21 +139,6 @@ TABLES: dict[str, WarehouseTable] = {
             },
         ),
         WarehouseTable(
-            "dim_currency",
-            Kind.DIMENSION,
-            "currency_id",
-            (Col("currency_id", _I), Col("currency_code", _S), Col("currency_name", _S)),
-            # XXX is ISO 4217's code for "no currency".
-            placeholder={"currency_code": "XXX", "currency_name": UNKNOWN},
-        ),
-        WarehouseTable(
-            "dim_design",
-            Kind.DIMENSION,
-            "design_id",
-            (Col("design_id", _I), Col("design_name", _S), Col("file_location", _S), Col("file_name", _S)),
-            placeholder={"design_name": UNKNOWN, "file_location": UNKNOWN, "file_name": UNKNOWN},
-        ),
-        WarehouseTable(
             "dim_counterparty",
             Kind.DIMENSION,
             "counterparty_id",
@@ -193,6 +160,41 @@ TABLES: dict[str, WarehouseTable] = {
                 "counterparty_legal_postal_code": UNKNOWN,
                 "counterparty_legal_country": UNKNOWN,
                 "counterparty_legal_phone_number": UNKNOWN,
+            },
+        ),
+        WarehouseTable(
+            "dim_currency",
+            Kind.DIMENSION,
+            "currency_id",
+            (Col("currency_id", _I), Col("currency_code", _S), Col("currency_name", _S)),
+            # XXX is ISO 4217's code for "no currency".
+            placeholder={"currency_code": "XXX", "currency_name": UNKNOWN},
+        ),
+        WarehouseTable(
+            "dim_design",
+            Kind.DIMENSION,
+            "design_id",
+            (Col("design_id", _I), Col("design_name", _S), Col("file_location", _S), Col("file_name", _S)),
+            placeholder={"design_name": UNKNOWN, "file_location": UNKNOWN, "file_name": UNKNOWN},
+        ),
+        WarehouseTable(
+            "dim_staff",
+            Kind.DIMENSION,
+            "staff_id",
+            (
+                Col("staff_id", _I),
+                Col("first_name", _S),
+                Col("last_name", _S),
+                Col("department_name", _S),
+                Col("location", _S),
+                Col("email_address", _S),
+            ),
+            placeholder={
+                "first_name": UNKNOWN,
+                "last_name": UNKNOWN,
+                "department_name": UNKNOWN,
+                "location": UNKNOWN,
+                "email_address": UNKNOWN,
             },
         ),
         WarehouseTable(
@@ -291,20 +293,6 @@ TABLES: dict[str, WarehouseTable] = {
     )
 }
 
-# Dimensions before facts, so every fact's references resolve inside the same transaction.
-LOAD_ORDER: tuple[str, ...] = (
-    "dim_date",
-    "dim_location",
-    "dim_counterparty",
-    "dim_currency",
-    "dim_design",
-    "dim_staff",
-    "dim_payment_type",
-    "dim_transaction",
-    "fact_sales_order",
-    "fact_purchase_order",
-    "fact_payment",
-)
-
+LOAD_ORDER: tuple[str, ...] = tuple(TABLES)
 DIMENSIONS: tuple[str, ...] = tuple(n for n in LOAD_ORDER if TABLES[n].kind is Kind.DIMENSION)
 FACTS: tuple[str, ...] = tuple(n for n in LOAD_ORDER if TABLES[n].kind is Kind.FACT)

@@ -22,11 +22,11 @@ from lake.manifest import IngestManifest
 from transform.dim_date import build_dim_date
 from transform.dimension_plan import DimensionPlan
 from transform.fact_files import write_fact_files
+from transform.facts import FACT_FEEDS
 from transform.quarantine import QuarantineLog
 from transform.reader import DEFAULT_BLOCK_BYTES
 from transform.run_reader import RunReader
 from transform.run_writer import write_run
-from transform.schemas import FACT_SOURCES
 from transform.snapshot import State
 
 
@@ -76,7 +76,7 @@ def apply_run(
     reader = RunReader(ingest, manifest, quarantine, block_bytes)
     with tempfile.TemporaryDirectory(prefix="transform-") as workdir:
         try:
-            reader.start_first(FACT_SOURCES)
+            reader.start_first(FACT_FEEDS)
             plan = DimensionPlan(reader, state, quarantine)
             outputs = plan.apply()
             facts = write_fact_files(reader, state.ids(), workdir)

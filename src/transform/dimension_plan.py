@@ -1,6 +1,7 @@
-"""Which source tables feed which dimension: one declarative table, and the plan that applies it.
+"""The dimension plan: one run's dimension-source rows applied to the state, derived from ``FEEDS``.
 
-``FEEDS`` is the only place that says it. Everything else is derived from it: the
+``transform.dimensions.FEEDS`` is the one declarative table of which source tables
+feed which dimension (and which parent each joins). Everything here is derived from it: the
 source tables whose state transform keeps as snapshots (``SNAPSHOT_TABLES``), which
 of them are parents that others join (applied first, so every join and foreign-key
 check sees this run's rows), which keep their raw lines (rows that may still be
@@ -10,50 +11,19 @@ rows a parent's change re-emits (a department rename re-emits all its staff).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.source_tables import SOURCE_TABLES
 from transform import dimensions as dims
+from transform.dimensions import FEEDS, Feed
 from transform.quarantine import QuarantineLog, bad_rows_from, split_rejected
 from transform.reader import ObjectRows
 from transform.run_reader import RunReader
 from transform.schemas import LINE_NO
 from transform.snapshot import State, apply_changes
-
-
-@dataclass(frozen=True)
-class Feed:
-    """A dimension and the source table(s) it is built from.
-
-    ``build(rows)`` returns the dimension rows, or ``(rows, rejected ids)`` when
-    ``rejects`` names why it can refuse some; with a ``parent``, ``build(rows,
-    parent_state)`` joins the parent on ``foreign_key`` (a row whose parent is unknown
-    is quarantined and kept out of the state).
-    """
-
-    dimension: str
-    source: str
-    build: Callable[..., Any]
-    parent: str | None = None
-    foreign_key: str | None = None
-    rejects: str | None = None  # the quarantine reason for the ids ``build`` refuses
-
-
-FEEDS: tuple[Feed, ...] = (
-    Feed("dim_location", "address", dims.build_dim_location),
-    Feed("dim_counterparty", "counterparty", dims.build_dim_counterparty, "address", "legal_address_id"),
-    Feed("dim_staff", "staff", dims.build_dim_staff, "department", "department_id"),
-    Feed("dim_currency", "currency", dims.build_dim_currency, rejects="unknown ISO 4217 currency code"),
-    Feed("dim_design", "design", dims.build_dim_design),
-    Feed("dim_payment_type", "payment_type", dims.build_dim_payment_type),
-    Feed("dim_transaction", "transaction", dims.build_dim_transaction),
-)
 
 # Joined by another source: their changes are applied before any child's.
 PARENTS: tuple[str, ...] = tuple(dict.fromkeys(f.parent for f in FEEDS if f.parent))

@@ -6,9 +6,15 @@ join that finds no parent returns the unmatched child ids separately: the caller
 quarantines those rows instead of emitting a dimension row with holes in NOT NULL
 columns. Which rows to (re-)emit is decided by ``affected``: a row changed in this
 run, or a row whose parent changed (a department rename re-emits all its staff).
+``FEEDS`` at the end is the one table of which source tables feed which dimension;
+``transform.dimension_plan`` derives the rest from it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -167,3 +173,35 @@ def build_dim_counterparty(counterparty: pa.Table, address: pa.Table) -> tuple[p
         "dim_counterparty",
     )
     return dim, unmatched
+
+
+# -- which source tables feed which dimension ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A dimension and the source table(s) it is built from.
+
+    ``build(rows)`` returns the dimension rows, or ``(rows, rejected ids)`` when
+    ``rejects`` names why it can refuse some; with a ``parent``, ``build(rows,
+    parent_state)`` joins the parent on ``foreign_key`` (a row whose parent is unknown
+    is quarantined and kept out of the state).
+    """
+
+    dimension: str
+    source: str
+    build: Callable[..., Any]
+    parent: str | None = None
+    foreign_key: str | None = None
+    rejects: str | None = None  # the quarantine reason for the ids ``build`` refuses
+
+
+FEEDS: tuple[Feed, ...] = (
+    Feed("dim_location", "address", build_dim_location),
+    Feed("dim_counterparty", "counterparty", build_dim_counterparty, "address", "legal_address_id"),
+    Feed("dim_staff", "staff", build_dim_staff, "department", "department_id"),
+    Feed("dim_currency", "currency", build_dim_currency, rejects="unknown ISO 4217 currency code"),
+    Feed("dim_design", "design", build_dim_design),
+    Feed("dim_payment_type", "payment_type", build_dim_payment_type),
+    Feed("dim_transaction", "transaction", build_dim_transaction),
+)

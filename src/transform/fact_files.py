@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 from common.source_tables import SOURCE_TABLES
 from lake.quarantine import BadRow
 from transform.errors import ObjectRejectedError
-from transform.facts import FACT_BUILDERS, foreign_key_checks, referenced_dates
+from transform.facts import FACT_FEEDS, foreign_key_checks, referenced_dates
 from transform.quarantine import bad_rows_from, split_rejected
 from transform.reader import Chunk
 from transform.run_reader import RunReader
-from transform.schemas import FACT_SOURCES, LINE_NO, WAREHOUSE_SCHEMAS
+from transform.schemas import LINE_NO, WAREHOUSE_SCHEMAS
 from transform.snapshot import PARQUET_OPTIONS
 
 # Fact rows per Parquet row group: parse blocks are small (memory), row groups should
@@ -47,7 +47,8 @@ class FactFiles:
 def write_fact_files(reader: RunReader, known_ids: Mapping[str, pa.Array], workdir: str) -> FactFiles:
     """Stream every fact source of the run into ``workdir``; ``known_ids`` are the dimension sources' ids."""
     out = FactFiles()
-    for source, fact_name in FACT_SOURCES.items():
+    for source, feed in FACT_FEEDS.items():
+        fact_name = feed.fact
         if not reader.has_object(source):
             continue
         path = os.path.join(workdir, f"{fact_name}.parquet")
@@ -110,7 +111,7 @@ class _FactWriter:
         )
         if not good.num_rows:
             return None
-        fact = FACT_BUILDERS[self.source](good)
+        fact = FACT_FEEDS[self.source].build(good)
         self.dates.append(referenced_dates(fact, self.fact_name))
         self.written += fact.num_rows
         return fact

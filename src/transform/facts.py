@@ -10,6 +10,7 @@ float.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,29 +18,6 @@ import pyarrow.compute as pc
 from common.warehouse_tables import TABLES
 from transform.dimensions import conform
 from transform.quarantine import Check
-
-# Foreign keys of each fact source: (column, the snapshot table whose ids it must match).
-FOREIGN_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
-    "sales_order": (
-        ("staff_id", "staff"),
-        ("counterparty_id", "counterparty"),
-        ("currency_id", "currency"),
-        ("design_id", "design"),
-        ("agreed_delivery_location_id", "address"),
-    ),
-    "purchase_order": (
-        ("staff_id", "staff"),
-        ("counterparty_id", "counterparty"),
-        ("currency_id", "currency"),
-        ("agreed_delivery_location_id", "address"),
-    ),
-    "payment": (
-        ("transaction_id", "transaction"),
-        ("counterparty_id", "counterparty"),
-        ("currency_id", "currency"),
-        ("payment_type_id", "payment_type"),
-    ),
-}
 
 
 def foreign_key_checks(rows: pa.Table, source_table: str, known_ids: Mapping[str, pa.Array]) -> list[Check]:
@@ -55,7 +33,7 @@ def foreign_key_checks(rows: pa.Table, source_table: str, known_ids: Mapping[str
         Parent source table -> the ids in its snapshot after this run's changes.
     """
     checks: list[Check] = []
-    for column, parent in FOREIGN_KEYS[source_table]:
+    for column, parent in FACT_FEEDS[source_table].foreign_keys:
         missing = pc.invert(pc.is_in(rows.column(column), value_set=known_ids[parent]))
         checks.append((missing, f"foreign key matches nothing: {column} -> {parent}"))
     return checks
@@ -89,10 +67,58 @@ def build_fact_payment(rows: pa.Table) -> pa.Table:
     return conform({**cols, **_split_timestamps(rows)}, "fact_payment")
 
 
-FACT_BUILDERS: dict[str, Callable[[pa.Table], pa.Table]] = {
-    "sales_order": build_fact_sales_order,
-    "purchase_order": build_fact_purchase_order,
-    "payment": build_fact_payment,
+@dataclass(frozen=True)
+class FactFeed:
+    """A fact and its source table: the builder, and the foreign keys its rows must match.
+
+    ``foreign_keys`` are (source column, the snapshot table whose ids it must match).
+    """
+
+    fact: str
+    source: str
+    build: Callable[[pa.Table], pa.Table]
+    foreign_keys: tuple[tuple[str, str], ...]
+
+
+# The one table of which source table becomes which fact (keyed by source table).
+FACT_FEEDS: dict[str, FactFeed] = {
+    f.source: f
+    for f in (
+        FactFeed(
+            "fact_sales_order",
+            "sales_order",
+            build_fact_sales_order,
+            (
+                ("staff_id", "staff"),
+                ("counterparty_id", "counterparty"),
+                ("currency_id", "currency"),
+                ("design_id", "design"),
+                ("agreed_delivery_location_id", "address"),
+            ),
+        ),
+        FactFeed(
+            "fact_purchase_order",
+            "purchase_order",
+            build_fact_purchase_order,
+            (
+                ("staff_id", "staff"),
+                ("counterparty_id", "counterparty"),
+                ("currency_id", "currency"),
+                ("agreed_delivery_location_id", "address"),
+            ),
+        ),
+        FactFeed(
+            "fact_payment",
+            "payment",
+            build_fact_payment,
+            (
+                ("transaction_id", "transaction"),
+                ("counterparty_id", "counterparty"),
+                ("currency_id", "currency"),
+                ("payment_type_id", "payment_type"),
+            ),
+        ),
+    )
 }
 
 

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from common.s3_store import LakeStore
+from common.warehouse_tables import LOAD_ORDER
 from lake.commit_record import CommitRecord, ObjectRef
 from lake.keys import snapshot_key, table_key
 from lake.manifest import IngestManifest, utc_stamp
 from transform.dimension_plan import SNAPSHOT_TABLES
 from transform.fact_files import FactFiles
 from transform.quarantine import QuarantineLog, write_quarantine
-from transform.schemas import WAREHOUSE_TABLE_ORDER
 from transform.snapshot import PARQUET_CONTENT_TYPE, State, write_parquet
 
 
@@ -43,7 +43,7 @@ def write_run(
     """
     seq = manifest.run_seq
     tables: dict[str, ObjectRef] = {}
-    for name in WAREHOUSE_TABLE_ORDER:
+    for name in LOAD_ORDER:
         key = table_key(name, seq, attempt)
         if name in facts.files:
             path, n = facts.files.pop(name)

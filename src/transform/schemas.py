@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from common.source_tables import ColumnType, SourceTable
 from common.value_domain import TYPED
-from common.warehouse_tables import LOAD_ORDER, TABLES
+from common.warehouse_tables import TABLES
 
 # --- source side -------------------------------------------------------------
 
@@ -51,14 +51,6 @@ def source_schema(table: SourceTable) -> pa.Schema:
 # --- warehouse side ----------------------------------------------------------
 
 
-# Parquet schemas of the warehouse tables and the order load applies them in: one
-# definition shared with the load stage (common.warehouse_tables).
+# Parquet schemas of the warehouse tables: one definition shared with the load stage
+# (common.warehouse_tables).
 WAREHOUSE_SCHEMAS: dict[str, pa.Schema] = {name: table.schema for name, table in TABLES.items()}
-WAREHOUSE_TABLE_ORDER: tuple[str, ...] = LOAD_ORDER
-
-# Source tables that become facts, and the fact each becomes.
-FACT_SOURCES: dict[str, str] = {
-    "sales_order": "fact_sales_order",
-    "purchase_order": "fact_purchase_order",
-    "payment": "fact_payment",
-}
