@@ -29,6 +29,7 @@ from aws_lambda_powertools.metrics import single_metric
 from common.config import FUTURE_TOLERANCE_SECONDS, LOOKBACK_SECONDS
 from common.observability import MetricUnit, get_logger
 from common.s3_store import LakeStore, ObjectExistsError
+from common.timefmt import utc_stamp
 from ingestion import recent_keys
 from ingestion.errors import SourceQueryError
 from ingestion.extract import check_source_columns, extract_table
@@ -37,7 +38,7 @@ from ingestion.spool import JsonlSpool
 from ingestion.state import Previous, publish_state, read_state, resolve_previous, write_state
 from ingestion.watermarks import format_watermark, parse_watermark, to_source_time, window_for
 from lake.keys import data_key, new_attempt_id, recent_keys_key, run_key
-from lake.manifest import IngestManifest, TableEntry, utc_stamp, write_manifest
+from lake.manifest import IngestManifest, TableEntry, write_manifest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics

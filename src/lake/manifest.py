@@ -18,20 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from common.s3_store import LakeStore, ObjectMissingError
 from common.source_tables import SOURCE_TABLES
 from lake.errors import ManifestError
 from lake.keys import run_key
-
-
-def utc_stamp(moment: datetime) -> str:
-    """``2026-11-22T10:00:00.000Z``: how the lake's documents write a moment (UTC, milliseconds, truncated)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)

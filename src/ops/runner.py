@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from common.errors import failure_fields
+from common.timefmt import utc_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,6 @@ class LambdaContext:
 # -- event payloads (pure) ---------------------------------------------------------------
 
 
-def _iso_millis(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def s3_event(
     *,
     bucket: str,
@@ -103,7 +100,7 @@ def s3_event(
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
                 "awsRegion": region,
-                "eventTime": _iso_millis(event_time or datetime.now(UTC)),
+                "eventTime": utc_stamp(event_time or datetime.now(UTC)),
                 "eventName": EVENT_NAME,
                 "userIdentity": {"principalId": "AWS:LOCALRUNNER"},
                 "requestParameters": {"sourceIPAddress": "127.0.0.1"},
@@ -131,7 +128,7 @@ def scheduled_event(region: str, schedule_arn: str = "") -> dict[str, Any]:
         "detail-type": "Scheduled Event",
         "source": "aws.scheduler",
         "account": "123456789012",
-        "time": _iso_millis(datetime.now(UTC)),
+        "time": utc_stamp(datetime.now(UTC)),
         "region": region,
         "resources": [schedule_arn] if schedule_arn else [],
         "detail": {},
@@ -392,7 +389,7 @@ class PipelineRunner:
             return
         record = {
             "version": "1.0",
-            "timestamp": _iso_millis(datetime.now(UTC)),
+            "timestamp": utc_stamp(datetime.now(UTC)),
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
                 "functionArn": f"{fn.arn}:$LATEST",

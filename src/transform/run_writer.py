@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from common.s3_store import LakeStore
+from common.timefmt import utc_stamp
 from common.warehouse_tables import LOAD_ORDER
 from lake.commit_record import CommitRecord, ObjectRef
 from lake.keys import snapshot_key, table_key
-from lake.manifest import IngestManifest, utc_stamp
+from lake.manifest import IngestManifest
 from transform.dimension_plan import SNAPSHOT_TABLES
 from transform.fact_files import FactFiles
 from transform.quarantine import QuarantineLog, write_quarantine

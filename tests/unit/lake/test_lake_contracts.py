@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from common.timefmt import utc_stamp
 from lake.commit_record import CommitRecord, ObjectRef
 from lake.errors import CommitRecordError, ManifestError
 from lake.keys import (
@@ -22,7 +23,7 @@ from lake.keys import (
     snapshot_key,
     table_key,
 )
-from lake.manifest import IngestManifest, TableEntry, utc_stamp
+from lake.manifest import IngestManifest, TableEntry
 
 ATTEMPT = "3f2a9c0d1b7e"
 
