@@ -34,8 +34,7 @@ from transform.schemas import LINE_NO, source_schema
 # How every Parquet object of transform is written. Ids and timestamps are nearly all
 # distinct: a small dictionary page limit makes Arrow give up dictionary-encoding
 # them early (the attempt is wasted CPU), while foreign keys, dates, prices and names
-# keep their small dictionaries. Measured on 1M sales orders: ~35 % less Parquet CPU
-# and a ~10 % smaller file.
+# keep their small dictionaries: less CPU and a smaller file (docs/benchmarks.md).
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "snappy", "dictionary_pagesize_limit": 64 << 10}
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 _MAX_CHUNKS = 32
