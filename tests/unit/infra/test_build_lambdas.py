@@ -106,7 +106,7 @@ def test_zip_file_matches_source_bytes(built_twice: tuple[dict[str, Path], dict[
 
 def test_a_code_change_changes_the_hash_and_a_touch_does_not(tmp_path: Path) -> None:
     src = tmp_path / "src"
-    for package in ("common", "load"):
+    for package in (*build_lambdas.SHARED_PACKAGES, "load"):
         shutil.copytree(REPO_ROOT / "src" / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     before = _sha256(build_lambdas.build(["load"], out_dir=tmp_path / "a", src_dir=src)["load"])
 
@@ -122,7 +122,8 @@ def test_a_code_change_changes_the_hash_and_a_touch_does_not(tmp_path: Path) -> 
 
 def test_missing_stage_package_is_an_error(tmp_path: Path) -> None:
     src = tmp_path / "src"
-    shutil.copytree(REPO_ROOT / "src" / "common", src / "common", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in build_lambdas.SHARED_PACKAGES:
+        shutil.copytree(REPO_ROOT / "src" / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     with pytest.raises(build_lambdas.BuildError, match="transform"):
         build_lambdas.build(["transform"], out_dir=tmp_path / "out", src_dir=src)
 
