@@ -1,9 +1,9 @@
 """dim_date: every attribute is a pure function of the date, derived here once for transform and load.
 
 Generated rather than extracted: the source has no calendar table. Transform ships
-the dates its facts reference (``transform.dim_date``); load generates any date a
-staged fact references that the warehouse lacks (``load.upsert.ensure_dates``); both
-take the row from ``dim_date_row``. Names are English constants, not locale lookups,
+the dates its facts reference (``transform.dim_date``); load inserts any date a fact
+references that the warehouse lacks (``load.upsert.ensure_dates``); both take the row
+from ``dim_date_row``. Names are English constants, not locale lookups,
 so the output never depends on the Lambda's or the server's locale. Plain Python on
 purpose: a run references at most a few thousand distinct dates, and load must not
 turn Python values into Arrow ones (that imports pandas: docs/benchmarks.md).

@@ -27,7 +27,7 @@ Identifiers come from ``common.warehouse_tables`` (the allow-list) through
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import pg8000.exceptions
 import pg8000.native
@@ -37,16 +37,18 @@ from common.observability import get_logger
 from common.warehouse_tables import Kind, WarehouseTable
 from load import binary_copy, upsert
 from load.errors import NullInBatchError, ParquetSchemaError, ParquetStreamError, sqlstate
-from load.staging import DEFAULT_BATCH_ROWS, StagedTable, copy_parquet, open_parquet
+from load.staging import DEFAULT_BATCH_ROWS, CopySummary, copy_parquet, open_parquet
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 logger = get_logger("load")
 
 # Drop and rebuild the two unique indexes while the fact holds fewer than this many
-# times the batch's rows. Measured on PostgreSQL 15, 2 cores, backend CPU: maintaining
-# both indexes row by row cost 1.9 CPU-s per million rows COPYed into an empty table
-# and 1.5-2.5 into a 1M-row one; building both cost ~0.45 CPU-s per million rows in the
-# table (old + new: 0.9 for 2M). Break-even is near old = 2.3-4.5x new; 2 is on the
-# safe side, since a build also writes the whole index anew.
+# times the batch's rows: maintaining both row by row costs more per COPYed row than
+# one build costs per row in the table, up to an old:new ratio of a few (the numbers:
+# docs/benchmarks.md, "Measurements behind the code"); 2 is on the safe side, since a
+# build also writes the whole index anew.
 INDEX_REBUILD_MAX_TABLE_RATIO = 2
 
 # Room for the index builds' sorts and the foreign-key checks' hash tables (the FK
@@ -63,7 +65,7 @@ _FALL_BACK_SQLSTATES = {"23505", "23502"}
 class DirectLoad:
     """What a direct load of one fact did."""
 
-    staged: StagedTable  # what was observed while copying (``staging`` is the fact itself)
+    seen: CopySummary  # what was observed while copying straight into the fact
     inserted: int
     inferred: list[upsert.InferredMember]
     dates_generated: int
@@ -115,8 +117,8 @@ def wanted(con: pg8000.native.Connection, fact: WarehouseTable, rows: int) -> bo
 def reserve_surrogate_keys(con: pg8000.native.Connection, fact: WarehouseTable, count: int) -> int | None:
     """Take ``count`` consecutive values of the fact's serial sequence at once; return the first.
 
-    Why: the column default calls nextval() once per row, ~0.4 CPU-s per million rows
-    measured (12% of the load); one setval() does the same for the whole batch. Only
+    Why: the column default calls nextval() once per row, a measurable share of the
+    load (docs/benchmarks.md); one setval() does the same for the whole batch. Only
     the loader inserts into a fact (advisory lock; the direct path also holds the
     fact's ACCESS EXCLUSIVE lock), and were anyone else to draw from the sequence
     meanwhile, the primary key would reject the clash and the run falls back.
@@ -161,34 +163,9 @@ def load_fact_direct(
     uniques = None
     if upsert.existing_rows(con, fact) < parquet.metadata.num_rows * INDEX_REBUILD_MAX_TABLE_RATIO:
         uniques = rebuildable_uniques(con, fact)
-    binary = binary_copy.supports_binary(fact)
-    target = f"public.{identifier(fact.name)}"
     con.run("SAVEPOINT " + _SAVEPOINT)
     try:
-        # SET LOCAL lasts until the run's COMMIT (or this savepoint's rollback); index
-        # builds and FK checks are all that use it in this transaction.
-        con.run("SELECT set_config('maintenance_work_mem', :v, true)", v=MAINTENANCE_WORK_MEM)
-        upsert.drop_foreign_keys(con, fact, fks)
-        for unique in sorted(uniques or (), key=lambda u: u.name):
-            con.run(f"ALTER TABLE {target} DROP CONSTRAINT {identifier(unique.name)}")
-        staged = StagedTable(table=fact, staging=fact.name)
-        reserved = parquet.metadata.num_rows
-        first_id = reserve_surrogate_keys(con, fact, reserved) if binary else None
-        copy_parquet(con, parquet, staged, target, batch_rows, binary=binary, first_id=first_id)
-        if first_id is not None and staged.rows != reserved:
-            # Keys beyond the reserved block would collide with a later nextval().
-            raise ParquetSchemaError(f"{fact.name}: {staged.rows} rows streamed, the Parquet footer says {reserved}")
-        inserted = con.row_count
-        dates = upsert.ensure_dates(con, (d for c in fact.date_columns for d in staged.distinct.get(c, ())))  # type: ignore[misc]
-        inferred = upsert.infer_missing_members(con, staged, run_seq)
-        # Primary key first: the version index is the bigger sort, and fails on a duplicate.
-        for unique in sorted(uniques or (), key=lambda u: not u.primary):
-            kind = "PRIMARY KEY" if unique.primary else "UNIQUE"
-            con.run(
-                f"ALTER TABLE {target} ADD CONSTRAINT {identifier(unique.name)} "
-                f"{kind} ({', '.join(identifier(c) for c in unique.columns)})"
-            )
-        upsert.add_foreign_keys(con, fact, fks)
+        done = _copy_into_fact(con, fact, parquet, fks, uniques, run_seq, batch_rows)
     except (pg8000.exceptions.DatabaseError, ParquetStreamError) as exc:
         if not _falls_back(exc):
             raise
@@ -200,14 +177,46 @@ def load_fact_direct(
         )
         return None
     con.run("RELEASE SAVEPOINT " + _SAVEPOINT)
-    return DirectLoad(
-        staged=staged,
-        inserted=inserted,
-        inferred=inferred,
-        dates_generated=dates,
-        indexes_rebuilt=uniques is not None,
-        binary=binary,
-    )
+    return done
+
+
+def _copy_into_fact(
+    con: pg8000.native.Connection,
+    fact: WarehouseTable,
+    parquet: pq.ParquetFile,
+    fks: list[upsert.ForeignKey],
+    uniques: set[_Unique] | None,
+    run_seq: int,
+    batch_rows: int,
+) -> DirectLoad:
+    """Inside the savepoint: drop the constraints, COPY, dates and inferred members, re-add the constraints."""
+    binary = binary_copy.supports_binary(fact)
+    target = f"public.{identifier(fact.name)}"
+    # SET LOCAL lasts until the run's COMMIT (or this savepoint's rollback); index
+    # builds and FK checks are all that use it in this transaction.
+    con.run("SELECT set_config('maintenance_work_mem', :v, true)", v=MAINTENANCE_WORK_MEM)
+    upsert.drop_foreign_keys(con, fact, fks)
+    for unique in sorted(uniques or (), key=lambda u: u.name):
+        con.run(f"ALTER TABLE {target} DROP CONSTRAINT {identifier(unique.name)}")
+    seen = CopySummary(table=fact)
+    reserved = parquet.metadata.num_rows
+    first_id = reserve_surrogate_keys(con, fact, reserved) if binary else None
+    copy_parquet(con, parquet, seen, target, batch_rows, binary=binary, first_id=first_id)
+    if first_id is not None and seen.rows != reserved:
+        # Keys beyond the reserved block would collide with a later nextval().
+        raise ParquetSchemaError(f"{fact.name}: {seen.rows} rows streamed, the Parquet footer says {reserved}")
+    inserted = con.row_count
+    dates = upsert.ensure_dates(con, seen.dates())  # type: ignore[arg-type]
+    inferred = upsert.infer_missing_members(con, seen, run_seq)
+    # Primary key first: the version index is the bigger sort, and fails on a duplicate.
+    for unique in sorted(uniques or (), key=lambda u: not u.primary):
+        kind = "PRIMARY KEY" if unique.primary else "UNIQUE"
+        con.run(
+            f"ALTER TABLE {target} ADD CONSTRAINT {identifier(unique.name)} "
+            f"{kind} ({', '.join(identifier(c) for c in unique.columns)})"
+        )
+    upsert.add_foreign_keys(con, fact, fks)
+    return DirectLoad(seen, inserted, inferred, dates, indexes_rebuilt=uniques is not None, binary=binary)
 
 
 def _falls_back(exc: BaseException) -> bool:

@@ -166,7 +166,7 @@ def _apply_rows(
     dates, loaded = 0, 0
     members: list[upsert.InferredMember] = []
     if table.kind is Kind.FACT:
-        dates = upsert.ensure_dates(con, (d for c in table.date_columns for d in staged.distinct.get(c, ())))  # type: ignore[misc]
+        dates = upsert.ensure_dates(con, staged.dates())  # type: ignore[arg-type]
         members = upsert.infer_missing_members(con, staged, run_seq)
         # Bulk mode for a big part, as the normal path: its dropped keys come back with the savepoint.
         loaded = upsert.append_facts(con, staged, bulk=upsert.use_bulk_mode(con, staged))

@@ -27,11 +27,12 @@ from common.warehouse_tables import TABLES, Kind
 from lake.commit_record import CommitRecord, TableObject, read_commit_record
 from lake.errors import CommitRecordError
 from lake.keys import committed_runs, new_attempt_id
-from load import direct, refused, upsert
+from load import direct, fact_load, refused, upsert
 from load.errors import WarehouseLoadError, is_data_exception, refusal_reason
+from load.fact_load import DirectFact, FactStrategy, StagedFact
 from load.ledger import LedgerEntry, last_loaded_seq, record_run
 from load.lock import load_lock
-from load.staging import DEFAULT_BATCH_ROWS, StagedTable, stage_parquet
+from load.staging import DEFAULT_BATCH_ROWS, StagedTable
 
 logger = get_logger("load")
 
@@ -330,84 +331,59 @@ def _apply(
     batch_rows: int,
     run: _RunContext,
 ) -> RunLoad:
+    """One run inside its transaction: staging, then dimensions -> dates -> facts -> ledger."""
     seq = record.run_seq
-    staged: dict[str, StagedTable] = {}
-    direct_facts: list[TableObject] = []
-    for obj in record.objects:  # LOAD_ORDER: dimensions first
-        table = TABLES[obj.table]
-        if direct.wanted(con, table, obj.rows):
-            direct_facts.append(obj)  # COPYed straight into the fact after the dimensions
-            continue
-        staged[obj.table] = _stage(con, obj, files[obj.table], batch_rows)
+    staged, facts = _stage(con, record, files, batch_rows)
     if hooks.after_staging:
         hooks.after_staging(seq)
-
-    quarantined = sum(_quarantine(con, st, seq) for st in staged.values())
-
-    loaded: dict[str, int] = {}
-    for name, st in staged.items():
-        if st.table.kind is Kind.FACT:
-            continue
-        changed, completed = upsert.upsert_dimension(con, st, seq)
-        loaded[name] = changed
-        if completed:
-            logger.info("inferred members completed by their real rows", extra={"table": name, "rows": completed})
-
-    facts = [st for st in staged.values() if st.table.kind is Kind.FACT]
+    quarantined = sum(fact_load.quarantine_nulls(con, st, seq) for st in staged.values())
+    dims = {name: st for name, st in staged.items() if st.table.kind is not Kind.FACT}
+    loaded = _upsert_dimensions(con, dims, seq)
     # Every date any staged fact references, generated in one statement before the first fact.
-    dates_generated = upsert.ensure_dates(
-        con,
-        (d for st in facts for c in st.table.date_columns for d in st.distinct.get(c, ())),  # type: ignore[misc]
-    )
-    inferred = 0
-    max_lu: dt.datetime | None = None
-    for st in facts:
-        loaded[st.table.name], members = _append_staged_fact(con, st, seq)
-        inferred += members
-        max_lu = _newer(max_lu, st.max_last_updated)
-    for obj in direct_facts:
-        table = TABLES[obj.table]
-        with files[obj.table].open("rb") as f:
-            done = direct.load_fact_direct(con, table, f, seq, batch_rows)
-        if done is None:  # a stored or repeated version, or a NULL: the staging path sorts it out
-            st = _stage(con, obj, files[obj.table], batch_rows)
-            staged[obj.table] = st
-            quarantined += _quarantine(con, st, seq)
-            dates_generated += upsert.ensure_dates(con, (d for c in table.date_columns for d in st.distinct.get(c, ())))  # type: ignore[misc]
-            loaded[obj.table], members = _append_staged_fact(con, st, seq)
-            inferred += members
-            max_lu = _newer(max_lu, st.max_last_updated)
-            continue
-        _check_rows(obj, done.staged.rows)
-        staged[obj.table] = done.staged
-        loaded[obj.table] = done.inserted
-        dates_generated += done.dates_generated
-        inferred += len(done.inferred)
-        _log_inferred(table.name, done.inferred)
-        max_lu = _newer(max_lu, done.staged.max_last_updated)
-        logger.info(
-            "table loaded",
-            extra={
-                "table": table.name,
-                "rows": done.inserted,
-                "direct": True,
-                "indexes_rebuilt": done.indexes_rebuilt,
-                "binary_copy": done.binary,
-            },
-        )
-
+    staged_facts = [st for st in staged.values() if st.table.kind is Kind.FACT]
+    dates_generated = upsert.ensure_dates(con, (d for st in staged_facts for d in st.dates()))  # type: ignore[misc]
+    done = [fact.load(con, seq) for fact in facts]
     return _record(
         con,
         record,
         run,
         hooks,
-        staged={n: st.rows for n, st in staged.items()},
-        loaded=loaded,
-        inferred=inferred,
-        quarantined=quarantined,
-        dates_generated=dates_generated,
-        max_lu=max_lu,
+        staged={**{n: st.rows for n, st in dims.items()}, **{f.table: f.staged for f in done}},
+        loaded={**loaded, **{f.table: f.inserted for f in done}},
+        inferred=sum(len(f.inferred) for f in done),
+        quarantined=quarantined + sum(f.quarantined for f in done),
+        dates_generated=dates_generated + sum(f.dates_generated for f in done),
+        max_lu=max((f.max_last_updated for f in done if f.max_last_updated), default=None),
     )
+
+
+def _stage(
+    con: pg8000.native.Connection, record: CommitRecord, files: dict[str, Path], batch_rows: int
+) -> tuple[dict[str, StagedTable], list[FactStrategy]]:
+    """COPY the run's tables into staging (dimensions, and facts too small for the direct path).
+
+    Returns the staged tables and each fact's strategy: the staged facts first, then the
+    bulk-sized ones COPYed straight into the fact.
+    """
+    staged: dict[str, StagedTable] = {}
+    direct_facts: list[FactStrategy] = []
+    for obj in record.objects:  # LOAD_ORDER: dimensions first
+        if direct.wanted(con, TABLES[obj.table], obj.rows):
+            direct_facts.append(DirectFact(obj, files[obj.table], batch_rows))
+            continue
+        staged[obj.table] = fact_load.stage(con, obj, files[obj.table], batch_rows)
+    facts: list[FactStrategy] = [StagedFact(st) for st in staged.values() if st.table.kind is Kind.FACT]
+    return staged, [*facts, *direct_facts]
+
+
+def _upsert_dimensions(con: pg8000.native.Connection, dims: dict[str, StagedTable], seq: int) -> dict[str, int]:
+    """Type-1 upsert of every staged dimension (dim_date: insert the missing); rows changed per table."""
+    loaded: dict[str, int] = {}
+    for name, st in dims.items():
+        loaded[name], completed = upsert.upsert_dimension(con, st, seq)
+        if completed:
+            logger.info("inferred members completed by their real rows", extra={"table": name, "rows": completed})
+    return loaded
 
 
 def _apply_isolating(
@@ -421,7 +397,7 @@ def _apply_isolating(
     """``_apply`` for a run the warehouse refused data of: ``load.refused`` quarantines those rows."""
     done = refused.load_isolating_refused_rows(con, record, files, batch_rows)
     for table in {m.referenced_by for m in done.inferred}:
-        _log_inferred(table, [m for m in done.inferred if m.referenced_by == table])
+        fact_load.log_inferred(table, [m for m in done.inferred if m.referenced_by == table])
     return _record(
         con,
         record,
@@ -481,55 +457,6 @@ def _record(
     if hooks.before_commit:
         hooks.before_commit(record.run_seq)
     return result
-
-
-def _stage(con: pg8000.native.Connection, obj: TableObject, path: Path, batch_rows: int) -> StagedTable:
-    with path.open("rb") as f:
-        st = stage_parquet(con, TABLES[obj.table], f, batch_rows)
-    _check_rows(obj, st.rows)
-    return st
-
-
-def _check_rows(obj: TableObject, rows: int) -> None:
-    if rows != obj.rows:
-        raise CommitRecordError(f"{obj.key} holds {rows} rows; the commit record says {obj.rows}")
-
-
-def _quarantine(con: pg8000.native.Connection, st: StagedTable, seq: int) -> int:
-    moved = upsert.quarantine_nulls(con, st, seq)
-    if moved:
-        logger.error(
-            "rows with NULL in NOT NULL columns quarantined",
-            extra={"table": st.table.name, "rows": moved, "table_nulls": st.null_counts},
-        )
-    return moved
-
-
-def _append_staged_fact(con: pg8000.native.Connection, st: StagedTable, seq: int) -> tuple[int, int]:
-    """Inferred members, then the staged versions not yet stored; return (rows inserted, members inferred)."""
-    members = upsert.infer_missing_members(con, st, seq)
-    _log_inferred(st.table.name, members)
-    bulk = upsert.use_bulk_mode(con, st)
-    inserted = upsert.append_facts(con, st, bulk=bulk)
-    logger.info(
-        "table loaded",
-        extra={"table": st.table.name, "rows": inserted, "staged": st.rows, "bulk_mode": bulk, "direct": False},
-    )
-    return inserted, len(members)
-
-
-def _log_inferred(table: str, members: list[upsert.InferredMember]) -> None:
-    if members:
-        logger.warning(
-            "facts reference dimension members that never arrived; inferred placeholders created",
-            extra={"table": table, "inferred": [f"{m.table}:{m.member_id}" for m in members]},
-        )
-
-
-def _newer(current: dt.datetime | None, candidate: dt.datetime | None) -> dt.datetime | None:
-    if candidate is None or (current is not None and current >= candidate):
-        return current
-    return candidate
 
 
 def _rollback(con: pg8000.native.Connection, seq: int) -> None:

@@ -39,11 +39,10 @@ _EQUIVALENT = {pa.large_string(): pa.string()}
 
 
 @dataclass
-class StagedTable:
-    """What one Parquet file put into its staging table, and what was seen on the way."""
+class CopySummary:
+    """What COPYing one Parquet file saw on the way, wherever the rows went (a staging table or the fact)."""
 
     table: WarehouseTable
-    staging: str  # the temp table's (unquoted) name
     rows: int = 0
     null_counts: dict[str, int] = field(default_factory=dict)  # required columns only
     distinct: dict[str, set[object]] = field(default_factory=dict)  # reference and date columns of a fact
@@ -52,6 +51,17 @@ class StagedTable:
     @property
     def has_nulls_in_required(self) -> bool:
         return any(self.null_counts.values())
+
+    def dates(self) -> Iterator[object]:
+        """Every date a fact's rows reference (what dim_date must hold before they go in)."""
+        return (d for c in self.table.date_columns for d in self.distinct.get(c, ()))
+
+
+@dataclass
+class StagedTable(CopySummary):
+    """One Parquet file COPYed into the run's temporary staging table ``staging``, and what was seen."""
+
+    staging: str = field(default="", kw_only=True)  # the temp table's (unquoted) name
 
 
 def staging_name(table: WarehouseTable) -> str:
@@ -118,8 +128,8 @@ def _distinct(column: pa.Array) -> list[object]:
     return values.to_pylist()
 
 
-def _observe(staged: StagedTable, batch: pa.RecordBatch) -> None:
-    """Fold one batch into the staged table's running summary."""
+def _observe(staged: CopySummary, batch: pa.RecordBatch) -> None:
+    """Fold one batch into the running summary."""
     table = staged.table
     staged.rows += batch.num_rows
     for name in table.required:
@@ -132,7 +142,7 @@ def _observe(staged: StagedTable, batch: pa.RecordBatch) -> None:
             staged.max_last_updated = newest
 
 
-def _batches(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _batches(parquet: pq.ParquetFile, staged: CopySummary, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """The Parquet's record batches in the allow-list's column order, each observed on the way."""
     names = list(staged.table.column_names)
     # Nullable on purpose: a NULL in a NOT NULL column is quarantined later, not refused here.
@@ -145,7 +155,7 @@ def _batches(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int) -> I
         yield batch
 
 
-def csv_chunks(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[bytes]:
+def csv_chunks(parquet: pq.ParquetFile, staged: CopySummary, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[bytes]:
     """Yield one CSV chunk per record batch of ``parquet``, in the allow-list's column order.
 
     Nulls become unquoted empty fields and strings are always quoted, which is exactly
@@ -159,7 +169,7 @@ def csv_chunks(parquet: pq.ParquetFile, staged: StagedTable, batch_rows: int = D
 
 def binary_chunks(
     parquet: pq.ParquetFile,
-    staged: StagedTable,
+    staged: CopySummary,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     first_id: int | None = None,
 ) -> Iterator[bytes]:
@@ -252,7 +262,7 @@ def stage_parquet(
 def copy_parquet(
     con: pg8000.native.Connection,
     parquet: pq.ParquetFile,
-    staged: StagedTable,
+    staged: CopySummary,
     target: str,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     *,

@@ -16,9 +16,10 @@ import pg8000.exceptions
 import pg8000.native
 from pg8000.native import identifier
 
+from common.dim_date import dim_date_row
 from common.warehouse_tables import TABLES, Kind, WarehouseTable
 from load.errors import sqlstate
-from load.staging import StagedTable
+from load.staging import CopySummary, StagedTable
 
 # Bulk mode (see append_facts): worth it for big batches only. Measured on PostgreSQL 15:
 # the per-row RI triggers of a fact with nine foreign keys cost ~85 µs a row, while
@@ -104,24 +105,35 @@ def insert_dates_from_staging(con: pg8000.native.Connection, staged: StagedTable
 
 
 def ensure_dates(con: pg8000.native.Connection, dates: Iterable[dt.date | str]) -> int:
-    """Generate the dim_date members for ``dates`` that are missing; return how many were added.
+    """Insert the dim_date members for ``dates`` that are missing; return how many were added.
 
-    Generated in SQL rather than shipped, because a fact can reference any date
-    (agreed delivery dates run years ahead) and the attributes are a pure function
-    of the date. ``FM`` drops to_char's blank padding; names are English whatever lc_time is.
+    Every fact date must have its member before the fact's rows go in, whether or not
+    transform shipped it (a fact can reference any date: agreed delivery dates run years
+    ahead). The attributes are ``common.dim_date``'s, the one derivation transform uses too.
     """
     # ISO text, so that a date only the database can judge (``staging._distinct``) is judged there.
     values = sorted({d if isinstance(d, str) else d.isoformat() for d in dates})
     if not values:
         return 0
+    columns = list(zip(*(_dim_date_row(v) for v in values), strict=True))
     con.run(
         "INSERT INTO public.dim_date (date_id, year, month, day, day_of_week, day_name, month_name, quarter) "
-        "SELECT d, extract(year FROM d)::int, extract(month FROM d)::int, extract(day FROM d)::int, "
-        "extract(isodow FROM d)::int, to_char(d, 'FMDay'), to_char(d, 'FMMonth'), extract(quarter FROM d)::int "
-        "FROM unnest(CAST(:dates AS date[])) AS u(d) ON CONFLICT (date_id) DO NOTHING",
-        dates=values,
+        "SELECT * FROM unnest(CAST(:d AS date[]), CAST(:y AS int[]), CAST(:m AS int[]), CAST(:dd AS int[]), "
+        "CAST(:w AS int[]), CAST(:dn AS text[]), CAST(:mn AS text[]), CAST(:q AS int[])) "
+        "ON CONFLICT (date_id) DO NOTHING",
+        **dict(zip(("d", "y", "m", "dd", "w", "dn", "mn", "q"), map(list, columns), strict=True)),
     )
     return con.row_count
+
+
+def _dim_date_row(iso: str) -> tuple[object, ...]:
+    """``common.dim_date``'s row of an ISO date; a date Python cannot hold (year 0) keeps its text and
+    no attributes, so PostgreSQL refuses it (a data exception: ``load.refused`` quarantines its rows)."""
+    try:
+        day = dt.date.fromisoformat(iso)
+    except ValueError:
+        return (iso, None, None, None, None, None, None, None)
+    return (iso, *dim_date_row(day)[1:])
 
 
 @dataclass(frozen=True)
@@ -133,7 +145,7 @@ class InferredMember:
     referenced_by: str
 
 
-def infer_missing_members(con: pg8000.native.Connection, staged: StagedTable, run_seq: int) -> list[InferredMember]:
+def infer_missing_members(con: pg8000.native.Connection, staged: CopySummary, run_seq: int) -> list[InferredMember]:
     """Create placeholder members for every dimension key a staged fact references but the warehouse lacks.
 
     The placeholder ('Unknown (inferred)' text, NULL where allowed) keeps referential
