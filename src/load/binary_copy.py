@@ -1,8 +1,8 @@
 """Arrow record batches as PostgreSQL's binary ``COPY`` format, vectorised with numpy.
 
 Why: parsing CSV is most of what a ``COPY`` costs the server (text to date, time,
-numeric: 2.4 CPU-seconds per million fact rows measured, against 0.9 for the same
-rows in binary), and the server's CPU is what bounds the load. Binary fields of the
+numeric; binary costs it well under half: docs/benchmarks.md, "Measurements behind
+the code"), and the server's CPU is what bounds the load. Binary fields of the
 fact tables are fixed-width, so a batch becomes one numpy structured array with one
 big-endian field per column (no Python row objects).
 
@@ -80,8 +80,8 @@ def _fill_numeric(out: np.ndarray, column: pa.Array) -> None:
 def _fixed_values(column: pa.Array, dtype: str) -> np.ndarray:
     """The values of a NULL-free fixed-width column, read from its buffer without a copy.
 
-    Not ``Array.to_numpy()``: it makes pyarrow import pandas, ~0.4 s once per process
-    (a Lambda cold start, and every benchmark child).
+    Not ``Array.to_numpy()``: it makes pyarrow import pandas, once per process (a
+    Lambda cold start, and every benchmark child; the cost is in docs/benchmarks.md).
     """
     width = np.dtype(dtype).itemsize
     return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * width)

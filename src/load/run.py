@@ -112,7 +112,7 @@ def run_load(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     time_left_ms: Callable[[], int] | None = None,
 ) -> LoadResult:
-    """Load every pending processed run, in run order, each in one transaction.
+    """Load every pending processed run, in run order, each in one transaction; say which were committed.
 
     Parameters
     ----------
@@ -131,11 +131,6 @@ def run_load(
     time_left_ms
         The Lambda context's ``get_remaining_time_in_millis``; no new run is started
         with less than a minute left.
-
-    Returns
-    -------
-    LoadResult
-        The runs committed by this call, in order.
 
     Raises
     ------
@@ -187,9 +182,8 @@ def _disable_nagle(con: pg8000.native.Connection) -> None:
     """Send small messages at once on this connection (TCP_NODELAY), as libpq always does.
 
     pg8000 leaves Nagle's algorithm on. Every COPY ends with a small CopyDone + Sync
-    write after the data, which then waits for the server's delayed ACK: 40-50 ms per
-    COPY measured on loopback (0.4 ms with TCP_NODELAY), paid once per staged table and
-    per streamed chunk. pg8000 has no public option for it, hence its socket attribute;
+    write after the data, which then waits for the server's delayed ACK, once per staged
+    table and per streamed chunk (how long: docs/benchmarks.md). pg8000 has no public option for it, hence its socket attribute;
     a connection without one (a Unix socket, a future pg8000) is left as it is.
     """
     sock = getattr(con, "_usock", None)

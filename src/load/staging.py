@@ -98,8 +98,8 @@ def _combine_date_time(dates: pa.Array, times: pa.Array) -> dt.datetime | None:
 
     Computed on the integers behind date32/time64 and compared with an Arrow scalar:
     turning a Python value into an Arrow one (``pa.scalar(date)``, ``pc.equal(a, 3)``)
-    makes pyarrow import pandas, ~0.4 s once per process (a Lambda cold start, and
-    every benchmark child).
+    makes pyarrow import pandas, once per process (a Lambda cold start, and every
+    benchmark child; the cost is in docs/benchmarks.md).
     """
     days = dates.cast(pa.int32())
     # A date Python cannot hold (year 0) is for PostgreSQL to refuse, not for this summary.
@@ -183,7 +183,7 @@ def binary_chunks(
     next_id = first_id
     for batch in _batches(parquet, staged, batch_rows):
         if next_id is not None:
-            # From the buffer: pa.array(ndarray) would make pyarrow import pandas (~0.4 s).
+            # From the buffer: pa.array(ndarray) would make pyarrow import pandas.
             values = np.arange(next_id, next_id + batch.num_rows, dtype=np.int32)
             ids = pa.Array.from_buffers(pa.int32(), batch.num_rows, [None, pa.py_buffer(values)])
             batch = pa.RecordBatch.from_arrays([ids, *batch.columns], names=["_id", *batch.schema.names])

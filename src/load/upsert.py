@@ -21,9 +21,9 @@ from common.warehouse_tables import TABLES, Kind, WarehouseTable
 from load.errors import sqlstate
 from load.staging import CopySummary, StagedTable
 
-# Bulk mode (see append_facts): worth it for big batches only. Measured on PostgreSQL 15:
-# the per-row RI triggers of a fact with nine foreign keys cost ~85 µs a row, while
-# re-validating a foreign key scans the whole fact table at ~1.5 µs a row for all nine.
+# Bulk mode (see append_facts): worth it for big batches only. The per-row RI triggers
+# of a fact with nine foreign keys cost far more per batch row than re-validating the
+# keys costs per row of the whole fact table (docs/benchmarks.md, "Measurements behind the code").
 BULK_MIN_ROWS = 50_000
 BULK_MAX_TABLE_RATIO = 50  # bulk only while the existing table is < 50x the batch
 
@@ -312,7 +312,7 @@ _UNIQUE_VIOLATION = "23505"
 def _insert_new_versions(con: pg8000.native.Connection, staged: StagedTable) -> int:
     """Bulk path: a plain INSERT of the versions not yet stored, ON CONFLICT only if it must.
 
-    ON CONFLICT's speculative insertion costs ~40% more per row than a plain INSERT.
+    ON CONFLICT's speculative insertion costs more per row than a plain INSERT (docs/benchmarks.md).
     The anti-join drops versions already stored (a re-delivered run); only a version
     twice *within* the batch can still collide, and then the unique constraint raises,
     the savepoint undoes the attempt and the ON CONFLICT statement does the work. Either
