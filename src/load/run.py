@@ -183,8 +183,9 @@ def _disable_nagle(con: pg8000.native.Connection) -> None:
 
     pg8000 leaves Nagle's algorithm on. Every COPY ends with a small CopyDone + Sync
     write after the data, which then waits for the server's delayed ACK, once per staged
-    table and per streamed chunk (how long: docs/benchmarks.md). pg8000 has no public option for it, hence its socket attribute;
-    a connection without one (a Unix socket, a future pg8000) is left as it is.
+    table and per streamed chunk (how long: docs/benchmarks.md). pg8000 has no public
+    option for it, hence its socket attribute; a connection without one (a Unix socket,
+    a future pg8000) is left as it is.
     """
     sock = getattr(con, "_usock", None)
     if not isinstance(sock, socket.socket) or sock.family not in (socket.AF_INET, socket.AF_INET6):
