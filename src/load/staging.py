@@ -12,8 +12,6 @@ to find them.
 from __future__ import annotations
 
 import datetime as dt
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, NoReturn
@@ -27,6 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pg8000.native import identifier
 
+from common.prefetch import prefetched
 from common.value_domain import MAX_DAY, MIN_DAY
 from common.warehouse_tables import Kind, WarehouseTable
 from load import binary_copy
@@ -298,11 +297,12 @@ def copy_parquet(
     cols = ", ".join(identifier(c) for c in names)
     fmt = "binary" if binary else "csv"
     chunks = binary_chunks(parquet, staged, batch_rows, first_id) if binary else csv_chunks(parquet, staged, batch_rows)
+    abort = _ABORT_BINARY if binary else _ABORT_CSV
     failures: list[Exception] = []
     try:
         con.run(
             f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT {fmt})",  # nosec B608
-            stream=_guarded(prefetched(chunks), failures, _ABORT_BINARY if binary else _ABORT_CSV),
+            stream=_guarded(prefetched(chunks, depth=2, name="copy-encoder"), failures, abort),
         )
     except pg8000.exceptions.DatabaseError as exc:
         if not failures:
@@ -318,55 +318,6 @@ def _raise_stream_failure(table: WarehouseTable, cause: Exception, copy_error: E
     if isinstance(cause, NullInBatchError):
         raise ParquetStreamError(cause) from copy_error or cause
     raise ParquetSchemaError(f"{table.name}: reading the Parquet failed during COPY: {cause}") from cause
-
-
-_DONE = object()
-
-
-def prefetched(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
-    """Yield ``chunks`` as produced by a helper thread, up to ``depth`` ahead.
-
-    pg8000 sends each chunk with a blocking socket write (which releases the GIL), so
-    the next chunk is encoded meanwhile: on two cores, client encoding and server
-    parsing overlap instead of taking turns. A producer exception is re-raised here,
-    in the consumer, at the point in the stream where it happened.
-    """
-    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                if not _put(buffer, chunk, stop):
-                    return
-            _put(buffer, _DONE, stop)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            _put(buffer, exc, stop)
-
-    worker = threading.Thread(target=produce, name="copy-encoder", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()  # the consumer left early (or finished): let the producer end
-        worker.join()
-
-
-def _put(buffer: queue.Queue[object], item: object, stop: threading.Event) -> bool:
-    """Put ``item`` unless the consumer has gone; return whether it was put."""
-    while not stop.is_set():
-        try:
-            buffer.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
 
 
 # A row with too few fields: PostgreSQL rejects it and ends the COPY with an error.

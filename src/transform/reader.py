@@ -19,7 +19,7 @@ and cuts blocks, ``PARSE_WORKERS`` threads each parse and validate a whole block
 (Arrow's JSON reader and compute release the GIL), and the caller consumes the
 chunks in order while the next ones are being parsed. Parsing a block in one piece
 on one thread costs less CPU than letting Arrow split it into sub-blocks over its
-own thread pool (~1.8 vs ~2.1 CPU-s per million sales_order lines), and blocks in
+own thread pool (docs/benchmarks.md), and blocks in
 flight at once keep both cores busy just as well.
 """
 
@@ -37,13 +37,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pj
 
+from common.prefetch import prefetched
 from common.source_tables import ColumnType, SourceTable
 from common.value_domain import check_column, null_problem
 from lake.quarantine import BadRow
 from transform.quarantine import Check, bad_rows_from, split_rejected
 from transform.schemas import LINE_NO, json_read_schema, source_schema
 
-# ~25k sales_order lines: a few blocks and their Arrow tables in flight stay well under 100 MB.
+# Tens of thousands of sales_order lines: the few blocks and Arrow tables in flight
+# stay well under 100 MB (docs/benchmarks.md).
 DEFAULT_BLOCK_BYTES = 8 << 20
 
 _JSON_KIND: dict[ColumnType, str] = {
@@ -116,24 +118,8 @@ class ObjectRows:
         return None
 
 
-def prefetched(blocks: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
-    """Produce the next block in a worker thread while the caller parses this one.
-
-    Decompression (zlib) and Arrow's parser both release the GIL, so on the Lambda's
-    two vCPUs the two overlap instead of adding up. At most two blocks are in memory.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inflate") as pool:
-        pending = pool.submit(next, blocks, None)
-        while True:
-            item = pending.result()
-            if item is None:
-                return
-            pending = pool.submit(next, blocks, None)
-            yield item
-
-
 def count_lines(data: bytes) -> int:
-    """Newlines in ``data``: numpy compares a block's bytes ~2.5x faster than ``bytes.count``."""
+    """Newlines in ``data``: numpy compares a block's bytes faster than ``bytes.count`` (docs/benchmarks.md)."""
     return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE))
 
 
@@ -198,7 +184,7 @@ def iter_chunks(
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS, thread_name_prefix="parse") as pool:
         ahead: deque[Future[Chunk]] = deque()
         try:
-            for first_line, block in prefetched(iter_blocks(stream, block_bytes)):
+            for first_line, block in prefetched(iter_blocks(stream, block_bytes), name="inflate"):
                 ahead.append(pool.submit(parse_block, block, first_line, table, run_seq=run_seq, source_key=source_key))
                 if len(ahead) >= _AHEAD:
                     yield ahead.popleft().result()
@@ -207,19 +193,6 @@ def iter_chunks(
         finally:  # the consumer stopped early or something failed: parse nothing more
             for future in ahead:
                 future.cancel()
-
-
-def read_object_rows(
-    stream: IO[bytes],
-    table: SourceTable,
-    *,
-    run_seq: int,
-    source_key: str | None,
-    block_bytes: int = DEFAULT_BLOCK_BYTES,
-) -> ObjectRows:
-    """All rows of a (small) object at once; keeps the raw blocks for later rejections."""
-    chunks = list(iter_chunks(stream, table, run_seq=run_seq, source_key=source_key, block_bytes=block_bytes))
-    return ObjectRows.from_chunks(chunks, table)
 
 
 @cache

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from common.prefetch import prefetched
 from common.warehouse_tables import DIMENSIONS, TABLES
 from load.binary_copy import HEADER, TRAILER, encode_batch, supports_binary
 from load.errors import NullInBatchError
-from load.staging import prefetched
 
 
 def test_fixed_width_facts_are_binary_and_tables_with_text_are_not() -> None:

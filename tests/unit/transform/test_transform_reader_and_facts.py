@@ -14,7 +14,7 @@ from common.source_tables import SOURCE_TABLES
 from transform.dim_date import build_dim_date
 from transform.facts import build_fact_payment, foreign_key_checks, referenced_dates
 from transform.quarantine import split_rejected
-from transform.reader import iter_blocks, read_object_rows
+from transform.reader import ObjectRows, iter_blocks, iter_chunks
 from transform.snapshot import apply_changes, empty_state, latest_per_key
 
 PAYMENT = {
@@ -26,7 +26,9 @@ PAYMENT = {
 
 def _read(table: str, *lines: str, block_bytes: int = 1 << 20):
     data = ("\n".join(lines) + "\n").encode()
-    return read_object_rows(io.BytesIO(data), SOURCE_TABLES[table], run_seq=3, source_key="k", block_bytes=block_bytes)
+    source = SOURCE_TABLES[table]
+    chunks = list(iter_chunks(io.BytesIO(data), source, run_seq=3, source_key="k", block_bytes=block_bytes))
+    return ObjectRows.from_chunks(chunks, source)
 
 
 def test_payment_fact_splits_timestamps_keeps_money_exact_and_drops_account_numbers() -> None:
