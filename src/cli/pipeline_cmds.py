@@ -376,7 +376,7 @@ def quarantine_list(
     outputs: OutputsOpt = None,
 ) -> None:
     """Quarantine objects with row counts and reasons."""
-    from ops.quarantine import list_quarantine
+    from ops.quarantined import list_quarantine
 
     target = _target(outputs)
     objects = list_quarantine(
@@ -402,7 +402,7 @@ def quarantine_show(
 ) -> None:
     """Print the rejected records of one quarantine object."""
     from common.s3_store import ObjectMissingError
-    from ops.quarantine import read_records
+    from ops.quarantined import read_records
 
     target = _target(outputs)
     try:

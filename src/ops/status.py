@@ -21,7 +21,7 @@ from lake.commit_record import CommitRecord, read_commit_record
 from lake.errors import ContractError
 from lake.keys import committed_runs
 from lake.manifest import IngestManifest, read_manifest
-from ops.quarantine import counts_by_table, list_quarantine
+from ops.quarantined import counts_by_table, list_quarantine
 
 LEDGER_TABLE = "load_ledger"  # pipeline.load_ledger (sql/warehouse/002_*.sql)
 

@@ -23,8 +23,8 @@ from transform.dim_date import build_dim_date
 from transform.dimension_plan import DimensionPlan
 from transform.fact_files import write_fact_files
 from transform.facts import FACT_FEEDS
-from transform.quarantine import QuarantineLog
 from transform.reader import DEFAULT_BLOCK_BYTES
+from transform.rejects import QuarantineLog
 from transform.run_reader import RunReader
 from transform.run_writer import write_run
 from transform.snapshot import State

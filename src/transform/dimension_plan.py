@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 from common.source_tables import SOURCE_TABLES
 from transform import dimensions as dims
 from transform.dimensions import FEEDS, Feed
-from transform.quarantine import QuarantineLog, bad_rows_from, split_rejected
 from transform.reader import ObjectRows
+from transform.rejects import QuarantineLog, bad_rows_from, split_rejected
 from transform.run_reader import RunReader
 from transform.schemas import LINE_NO
 from transform.snapshot import State, apply_changes

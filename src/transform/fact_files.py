@@ -20,8 +20,8 @@ from common.source_tables import SOURCE_TABLES
 from lake.quarantine import BadRow
 from transform.errors import ObjectRejectedError
 from transform.facts import FACT_FEEDS, foreign_key_checks, referenced_dates
-from transform.quarantine import bad_rows_from, split_rejected
 from transform.reader import Chunk
+from transform.rejects import bad_rows_from, split_rejected
 from transform.run_reader import RunReader
 from transform.schemas import LINE_NO, WAREHOUSE_SCHEMAS
 from transform.snapshot import PARQUET_OPTIONS

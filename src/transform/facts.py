@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from common.warehouse_tables import TABLES
 from transform.dimensions import conform
-from transform.quarantine import Check
+from transform.rejects import Check
 
 
 def foreign_key_checks(rows: pa.Table, source_table: str, known_ids: Mapping[str, pa.Array]) -> list[Check]:

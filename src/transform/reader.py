@@ -41,7 +41,7 @@ from common.prefetch import prefetched
 from common.source_tables import ColumnType, SourceTable
 from common.value_domain import check_column, null_problem
 from lake.quarantine import BadRow
-from transform.quarantine import Check, bad_rows_from, split_rejected
+from transform.rejects import Check, bad_rows_from, split_rejected
 from transform.schemas import LINE_NO, json_read_schema, source_schema
 
 # Tens of thousands of sales_order lines: the few blocks and Arrow tables in flight

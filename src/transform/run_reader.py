@@ -23,8 +23,8 @@ from lake.manifest import IngestManifest
 from lake.quarantine import BadRow
 from transform.errors import ObjectRejectedError
 from transform.ingest_objects import HashingReader, open_object
-from transform.quarantine import QuarantineLog
 from transform.reader import DEFAULT_BLOCK_BYTES, Chunk, ObjectRows, concat_rows, iter_chunks
+from transform.rejects import QuarantineLog
 from transform.snapshot import latest_per_key
 
 try:  # ISA-L inflates the same gzip format faster than zlib (docs/benchmarks.md)

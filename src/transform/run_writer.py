@@ -21,7 +21,7 @@ from lake.keys import snapshot_key, table_key
 from lake.manifest import IngestManifest
 from transform.dimension_plan import SNAPSHOT_TABLES
 from transform.fact_files import FactFiles
-from transform.quarantine import QuarantineLog, write_quarantine
+from transform.rejects import QuarantineLog, write_quarantine
 from transform.snapshot import PARQUET_CONTENT_TYPE, State, write_parquet
 
 

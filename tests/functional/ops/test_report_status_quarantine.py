@@ -8,7 +8,7 @@ from common.s3_store import LakeStore
 from lake.commit_record import CommitRecord, ObjectRef, write_commit_record
 from lake.keys import KeyKind, parse_key
 from lake.manifest import IngestManifest, write_manifest
-from ops.quarantine import list_quarantine, read_records
+from ops.quarantined import list_quarantine, read_records
 from ops.report import build_report, write_report
 from ops.status import collect_status
 

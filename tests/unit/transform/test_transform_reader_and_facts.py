@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 from common.source_tables import SOURCE_TABLES
 from transform.dim_date import build_dim_date
 from transform.facts import build_fact_payment, foreign_key_checks, referenced_dates
-from transform.quarantine import split_rejected
 from transform.reader import ObjectRows, iter_blocks, iter_chunks
+from transform.rejects import split_rejected
 from transform.snapshot import apply_changes, empty_state, latest_per_key
 
 PAYMENT = {

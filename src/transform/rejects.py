@@ -1,4 +1,4 @@
-"""Bad rows: how they are split off vectorised, collected per run, and written to quarantine.
+"""Rejected rows: how they are split off vectorised, collected per run, and written to quarantine.
 
 A rejected row is never dropped silently (SPEC §3): it becomes one record
 (``lake.quarantine.BadRow``) in the run's quarantine object of its table, and is
