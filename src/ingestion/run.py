@@ -215,27 +215,20 @@ def run_ingestion(
 
     Parameters
     ----------
-    store
-        The ingest bucket.
-    ssm
-        A boto3 SSM client.
-    connection
-        A pg8000 native connection to totesys, with no transaction open.
+    store, ssm, connection
+        The ingest bucket; a boto3 SSM client; a pg8000 native connection to totesys,
+        with no transaction open.
     ssm_prefix
         Prefix of the state parameters, e.g. ``/totes/dev``.
     tables
         Allow-listed tables to extract (``common.source_tables.resolve_tables``).
-    lookback
-        How far below each watermark to re-read for late-committing transactions.
-    future_tolerance
-        Rows stamped more than this after the run's start are counted, logged and
-        named in the manifest as from the future (``ingestion.future_rows``).
-    clock
-        Returns the current time (aware, or naive UTC).
-    metrics
-        Powertools Metrics to add to (the caller flushes); None for none.
-    spool_dir
-        Folder for the temp files (default: the system's temp folder, /tmp on Lambda).
+    lookback, future_tolerance
+        How far below each watermark to re-read for late-committing transactions; rows
+        stamped more than ``future_tolerance`` after the run's start are counted, logged
+        and named in the manifest as from the future (``ingestion.future_rows``).
+    clock, metrics, spool_dir
+        Returns the current time (aware, or naive UTC); Powertools Metrics to add to
+        (the caller flushes), or None; the folder for temp files (default: /tmp on Lambda).
 
     Returns
     -------
@@ -252,9 +245,29 @@ def run_ingestion(
     """
     t_start = time.perf_counter()
     previous = _continue_from(store, ssm, ssm_prefix, metrics)
+    result = _claim(previous)
+    seen = recent_keys.load(store, previous.recent_keys)
+    started_at = to_source_time(clock())
+    entries, recent = _extract_all(
+        store=store, connection=connection, tables=tables, previous=previous, seen=seen, run_seq=result.run_seq,
+        attempt=result.attempt, started_at=started_at, lookback=lookback, future_tolerance=future_tolerance,
+        spool_dir=spool_dir, result=result,
+    )  # fmt: skip
+    manifest = _commit(store, result, previous, entries, recent, started_at, clock)
+    if result.status == COMMITTED:
+        named = publish_state(store, ssm, ssm_prefix, result.run_seq, manifest.watermarks)
+        if named != result.run_seq:
+            logger.warning("a later run committed meanwhile; SSM names it", extra={"ssm_run_seq": named})
+    result.duration_ms = round((time.perf_counter() - t_start) * 1000)
+    _report(result, manifest.watermarks, tables, clock(), metrics)
+    return result
+
+
+def _claim(previous: Previous) -> IngestionResult:
+    """Claim ``previous + 1`` under a fresh attempt id (only a claim: the manifest decides who wins it)."""
     run_seq, attempt = previous.run_seq + 1, new_attempt_id()
     logger.append_keys(run_seq=run_seq, attempt=attempt)
-    result = IngestionResult(
+    return IngestionResult(
         status=COMMITTED,
         run_seq=run_seq,
         attempt=attempt,
@@ -262,33 +275,33 @@ def run_ingestion(
         sequence_gaps=previous.missing,
         rolled_forward=previous.rolled_forward,
     )
-    seen = recent_keys.load(store, previous.recent_keys)
-    started_at = to_source_time(clock())
-    entries, recent = _extract_all(
-        store=store, connection=connection, tables=tables, previous=previous, seen=seen, run_seq=run_seq,
-        attempt=attempt, started_at=started_at, lookback=lookback, future_tolerance=future_tolerance,
-        spool_dir=spool_dir, result=result,
-    )  # fmt: skip
-    watermarks = {**previous.watermarks, **{name: e.window_end for name, e in entries.items()}}
+
+
+def _commit(
+    store: LakeStore,
+    result: IngestionResult,
+    previous: Previous,
+    entries: dict[str, TableEntry],
+    recent: dict[str, set[recent_keys.Key]],
+    started_at: datetime,
+    clock: Callable[[], datetime],
+) -> IngestManifest:
+    """Create the recent-keys object, then the manifest LAST; ``result.status`` says whether this run won its seq."""
+    run_seq, attempt = result.run_seq, result.attempt
     keys_key = recent_keys_key(run_seq, attempt)
     store.put_new(keys_key, recent_keys.encode(recent), content_type="application/gzip")
     manifest = IngestManifest(
         run_seq=run_seq, attempt=attempt, started_at=utc_stamp(started_at), committed_at=utc_stamp(clock()),
-        previous_run_seq=previous.run_seq, tables=entries, watermarks=watermarks, recent_keys=keys_key,
-        future_rows={t: f.to_doc() for t, f in result.future_rows.items()},
+        previous_run_seq=previous.run_seq, tables=entries,
+        watermarks={**previous.watermarks, **{name: e.window_end for name, e in entries.items()}},
+        recent_keys=keys_key, future_rows={t: f.to_doc() for t, f in result.future_rows.items()},
     )  # fmt: skip
     try:
         write_manifest(store, manifest)
     except ObjectExistsError:
         result.status = SUPERSEDED
         logger.warning("another run committed this sequence id first; this attempt's objects are orphans")
-    else:
-        named = publish_state(store, ssm, ssm_prefix, run_seq, watermarks)
-        if named != run_seq:
-            logger.warning("a later run committed meanwhile; SSM names it", extra={"ssm_run_seq": named})
-    result.duration_ms = round((time.perf_counter() - t_start) * 1000)
-    _report(result, watermarks, tables, clock(), metrics)
-    return result
+    return manifest
 
 
 def _report(

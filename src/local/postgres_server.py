@@ -203,6 +203,34 @@ def configure_tls(data_dir: Path, *, tls: bool = True) -> Path | None:
     return ca_file
 
 
+def _initdb(data_dir: Path, password_file: Path) -> None:
+    """Create a cluster in ``data_dir`` whose superuser has a fresh password, kept in ``password_file``."""
+    _prepare_dir(data_dir)
+    password = secrets.token_urlsafe(18)
+    with tempfile.NamedTemporaryFile("w", dir=data_dir.parent, delete=False) as pw:
+        pw.write(password + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(pw.name, user="postgres", group="postgres")
+    try:
+        _run(
+            [
+                find_pg_bin("initdb"),
+                "-D",
+                str(data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={pw.name}",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
+    finally:
+        os.unlink(pw.name)
+    password_file.write_text(password)
+    password_file.chmod(0o600)
+
+
 def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = None, tls: bool = True) -> PostgresServer:
     """initdb (if needed) and start a server in ``data_dir``; return once it accepts connections.
 
@@ -220,35 +248,12 @@ def start_postgres(data_dir: Path, *, fast: bool = False, port: int | None = Non
         TLS-only logins (the default; see the module docstring). False: plain logins
         only, for the benchmarks' TLS-off baseline.
     """
-    initdb, pg_ctl = find_pg_bin("initdb"), find_pg_bin("pg_ctl")
+    pg_ctl = find_pg_bin("pg_ctl")
     data_dir = server_data_dir(data_dir)
     _prepare_dir(data_dir.parent)
     password_file = data_dir.parent / f"{data_dir.name}.password"
     if not (data_dir / "PG_VERSION").exists():
-        _prepare_dir(data_dir)
-        password = secrets.token_urlsafe(18)
-        with tempfile.NamedTemporaryFile("w", dir=data_dir.parent, delete=False) as pw:
-            pw.write(password + "\n")
-        if os.geteuid() == 0:
-            shutil.chown(pw.name, user="postgres", group="postgres")
-        try:
-            _run(
-                [
-                    initdb,
-                    "-D",
-                    str(data_dir),
-                    "-U",
-                    SUPERUSER,
-                    "--auth=scram-sha-256",
-                    f"--pwfile={pw.name}",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ]
-            )
-        finally:
-            os.unlink(pw.name)
-        password_file.write_text(password)
-        password_file.chmod(0o600)
+        _initdb(data_dir, password_file)
     password = password_file.read_text().strip()
     ca_file = configure_tls(data_dir, tls=tls)
     port = port or free_port()

@@ -75,7 +75,6 @@ def test_nothing_is_imported_by_file_path(module: Path) -> None:
     assert not by_path, f"{module.relative_to(SRC)}:{by_path} loads a module from a file path; import a package"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: the long orchestrators are being split (contracts helper)")
 def test_no_function_is_longer_than_the_limit() -> None:
     too_long = []
     for module in _modules():
