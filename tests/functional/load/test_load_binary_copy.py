@@ -48,7 +48,7 @@ def test_binary_and_csv_copy_store_the_same_values(make: Any, loader_con: Any, t
             loader_con.run(f"CREATE TEMPORARY TABLE {name} AS SELECT {cols} FROM {table} WITH NO DATA")
             buf.seek(0)
             # batch_rows=3: several batches, so the encoder also sees sliced columns.
-            copy_parquet(loader_con, open_parquet(spec, buf), StagedTable(spec, name), name, 3, binary=binary)
+            copy_parquet(loader_con, open_parquet(spec, buf), StagedTable(spec, staging=name), name, 3, binary=binary)
         assert loader_con.run("SELECT count(*) FROM via_binary") == [[len(MONEY)]]
         assert loader_con.run("SELECT * FROM via_binary EXCEPT ALL SELECT * FROM via_csv") == []
         assert loader_con.run("SELECT * FROM via_csv EXCEPT ALL SELECT * FROM via_binary") == []
