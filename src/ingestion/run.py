@@ -36,7 +36,7 @@ from ingestion.extract import check_source_columns, extract_table
 from ingestion.future_rows import FutureRows, find_future_rows
 from ingestion.spool import JsonlSpool
 from ingestion.state import Previous, publish_state, read_state, resolve_previous, write_state
-from ingestion.watermarks import format_watermark, parse_watermark, to_source_time, window_for
+from ingestion.watermarks import Window, format_watermark, parse_watermark, to_source_time, window_for
 from lake.keys import data_key, new_attempt_id, recent_keys_key, run_key
 from lake.manifest import IngestManifest, TableEntry, write_manifest
 
@@ -139,16 +139,12 @@ def _extract_all(
             window = window_for(previous.watermarks.get(table.name), started_at, lookback)
             table_seen = seen.get(table.name, set())
             table_recent = recent_keys.carry_forward(table_seen, window.recent_from)
-            with JsonlSpool(table, spool_dir) as spool:
-                dropped = extract_table(connection, table, window, table_seen, spool, table_recent)
-                digest = spool.finish()
-                key = None
-                if spool.rows:
-                    key = data_key(table.name, run_seq, attempt, started_at)
-                    spool.upload(store, key)
-                rows = spool.rows
+            key = data_key(table.name, run_seq, attempt, started_at)
+            key, rows, digest, dropped = _spool(
+                store, connection, table, window, table_seen, table_recent, spool_dir, key
+            )
             _note_future_rows(connection, table, started_at + future_tolerance, result)
-            entries[table.name] = TableEntry(key, rows, window.start, window.end, digest if key else None)
+            entries[table.name] = TableEntry(key, rows, window.start, window.end, digest)
             recent[table.name] = table_recent
             result.rows[table.name], result.dropped[table.name] = rows, dropped
             logger.info(
@@ -170,6 +166,29 @@ def _extract_all(
         _rollback(connection)
         raise
     return entries, recent
+
+
+def _spool(
+    store: LakeStore,
+    connection: pg8000.native.Connection,
+    table: SourceTable,
+    window: Window,
+    seen: set[recent_keys.Key],
+    recent: set[recent_keys.Key],
+    spool_dir: str | None,
+    key: str,
+) -> tuple[str | None, int, str | None, int]:
+    """Extract one table's window to a spool and create its data object at ``key`` if it has rows.
+
+    Returns the object's key and sha256 (None when no rows), the rows, and the rows dropped as seen.
+    """
+    with JsonlSpool(table, spool_dir) as spool:
+        dropped = extract_table(connection, table, window, seen, spool, recent)
+        digest = spool.finish()
+        if not spool.rows:
+            return None, 0, None, dropped
+        spool.upload(store, key)
+        return key, spool.rows, digest, dropped
 
 
 def _note_future_rows(
@@ -233,15 +252,13 @@ def run_ingestion(
     Returns
     -------
     IngestionResult
-        ``status`` ``committed``, or ``superseded`` if a concurrent run committed the
-        same sequence id first (this run's objects are then orphans; nothing is lost,
-        the next run's window covers them).
+        ``status`` ``committed``, or ``superseded`` if a concurrent run committed the same
+        sequence id first (its objects are orphans; the next run's window covers them).
 
     Raises
     ------
-    SourceQueryError, SchemaMismatchError, StateError, WatermarkError
-        The run did not commit (or committed but could not update SSM: StateError);
-        the next run continues safely either way.
+    SourceQueryError, SchemaMismatchError, StateError, WatermarkError, ManifestError
+        No commit (or committed but SSM not updated: StateError); the next run continues safely.
     """
     t_start = time.perf_counter()
     previous = _continue_from(store, ssm, ssm_prefix, metrics)
@@ -255,12 +272,17 @@ def run_ingestion(
     )  # fmt: skip
     manifest = _commit(store, result, previous, entries, recent, started_at, clock)
     if result.status == COMMITTED:
-        named = publish_state(store, ssm, ssm_prefix, result.run_seq, manifest.watermarks)
-        if named != result.run_seq:
-            logger.warning("a later run committed meanwhile; SSM names it", extra={"ssm_run_seq": named})
+        _publish(store, ssm, ssm_prefix, manifest)
     result.duration_ms = round((time.perf_counter() - t_start) * 1000)
     _report(result, manifest.watermarks, tables, clock(), metrics)
     return result
+
+
+def _publish(store: LakeStore, ssm: Any, ssm_prefix: str, manifest: IngestManifest) -> None:
+    """Update SSM (watermarks, then ``last_run_seq``) for a committed run, converging on the newest manifest."""
+    named = publish_state(store, ssm, ssm_prefix, manifest.run_seq, manifest.watermarks)
+    if named != manifest.run_seq:
+        logger.warning("a later run committed meanwhile; SSM names it", extra={"ssm_run_seq": named})
 
 
 def _claim(previous: Previous) -> IngestionResult:
