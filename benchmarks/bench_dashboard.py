@@ -171,9 +171,10 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
     from pg8000.native import identifier, literal
 
     from benchmarks.server import start_bench_postgres
+    from common.config import PipelineResources
     from common.db import connect
     from common.s3_store import LakeStore
-    from local.aws_resources import PipelineResources, provision
+    from local.aws_resources import provision
     from local.generator import seed_database
     from local.moto_server import REGION, start_moto
     from local.simulator import simulate_changes

@@ -45,9 +45,9 @@ def measure(scale: str = "small", seed: int = 42) -> dict[str, Any]:
     from benchmarks.server import start_bench_postgres
     from local.generator import seed_database
     from local.moto_server import start_moto
-    from local.runner import overlay_environ
     from local.simulator import simulate_changes
     from local.stack import SOURCE_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
+    from ops.runner import overlay_environ
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # moto would also run every notified function in docker: the runner delivers the events.

@@ -64,7 +64,7 @@ def dashboard(
 
     creds: DbCredentials
     if outputs is None:
-        from local.stack_data import ensure_stack_with_data
+        from cli.stack_data import ensure_stack_with_data
 
         details = ensure_stack_with_data(console)
         reader = details.reader_credentials

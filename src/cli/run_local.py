@@ -167,7 +167,7 @@ def reconcile_target(target: Target) -> ReconcileReport:
         wh.close()
 
 
-def _admin(details: StackDetails) -> pg8000.native.Connection:
+def admin_connection(details: StackDetails) -> pg8000.native.Connection:
     # The generator and simulator write totesys; the pipeline's role can only read it.
     return connect(details.admin_credentials(str(details.source["dbname"])), "totes-run-local")
 
@@ -204,7 +204,7 @@ class _Flow:
     results: dict[str, Any] = field(default_factory=dict)
 
     def admin(self, work: Any) -> Any:
-        admin = _admin(self.details)
+        admin = admin_connection(self.details)
         try:
             return work(admin)
         finally:

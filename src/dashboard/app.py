@@ -145,7 +145,19 @@ def create_app(
     """The app; serve it with ``app.run`` (or any WSGI server on ``app.server``)."""
     pool = ConnectionPool(connect)
     app = dash.Dash(__name__, title="Terrific Totes analytics", suppress_callback_exceptions=True)
-    app.layout = html.Div(
+    app.layout = _layout(refresh_seconds)
+    _register_check_data(app, pool)
+    _register_render(app, pool)
+    _register_sales(app, pool)
+    _register_purchases(app, pool)
+    _register_history(app, pool)
+    _register_health(app, pool, lake_status)
+    return app
+
+
+def _layout(refresh_seconds: int) -> html.Div:
+    """The frame every page renders into: links, the data check, the page."""
+    return html.Div(
         [
             dcc.Location(id="url"),
             dcc.Interval(id="tick", interval=refresh_seconds * 1000),
@@ -163,6 +175,10 @@ def create_app(
         ],
         style={"fontFamily": "sans-serif"},
     )
+
+
+def _register_check_data(app: dash.Dash, pool: ConnectionPool) -> None:
+    """Every tick or Refresh click: look for newly loaded data; a new ``version`` makes the open page recompute."""
 
     @app.callback(
         Output("version", "data"),
@@ -182,6 +198,10 @@ def create_app(
         version = {"run": last.run_seq, "clicks": clicks or 0}
         return (dash.no_update if version == current else version), text
 
+
+def _register_render(app: dash.Dash, pool: ConnectionPool) -> None:
+    """The page of the URL's path (sales by default)."""
+
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def render(path: str | None) -> Any:
         with pool.connection() as con:
@@ -192,6 +212,10 @@ def create_app(
             if path == "/health":
                 return html.Div([html.H3(PAGES["/health"]), html.Div(id="health-body")])
             return _sales_layout(con)
+
+
+def _register_sales(app: dash.Dash, pool: ConnectionPool) -> None:
+    """The sales page's headline and figures for its filters."""
 
     @app.callback(
         Output("sales-headline", "children"),
@@ -231,6 +255,10 @@ def create_app(
             figures.members_by_units("Agreed delivery cities by units (country)", p.cities),
         )
 
+
+def _register_purchases(app: dash.Dash, pool: ConnectionPool) -> None:
+    """The purchases-and-payments page's headline, figures and outstanding-payments table."""
+
     @app.callback(
         Output("purchases-headline", "children"),
         Output("purchases-over-time", "figure"),
@@ -261,6 +289,10 @@ def create_app(
             html.Table(rows, id="outstanding-table"),
         )
 
+
+def _register_history(app: dash.Dash, pool: ConnectionPool) -> None:
+    """One sales order's versions, what changed in each, and whether it is current or deleted."""
+
     @app.callback(
         Output("history-body", "children"),
         Input("history-order", "value"),
@@ -288,6 +320,10 @@ def create_app(
                 html.Table(rows, id="history-table"),
             ]
         )
+
+
+def _register_health(app: dash.Dash, pool: ConnectionPool, lake_status: Callable[[], LakeStatus] | None) -> None:
+    """The pipeline health page: freshness against the target, stages, load lag, quarantined rows."""
 
     @app.callback(Output("health-body", "children"), Input("version", "data"), Input("tick", "n_intervals"))
     def health(_version: Any, _ticks: Any) -> Any:
@@ -326,8 +362,6 @@ def create_app(
                 ),
             ]
         )
-
-    return app
 
 
 def _sales_layout(con: pg8000.native.Connection) -> html.Div:

@@ -32,9 +32,9 @@ from local.generator import seed_database
 from local.moto_server import REGION
 from local.paths import LOCAL_DIR
 from local.postgres_server import free_port
-from local.runner import PipelineRunner
 from local.simulator import simulate_changes
 from local.stack import READER_ROLE
+from ops.runner import PipelineRunner
 from ops.target import Target
 
 playwright_api = pytest.importorskip("playwright.sync_api")

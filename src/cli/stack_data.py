@@ -1,5 +1,7 @@
 """Make sure there is a local pipeline with data to look at (``totes dashboard``).
 
+In ``cli`` because it runs the pipeline (``ops``) on the development stack (``local``).
+
 No stack up: run the whole pipeline and keep the stack (``run_local``: start PostgreSQL
 and moto, apply the Terraform, seed, two cycles). A stack up whose warehouse has never
 been loaded: apply the Terraform if it was not, seed totesys if it is empty, run a cycle.
@@ -27,9 +29,10 @@ def warehouse_loaded(details: StackDetails) -> bool:
 
 def ensure_stack_with_data(console: Console, *, scale: float = 1.0, seed: int = 42) -> StackDetails:
     """The running stack's details, after starting, seeding and loading whatever was missing."""
+    from cli.run_local import admin_connection, run_cycle, run_local
+    from cli.targets import local_target
     from local.generator import seed_database
-    from local.pipeline_main import _admin, deploy, handler_environment, run_cycle, run_local
-    from local.terraform_local import default_workdir
+    from local.terraform_local import default_workdir, deploy_to_stack
 
     if not STACK_FILE.exists():
         console.print("[yellow]No local stack is up: running the pipeline once (as `make run`) and keeping it.[/]")
@@ -40,15 +43,15 @@ def ensure_stack_with_data(console: Console, *, scale: float = 1.0, seed: int = 
         return details
     console.print("[yellow]The warehouse is empty: seeding totesys and running a cycle.[/]")
     outputs_file: Path = default_workdir("local") / "outputs.json"
-    deployment = deploy(details, fresh=not outputs_file.exists())
-    with handler_environment(deployment, details):
-        admin = _admin(details)
+    target = local_target(details, deploy_to_stack(details, fresh=not outputs_file.exists()))
+    with target.handler_environment():
+        admin = admin_connection(details)
         try:
             if not admin.run("SELECT EXISTS (SELECT 1 FROM sales_order)")[0][0]:
                 seed_database(admin, seed=seed, scale=scale)
         finally:
             admin.close()
-        summary = run_cycle(deployment, deployment.runner(), details, "dashboard")
+        summary = run_cycle(target, target.runner(), "dashboard")
     if not summary.cycle.ok:
         raise RuntimeError(f"the pipeline cycle failed: {[f.error for f in summary.cycle.failures]}")
     return details
