@@ -9,6 +9,7 @@ service come from POWERTOOLS_* environment variables, with defaults for local ru
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,8 +23,23 @@ NAMESPACE_DEFAULT = "TotesPipeline"
 __all__ = ["MetricUnit", "failures_logged", "get_logger", "get_metrics"]
 
 
+class _CurrentStdout:
+    """Whatever ``sys.stdout`` is when a line is written, not when the logger was made.
+
+    Powertools binds its stream once, at import. In Lambda stdout never changes; the
+    local runner (ops.runner.stage_output_to) and pytest swap ``sys.stdout`` for a while,
+    and a handler imported during one such swap would otherwise keep writing to it.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def get_logger(service: str) -> Logger:
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service), stream=_CurrentStdout())
 
 
 @contextmanager

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -233,31 +234,56 @@ def function_environment(variables: dict[str, str]) -> contextlib.AbstractContex
     return overlay_environ({k: v for k, v in variables.items() if not k.startswith(_RESERVED_ENV_PREFIXES)})
 
 
+class _PerThreadStdout(io.TextIOBase):
+    """``sys.stdout`` while handlers run here: each thread writes to its own sink.
+
+    Handlers may run in two threads at once (a second load racing the first), each
+    with its own log; swapping ``sys.stdout`` per call would let one call's exit
+    restore the other's sink for good.
+    """
+
+    def __init__(self, default: Any) -> None:
+        self.default = default
+        self.users = 0
+
+    def _target(self) -> Any:
+        return getattr(_thread_sink, "sink", None) or self.default
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+
+_thread_sink = threading.local()
+_stdout_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def stage_output_to(sink: io.TextIOBase | None) -> Iterator[None]:
-    """Send a handler's stdout (Powertools JSON logs and EMF metrics) to ``sink``.
+    """Send this thread's handler output (Powertools JSON logs, EMF metrics) to ``sink``.
 
-    Powertools' Logger binds its stream when the handler module is imported, so
-    redirecting ``sys.stdout`` alone would miss the logs; the stream of every handler
-    that writes to stdout is swapped too, and put back afterwards.
+    The stages' loggers write to whatever ``sys.stdout`` is at the time
+    (common.observability), so routing ``sys.stdout`` is enough.
     """
     if sink is None:
         yield
         return
-    swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
-    stdout_streams = {id(sys.stdout), id(sys.__stdout__)}
-    loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values())]
-    for lg in loggers:
-        for h in getattr(lg, "handlers", []):
-            if isinstance(h, logging.StreamHandler) and id(h.stream) in stdout_streams:
-                swapped.append((h, h.setStream(sink)))
+    with _stdout_lock:
+        router = sys.stdout if isinstance(sys.stdout, _PerThreadStdout) else _PerThreadStdout(sys.stdout)
+        router.users += 1
+        sys.stdout = router
+    outer, _thread_sink.sink = getattr(_thread_sink, "sink", None), sink
     try:
-        with contextlib.redirect_stdout(sink):  # type: ignore[type-var]
-            yield
+        yield
     finally:
-        for h, old in swapped:
-            h.setStream(old)
+        _thread_sink.sink = outer
         sink.flush()
+        with _stdout_lock:
+            router.users -= 1
+            if router.users == 0 and sys.stdout is router:
+                sys.stdout = router.default
 
 
 @dataclass
