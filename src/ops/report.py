@@ -76,28 +76,29 @@ CHARTS: tuple[Chart, ...] = (
     ),
     Chart(
         "Top 10 counterparties by sales value",
-        "Who are our biggest customers (by currency)?",
+        "Who are our biggest customers (most orders; value per currency)?",
         "WITH v AS (SELECT p.counterparty_legal_name AS name, c.currency_code AS cur,"
         " sum(s.units_sold * s.unit_price) AS value"
         " FROM cur_sales s JOIN dim_counterparty p USING (counterparty_id)"
         " JOIN dim_currency c USING (currency_id) GROUP BY 1, 2),"
-        " top AS (SELECT name FROM v GROUP BY name ORDER BY sum(value) DESC, name LIMIT 10)"
+        " top AS (SELECT p.counterparty_legal_name AS name FROM cur_sales s"
+        " JOIN dim_counterparty p USING (counterparty_id) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 10)"
         " SELECT name, cur, value FROM v WHERE name IN (SELECT name FROM top) ORDER BY name, cur",
         "barh",
         "sales value",
     ),
     Chart(
-        "Purchases vs payments by month",
+        "Purchases vs payments by month, per currency",
         "Is what we order from suppliers in line with what we pay out?",
         "SELECT m, kind, sum(v) FROM ("
-        " SELECT to_char(p.created_date, 'YYYY-MM') AS m, 'purchase orders' AS kind,"
+        " SELECT to_char(p.created_date, 'YYYY-MM') AS m, 'purchase orders ' || c.currency_code AS kind,"
         " p.item_quantity * p.item_unit_price AS v"
-        " FROM cur_purchases p"
-        " UNION ALL SELECT to_char(y.payment_date, 'YYYY-MM'), 'payments made', y.payment_amount"
-        " FROM cur_payments y JOIN dim_payment_type t USING (payment_type_id)"
+        " FROM cur_purchases p JOIN dim_currency c USING (currency_id)"
+        " UNION ALL SELECT to_char(y.payment_date, 'YYYY-MM'), 'payments made ' || c.currency_code, y.payment_amount"
+        " FROM cur_payments y JOIN dim_payment_type t USING (payment_type_id) JOIN dim_currency c USING (currency_id)"
         " WHERE t.payment_type_name = 'PURCHASE_PAYMENT') x GROUP BY 1, 2 ORDER BY 1, 2",
         "line",
-        "value (all currencies)",
+        "value (each line in its own currency)",
     ),
     Chart(
         "Sales by staff location",
@@ -110,10 +111,12 @@ CHARTS: tuple[Chart, ...] = (
     Chart(
         "Payments by type and status",
         "How much money is received, refunded or paid, and how much is still unpaid?",
-        "SELECT t.payment_type_name, CASE WHEN y.paid THEN 'paid' ELSE 'unpaid' END, sum(y.payment_amount)"
-        " FROM cur_payments y JOIN dim_payment_type t USING (payment_type_id) GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT t.payment_type_name, CASE WHEN y.paid THEN 'paid ' ELSE 'unpaid ' END || c.currency_code,"
+        " sum(y.payment_amount)"
+        " FROM cur_payments y JOIN dim_payment_type t USING (payment_type_id) JOIN dim_currency c USING (currency_id)"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
         "bar",
-        "amount (all currencies)",
+        "amount (each bar in its own currency)",
     ),
 )
 

@@ -26,10 +26,32 @@ def test_report_answers_the_questions_from_current_versions(tiny_world, tmp_path
         assert "<li><b>3</b> Sales order versions</li>" in page
         assert page.count("data:image/png;base64,") == 7
         assert "Wooden #1" in page
+        # Money is never added across currencies: each payment status and purchase line is per currency.
+        assert "<td>SALES_RECEIPT</td><td>paid GBP</td><td>250.00</td>" in page
+        assert "<td>2024-01</td><td>purchase orders GBP</td><td>50.00</td>" in page
         # The temporary views did not outlive the report.
         assert con.run("SELECT count(*) FROM pg_views WHERE viewname = 'cur_sales'") == [[0]]
     finally:
         con.close()
+
+
+def test_payments_in_two_currencies_are_never_summed(tiny_world, tmp_path) -> None:
+    _, warehouse_db = tiny_world
+    warehouse_db.admin.run(
+        "INSERT INTO fact_payment (payment_id, created_date, created_time, last_updated_date, last_updated_time,"
+        " transaction_id, counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date)"
+        " VALUES (2, '2024-01-10', '09:30:00', '2024-01-10', '09:30:00', 2, 1, 40.00, 2, 2, true, '2024-01-20'),"
+        " (3, '2024-01-11', '09:30:00', '2024-01-11', '09:30:00', 2, 1, 7.00, 1, 2, true, '2024-01-21')"
+    )
+    con = warehouse_db.connect()
+    try:
+        page = write_report(con, tmp_path / "report").read_text()
+    finally:
+        con.close()
+    assert "<td>PURCHASE_PAYMENT</td><td>paid EUR</td><td>40.00</td>" in page
+    assert "<td>PURCHASE_PAYMENT</td><td>paid GBP</td><td>7.00</td>" in page
+    assert "<td>2024-01</td><td>payments made EUR</td><td>40.00</td>" in page
+    assert "47.00" not in page
 
 
 def test_report_of_an_empty_warehouse_still_renders(warehouse_db) -> None:
