@@ -158,14 +158,15 @@ def print_reconciliation(report: Any) -> None:
             console.print(table)
             if len(report.differences) > MAX_DIFFS_SHOWN:
                 console.print(f"… and {len(report.differences) - MAX_DIFFS_SHOWN} more")
+    # Always shown: how much was checked is part of the verdict, not a detail of a failure.
+    counts = Table(title="Source rows per table", title_justify="left")
+    for c in ("table", "source rows", "checked", "skipped as bad input"):
+        counts.add_column(c)
+    for name, c in report.counts.items():
+        flag = " [red](too many)[/]" if name in report.mostly_skipped else ""
+        counts.add_row(name, str(c.source_rows), str(c.checked), f"{c.skipped} ({c.skipped_share:.1%}){flag}")
+    console.print(counts)
     if report.skipped_bad_input:
-        counts = Table(title="Source rows per table", title_justify="left")
-        for c in ("table", "source rows", "checked", "skipped as bad input"):
-            counts.add_column(c)
-        for name, c in report.counts.items():
-            flag = " [red](too many)[/]" if name in report.mostly_skipped else ""
-            counts.add_row(name, str(c.source_rows), str(c.checked), f"{c.skipped} ({c.skipped_share:.1%}){flag}")
-        console.print(counts)
         console.print(f"[yellow]{len(report.skipped_bad_input)} bad source rows skipped (quarantined by design)[/]")
 
 
