@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pg8000
 import pg8000.exceptions
@@ -36,6 +37,7 @@ else:
     SecretsManagerClient = Any
 
 logger = logging.getLogger(__name__)
+_Con = TypeVar("_Con", pg8000.native.Connection, pg8000.Connection)
 
 SSLMODES = ("verify-full", "require", "disable")
 DEFAULT_SSLMODE = "verify-full"
@@ -164,7 +166,7 @@ def _verifying_context(creds: DbCredentials) -> ssl.SSLContext:
         ) from exc
 
 
-def _connection_kwargs(creds: DbCredentials, application_name: str, timeout: int) -> dict[str, Any]:
+def _connection_kwargs(creds: DbCredentials, application_name: str, timeout: float) -> dict[str, Any]:
     if creds.sslmode == "disable":
         logger.warning(
             "TLS is disabled (sslmode=disable) for %s:%s/%s: the password and every row travel unencrypted",
@@ -199,8 +201,26 @@ def _tls_failure(creds: DbCredentials, exc: BaseException) -> DatabaseTlsError |
     return None
 
 
-def connect(creds: DbCredentials, application_name: str, timeout: int = 30) -> pg8000.native.Connection:
+def _open(factory: Callable[..., _Con], creds: DbCredentials, application_name: str, timeout: float) -> _Con:
+    try:
+        con = factory(**_connection_kwargs(creds, application_name, timeout))
+    except (ssl.SSLError, pg8000.exceptions.InterfaceError) as exc:
+        failure = _tls_failure(creds, exc)
+        if failure is None:
+            raise
+        raise failure from exc
+    # `timeout` bounds reaching the server and logging in. After that a statement may take
+    # as long as it needs (a 1M-row load's foreign-key checks run for minutes on a busy
+    # server; a read timeout would roll the run back every time): the Lambda timeout
+    # bounds an invocation, and TCP keepalive (pg8000's default) notices a dead peer.
+    con._usock.settimeout(None)  # pg8000 has no public setting for it
+    return con
+
+
+def connect(creds: DbCredentials, application_name: str, timeout: float = 30) -> pg8000.native.Connection:
     """Open a pg8000 native connection over TLS as ``creds`` say. Values are always bound as parameters.
+
+    ``timeout`` (seconds) bounds the connection and the login, not the statements.
 
     Raises
     ------
@@ -209,23 +229,9 @@ def connect(creds: DbCredentials, application_name: str, timeout: int = 30) -> p
     CredentialsError
         The TLS settings cannot be used (unknown CA file, no certificate in it).
     """
-    kwargs = _connection_kwargs(creds, application_name, timeout)
-    try:
-        return pg8000.native.Connection(**kwargs)
-    except (ssl.SSLError, pg8000.exceptions.InterfaceError) as exc:
-        failure = _tls_failure(creds, exc)
-        if failure is None:
-            raise
-        raise failure from exc
+    return _open(pg8000.native.Connection, creds, application_name, timeout)
 
 
-def connect_dbapi(creds: DbCredentials, application_name: str, timeout: int = 30) -> pg8000.Connection:
+def connect_dbapi(creds: DbCredentials, application_name: str, timeout: float = 30) -> pg8000.Connection:
     """The same connection as :func:`connect`, as pg8000's DB-API ``pg8000.Connection`` (what awswrangler takes)."""
-    kwargs = _connection_kwargs(creds, application_name, timeout)
-    try:
-        return pg8000.Connection(**kwargs)
-    except (ssl.SSLError, pg8000.exceptions.InterfaceError) as exc:
-        failure = _tls_failure(creds, exc)
-        if failure is None:
-            raise
-        raise failure from exc
+    return _open(pg8000.Connection, creds, application_name, timeout)

@@ -106,6 +106,16 @@ def test_the_dbapi_connection_is_tls_too_and_what_awswrangler_takes(warehouse_db
         con.close()
 
 
+def test_the_timeout_bounds_the_login_not_a_long_statement(warehouse_db) -> None:
+    """A statement longer than the connect timeout must finish (a 1M-row load's constraint checks
+    run for minutes on a busy server); with pg8000's socket timeout left on, this read timed out."""
+    con = connect(warehouse_db.credentials, "test-long-statement", timeout=1)
+    try:
+        assert con.run("SELECT pg_sleep(2.5), 1")[0][1] == 1
+    finally:
+        con.close()
+
+
 def test_a_plain_connection_is_refused_by_the_local_stack(warehouse_db, caplog) -> None:
     plain = dataclasses.replace(warehouse_db.credentials, sslmode="disable")
     with caplog.at_level(logging.WARNING, logger="common.db"), pytest.raises(pg8000.exceptions.DatabaseError) as err:
