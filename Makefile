@@ -66,8 +66,8 @@ security: venv ## bandit, pip-audit, checkov
 bench: venv system-deps ## benchmarks; results in docs/benchmarks.md and benchmarks/results/
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
-build: venv ## reproducible Lambda zips in build/
-	$(BIN)/python scripts/build_lambdas.py
+build: venv ## reproducible Lambda zips in build/ (RDS_CA_BUNDLE=path: the RDS CA file to ship)
+	$(BIN)/python scripts/build_lambdas.py $(BUILD_ARGS) $(if $(RDS_CA_BUNDLE),--rds-ca-bundle $(RDS_CA_BUNDLE))
 
 local-up: venv system-deps ## start the local stack and leave it running (.local/stack.json)
 	$(BIN)/totes local up

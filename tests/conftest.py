@@ -230,6 +230,17 @@ def warehouse_db(stack: TestStack) -> Iterator[Database]:
         yield db
 
 
+@pytest.fixture
+def bare_warehouse(stack: TestStack, pipeline: Pipeline) -> Iterator[Database]:
+    """An empty database owned by the loader role, never migrated, named by the pipeline's warehouse
+    secret: a new deployment's warehouse before its migration step (``{"action": "migrate"}``)."""
+    with _fresh_database(stack, "template1", WAREHOUSE_ROLE, stack.loader_password, owner=WAREHOUSE_ROLE) as db:
+        pipeline.aws.secretsmanager.put_secret_value(
+            SecretId=pipeline.resources.warehouse_db_secret, SecretString=db.credentials.to_secret_string()
+        )
+        yield db
+
+
 @dataclass
 class AwsClients:
     s3: Any

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 
 from common.db import connect
-from local.migrate import migrate as apply_migrations
 from local.paths import LOCAL_DIR, STACK_FILE
 from local.stack import LocalStack, StackDetails, stop_detached
 
@@ -123,15 +122,4 @@ def simulate(seed: SeedOpt = 7) -> None:
     console.print(report.describe())
 
 
-def migrate() -> None:
-    """Apply pending warehouse migrations to the running stack's warehouse (idempotent)."""
-    details = StackDetails.read()
-    con = connect(details.warehouse_credentials, "totes-migrate")
-    try:
-        applied = apply_migrations(con)
-    finally:
-        con.close()
-    console.print(f"applied: {', '.join(applied)}" if applied else "warehouse schema is up to date")
-
-
-TOP_LEVEL_COMMANDS = [seed, simulate, migrate]
+TOP_LEVEL_COMMANDS = [seed, simulate]

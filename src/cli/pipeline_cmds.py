@@ -1,4 +1,4 @@
-"""Commands that run and operate the pipeline: ``run-local``, ``run``, ``status``,
+"""Commands that run and operate the pipeline: ``run-local``, ``run``, ``migrate``, ``status``,
 ``reconcile``, ``replay``/``backfill`` and ``quarantine list|show``.
 
 Every command but ``run-local`` talks to the local stack when one is up
@@ -239,6 +239,46 @@ def run(
             time.sleep(every)
 
 
+def migrate(
+    outputs: OutputsOpt = None,
+    direct: Annotated[
+        bool, typer.Option(help="With --outputs: connect from here with the warehouse secret instead of the function.")
+    ] = False,
+) -> None:
+    """Apply pending warehouse migrations (idempotent): the local stack's, or a deployment's (--outputs).
+
+    With --outputs the deployed load function applies the migrations it ships
+    ({"action": "migrate"}); `make deploy` runs this after terraform apply.
+    """
+    from common.db import connect
+    from load.schema import migrate as apply_migrations
+    from local.stack import StackDetails
+    from ops.migrate import MigrateError, invoke_migration, migrate_direct
+
+    if outputs is None:
+        try:
+            details = StackDetails.read()
+        except FileNotFoundError as exc:
+            console.print(f"[red]{exc}[/] (or give --outputs outputs.json for a deployment)")
+            raise typer.Exit(2) from exc
+        con = connect(details.warehouse_credentials, "totes-migrate")
+        try:
+            applied = apply_migrations(con)
+        finally:
+            con.close()
+        via = "the local stack's warehouse"
+    else:
+        _quiet_servers()
+        target = _target(outputs)
+        try:
+            result = migrate_direct(target) if direct else invoke_migration(target)
+        except MigrateError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        applied, via = result.applied, result.via
+    console.print(f"applied ({via}): {', '.join(applied)}" if applied else f"warehouse schema is up to date ({via})")
+
+
 def status(outputs: OutputsOpt = None) -> None:
     """Watermarks, last run of each stage, lag, quarantine counts, failure-queue depth."""
     from ops.status import collect_status
@@ -420,6 +460,7 @@ def quarantine_show(
 TOP_LEVEL_COMMANDS = {
     "run-local": run_local,
     "run": run,
+    "migrate": migrate,
     "status": status,
     "reconcile": reconcile,
     "replay": replay,

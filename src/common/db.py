@@ -42,7 +42,7 @@ _Con = TypeVar("_Con", pg8000.native.Connection, pg8000.Connection)
 SSLMODES = ("verify-full", "require", "disable")
 DEFAULT_SSLMODE = "verify-full"
 CODE_ROOT = Path(__file__).resolve().parents[1]  # src/ in a checkout, the zip's root in Lambda
-# Put into every zip by scripts/build_lambdas.py when the RDS bundle is available.
+# Put into every zip by lambda_build.zips when the RDS bundle is available.
 BUNDLED_CA = Path(__file__).resolve().parent / "certs" / "rds-global-bundle.pem"
 _PEM_PREFIX = "-----BEGIN"
 

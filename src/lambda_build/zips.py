@@ -3,7 +3,17 @@
 Each zip holds ``src/common``, ``src/lake`` (the lake contracts), ``src/<stage>`` and the run-time packages marked
 ``# zip`` in requirements.txt (aws-lambda-powertools, pycountry), installed as
 python3.12 manylinux x86_64 wheels. pandas, pyarrow, pg8000 and awswrangler are
-not in the zip: they come from the AWS SDK for pandas layer (terraform/lambda.tf).
+not in the zip: they come from the AWS SDK for pandas layer (terraform/lambda.tf;
+the exact versions are in layer-requirements.txt). The load zip also carries
+``sql/warehouse/`` (the migrations it applies, ``load.schema``), and every zip carries
+the RDS CA bundle as ``common/certs/rds-global-bundle.pem`` when it is available, the
+CA that ``common.db`` trusts by default for verify-full TLS.
+
+The RDS CA bundle: ``--rds-ca-bundle PATH`` (``make build RDS_CA_BUNDLE=path``) takes
+a file you have; otherwise ``build/certs/rds-global-bundle.pem`` is used, downloaded
+from AWS when missing and checked against the pinned sha256 below. Without internet
+the zips are built without it and a warning says so (``make build``/``run``/``test``
+never need it); ``--require-rds-ca`` (``make deploy``) makes its absence an error.
 
 Reproducible means the same code gives the same bytes, so Terraform's
 ``source_code_hash`` only changes (and a function is only redeployed) when the
@@ -25,9 +35,12 @@ import argparse
 import hashlib
 import os
 import shutil
+import ssl
 import subprocess  # nosec B404 - runs pip with a fixed argument list
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -36,6 +49,20 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SRC_DIR = REPO_ROOT / "src"
 BUILD_DIR = REPO_ROOT / "build"
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
+WAREHOUSE_SQL_DIR = REPO_ROOT / "sql" / "warehouse"
+SQL_ARCHIVE_DIR = "sql/warehouse"  # where load.schema looks in the zip
+MIGRATION_STAGE = "load"
+
+# The RDS CA bundle (every region's root and intermediate CAs), which the RDS docs name
+# for verify-full: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html
+RDS_CA_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+# sha256 of the bundle as last reviewed. AWS adds CAs to it (new regions, rotations):
+# when the download no longer matches, the build says so; review the new file and
+# update this pin (or pass --rds-ca-bundle).
+RDS_CA_SHA256 = "05c6b4a9bf4daa95c888711481e19cc8e2e11aed4de8db759f51f4a6fce64917"
+RDS_CA_CACHE = BUILD_DIR / "certs" / "rds-global-bundle.pem"
+RDS_CA_ARCHIVE_NAME = "common/certs/rds-global-bundle.pem"  # common.db.BUNDLED_CA
+_DOWNLOAD_TIMEOUT_S = 20
 
 STAGES = ("ingestion", "transform", "load")
 SHARED_PACKAGES = ("common", "lake")  # in every zip: what the stages share, and the lake contracts
@@ -61,6 +88,57 @@ EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 
 class BuildError(RuntimeError):
     """The zips cannot be built (a stage package or the dependencies are missing)."""
+
+
+def _is_pem_bundle(data: bytes) -> bool:
+    return data.lstrip().startswith(b"-----BEGIN CERTIFICATE-----") and b"-----END CERTIFICATE-----" in data
+
+
+def fetch_rds_ca(cache: Path = RDS_CA_CACHE, url: str | None = None, sha256: str | None = None) -> Path:
+    """Download the RDS CA bundle into ``cache`` unless it is there; verify the pinned sha256.
+
+    Raises ``BuildError`` when it cannot be downloaded or does not match the pin.
+    """
+    url, sha256 = url or RDS_CA_URL, sha256 or RDS_CA_SHA256
+    if cache.is_file():
+        return cache
+    try:
+        context = ssl.create_default_context()
+        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S, context=context) as response:  # noqa: S310  # nosec B310 - fixed https URL
+            data = response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise BuildError(f"cannot download the RDS CA bundle from {url}: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise BuildError(
+            f"the RDS CA bundle from {url} has sha256 {digest}, not the pinned {sha256}: AWS may have "
+            "updated it. Review the new bundle, then update RDS_CA_SHA256 in src/lambda_build/zips.py "
+            "(or pass a reviewed file with --rds-ca-bundle / make RDS_CA_BUNDLE=path)."
+        )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(data)
+    return cache
+
+
+def resolve_rds_ca(given: Path | None, *, fetch: bool, required: bool, cache: Path = RDS_CA_CACHE) -> Path | None:
+    """The RDS CA bundle to ship: ``given``, else the cached/fetched one; None if unavailable and not required."""
+    if given is not None:
+        if not given.is_file() or not _is_pem_bundle(given.read_bytes()):
+            raise BuildError(f"--rds-ca-bundle {given}: not a PEM file of certificates")
+        return given
+    try:
+        if cache.is_file() or fetch:
+            return fetch_rds_ca(cache)
+        raise BuildError(f"no RDS CA bundle at {cache} (and no download asked for)")
+    except BuildError as exc:
+        if required:
+            raise
+        print(
+            f"build_lambdas: warning: {exc}; the zips are built without it (common.db then trusts the "
+            "system store unless a secret names its CA in sslrootcert)",
+            file=sys.stderr,
+        )
+        return None
 
 
 def zip_requirements(requirements: Path = REQUIREMENTS) -> list[str]:
@@ -117,7 +195,14 @@ def _files_under(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-def stage_entries(stage: str, src_dir: Path, deps_dir: Path) -> dict[str, Path]:
+def stage_entries(
+    stage: str,
+    src_dir: Path,
+    deps_dir: Path,
+    *,
+    sql_dir: Path = WAREHOUSE_SQL_DIR,
+    rds_ca: Path | None = None,
+) -> dict[str, Path]:
     """Map every archive name of ``stage``'s zip to the file it comes from."""
     entries: dict[str, Path] = {}
     for file in _files_under(deps_dir):
@@ -129,6 +214,14 @@ def stage_entries(stage: str, src_dir: Path, deps_dir: Path) -> dict[str, Path]:
             raise BuildError(f"{package_dir} is not a Python package (no __init__.py or handler.py)")
         for file in _files_under(package_dir):
             entries[file.relative_to(src_dir).as_posix()] = file
+    if stage == MIGRATION_STAGE:
+        migrations = sorted(sql_dir.glob("[0-9][0-9][0-9]_*.sql"))
+        if not migrations:
+            raise BuildError(f"no warehouse migrations in {sql_dir}")
+        for file in migrations:
+            entries[f"{SQL_ARCHIVE_DIR}/{file.name}"] = file
+    if rds_ca is not None:
+        entries[RDS_CA_ARCHIVE_NAME] = rds_ca
     return entries
 
 
@@ -160,15 +253,20 @@ def build(
     src_dir: Path = SRC_DIR,
     requirements: Path = REQUIREMENTS,
     deps_cache: Path | None = None,
+    sql_dir: Path = WAREHOUSE_SQL_DIR,
+    rds_ca: Path | None = None,
 ) -> dict[str, Path]:
-    """Build one zip per stage into ``out_dir``; return {stage: zip path}."""
+    """Build one zip per stage into ``out_dir``; return {stage: zip path}.
+
+    ``rds_ca``: the RDS CA bundle to ship in every zip (``resolve_rds_ca``), or None.
+    """
     deps_dir = install_dependencies(zip_requirements(requirements), deps_cache or BUILD_DIR / ".deps")
     built = {}
     for stage in stages:
         if stage not in STAGES:
             raise BuildError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
         out_path = out_dir / f"{stage}.zip"
-        write_zip(stage_entries(stage, src_dir, deps_dir), out_path)
+        write_zip(stage_entries(stage, src_dir, deps_dir, sql_dir=sql_dir, rds_ca=rds_ca), out_path)
         built[stage] = out_path
     return built
 
@@ -177,12 +275,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=BUILD_DIR, help="where the zips go (default: build/)")
     parser.add_argument("--stage", action="append", choices=STAGES, help="build only this stage (repeatable)")
+    parser.add_argument("--rds-ca-bundle", type=Path, help="a reviewed RDS CA bundle file to ship (no download)")
+    parser.add_argument("--no-fetch-rds-ca", action="store_true", help="do not download the RDS CA bundle")
+    parser.add_argument("--require-rds-ca", action="store_true", help="fail without the RDS CA bundle (deploys)")
     args = parser.parse_args(argv)
     try:
-        built = build(args.stage or STAGES, out_dir=args.out_dir)
+        rds_ca = resolve_rds_ca(args.rds_ca_bundle, fetch=not args.no_fetch_rds_ca, required=args.require_rds_ca)
+        built = build(args.stage or STAGES, out_dir=args.out_dir, rds_ca=rds_ca)
     except BuildError as exc:
         print(f"build_lambdas: {exc}", file=sys.stderr)
         return 1
+    print(f"RDS CA bundle in the zips: {rds_ca or 'none'}")
     for stage, path in built.items():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         print(f"{path}  sha256={digest}  {path.stat().st_size} bytes  ({stage})")

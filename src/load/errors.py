@@ -34,6 +34,22 @@ class ParquetSchemaError(LoadError, FatalError):
     """A Parquet file's columns or types do not match the warehouse contract (until fixed upstream)."""
 
 
+class WarehouseSchemaError(LoadError, FatalError):
+    """The warehouse's schema is older than this code: nothing was loaded (fatal until migrated)."""
+
+
+class MigrationError(LoadError, FatalError):
+    """A migration failed, or an applied migration file was edited afterwards."""
+
+
+class MigrationBusyError(LoadError, RetriableError):
+    """A load held the warehouse longer than a migration waits for it; try again."""
+
+
+class UnknownActionError(LoadError, FatalError):
+    """The load event names an action this code does not have."""
+
+
 # -- internal: raised and handled inside the stage, never out of a run -----------------------
 
 

@@ -19,7 +19,7 @@ from load.errors import sqlstate
 
 logger = get_logger("load")
 
-# Any constant shared by every loader of this warehouse (local.migrate uses 7_130_001).
+# Any constant shared by every loader of this warehouse (load.schema's migrator uses 7_130_001).
 LOAD_LOCK_KEY = 7_130_005
 _LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of lock_timeout expiring
 

@@ -1,6 +1,6 @@
 """The warehouse schema: apply the migrations (``sql/warehouse/NNN_*.sql``) and check them.
 
-The migrations ship with the load stage: ``scripts/build_lambdas.py`` puts
+The migrations ship with the load stage: ``lambda_build.zips`` puts
 ``sql/warehouse/`` into the load zip, so the deployed load function can apply them
 (event ``{"action": "migrate"}``, invoked by ``totes migrate --outputs`` after each
 deploy) and knows which schema version its code needs.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pg8000.exceptions
 import pg8000.native
 
-from load.errors import LoadError
+from load.errors import MigrationBusyError, MigrationError, WarehouseSchemaError, refusal_reason
 from load.lock import load_lock
 
 # In the load zip, sql/ sits next to the packages; in a checkout, next to src/.
@@ -34,14 +34,6 @@ MIGRATE_HINT = (
     f"apply the migrations first: `{MIGRATE_COMMAND}` (Terraform outputs of the deployment; it invokes the "
     'load function with {"action": "migrate"}), or `totes migrate` for the local stack'
 )
-
-
-class MigrationError(LoadError):
-    """A migration failed, or an applied migration file was edited afterwards."""
-
-
-class WarehouseSchemaError(LoadError):
-    """The warehouse's schema is older than this code: nothing was loaded (fatal until migrated)."""
 
 
 def migrations_dir() -> Path:
@@ -108,7 +100,7 @@ def migrate(
         )
         with load_lock(con, load_lock_wait_seconds) as locked:
             if not locked:
-                raise MigrationError(f"a load held the warehouse for {load_lock_wait_seconds:.0f} s; try again")
+                raise MigrationBusyError(f"a load held the warehouse for {load_lock_wait_seconds:.0f} s; try again")
             applied = dict(con.run("SELECT version, checksum FROM pipeline.schema_migrations"))
             for m in discover(folder):
                 if m.version in applied:
@@ -128,7 +120,7 @@ def migrate(
                     con.run("COMMIT")
                 except (pg8000.exceptions.Error, OSError) as exc:
                     con.run("ROLLBACK")
-                    raise MigrationError(f"migration {m.path.name} failed: {exc}") from exc
+                    raise MigrationError(f"migration {m.path.name} failed: {refusal_reason(exc)}") from exc
                 applied_now.append(m.version)
     finally:
         con.run("SELECT pg_advisory_unlock(:k)", k=_LOCK_KEY)

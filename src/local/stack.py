@@ -20,7 +20,7 @@ import pg8000.native
 from pg8000.native import identifier, literal
 
 from common.db import DbCredentials, connect
-from local.migrate import migrate
+from load.schema import migrate
 from local.moto_server import MotoServer, start_moto
 from local.paths import LOCAL_DIR, SQL_DIR, STACK_FILE
 from local.postgres_server import PostgresServer, start_postgres

@@ -28,7 +28,7 @@ from typing import Any
 import pg8000.native
 
 from common.warehouse_tables import LOAD_ORDER
-from ops.runner import LambdaContext, describe_function, function_environment, load_handler
+from ops.runner import invoke_in_process
 from ops.status import ledger_columns
 
 # Every star table, facts included: a replay clears them all before reloading.
@@ -79,10 +79,7 @@ def invoke_sweep(lambda_client: Any, function: str, overrides: dict[str, str] | 
     ``overrides`` win over the function's configured environment (used to point
     transform and load at a new processed generation).
     """
-    fn = describe_function(lambda_client, function)
-    handler = load_handler(fn.handler)
-    with function_environment({**fn.environment, **(overrides or {})}):
-        return handler({}, LambdaContext(fn.name, fn.arn, memory_limit_in_mb=fn.memory, timeout_seconds=fn.timeout))
+    return invoke_in_process(lambda_client, function, {}, overrides)
 
 
 def new_generation_bucket(s3: Any, processed_bucket: str, region: str | None) -> str:

@@ -214,6 +214,21 @@ def load_handler(spec: str) -> Handler:
     return handler  # type: ignore[no-any-return]
 
 
+def invoke_in_process(
+    lambda_client: Any, function: str, event: dict[str, Any], overrides: dict[str, str] | None = None
+) -> Any:
+    """Call a deployed function's handler in this process with ``event``, as Lambda would.
+
+    The handler, environment and limits come from the function's configuration (moto's
+    or an account's); ``overrides`` win over its environment. For where no Lambda runs
+    the code (moto) and for ops tools that run a stage's code here (replay).
+    """
+    fn = describe_function(lambda_client, function)
+    handler = load_handler(fn.handler)
+    with function_environment({**fn.environment, **(overrides or {})}):
+        return handler(event, LambdaContext(fn.name, fn.arn, memory_limit_in_mb=fn.memory, timeout_seconds=fn.timeout))
+
+
 @contextlib.contextmanager
 def overlay_environ(variables: dict[str, str]) -> Iterator[None]:
     """Set ``variables`` in ``os.environ`` for the duration, then restore what was there."""

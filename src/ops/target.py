@@ -51,10 +51,10 @@ class Target:
 
     @property
     def region(self) -> str | None:
-        """The stack's region locally; in AWS the one boto3 resolves (profile, environment)."""
+        """The stack's region locally; in AWS the outputs' ``aws_region``, else the one boto3 resolves."""
         if self.is_local:
             return self.aws_env.get("AWS_REGION")
-        return boto3.session.Session().region_name
+        return self.output("aws_region") or boto3.session.Session().region_name
 
     def output(self, name: str) -> Any:
         value = self.outputs.get(name)
@@ -66,7 +66,7 @@ class Target:
 
     def client(self, service: str) -> Any:
         if not self.is_local:
-            return boto3.client(service)
+            return boto3.client(service, region_name=self.region)
         # moto's fake credentials, explicitly: no real AWS credentials are ever used locally.
         return boto3.client(
             service,

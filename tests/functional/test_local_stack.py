@@ -6,7 +6,7 @@ import pg8000.native
 import pytest
 
 from common.source_tables import SOURCE_TABLES, ColumnType
-from local.migrate import discover, migrate
+from load.schema import discover, migrate
 
 # information_schema data_type for each contract type
 _PG_TYPE = {

@@ -143,3 +143,48 @@ def test_dependency_cache_is_reused(tmp_path: Path) -> None:
     assert build_lambdas.install_dependencies(specs, cache) == first
     assert first.name == build_lambdas._deps_key(specs)
     assert build_lambdas._deps_key([*specs, "six"]) != first.name
+
+
+def _pem_bundle(tmp_path: Path) -> Path:
+    from local.tls import make_ca
+
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(make_ca("RDS stand-in 1").cert_pem + make_ca("RDS stand-in 2").cert_pem)
+    return bundle
+
+
+def test_the_load_zip_carries_the_migrations_and_every_zip_the_rds_ca(tmp_path: Path) -> None:
+    bundle = _pem_bundle(tmp_path)
+    built = build_lambdas.build(out_dir=tmp_path / "out", rds_ca=bundle)
+    migrations = sorted(p.name for p in (REPO_ROOT / "sql" / "warehouse").glob("[0-9][0-9][0-9]_*.sql"))
+    assert migrations
+    for stage, path in built.items():
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            assert archive.read("common/certs/rds-global-bundle.pem") == bundle.read_bytes(), stage
+        shipped = sorted(n.removeprefix("sql/warehouse/") for n in names if n.startswith("sql/"))
+        assert shipped == (migrations if stage == "load" else []), stage
+    # Without a bundle nothing is added (the build never needs one).
+    with zipfile.ZipFile(build_lambdas.build(["ingestion"], out_dir=tmp_path / "bare")["ingestion"]) as archive:
+        assert not [n for n in archive.namelist() if n.startswith("common/certs/")]
+
+
+def test_the_rds_ca_download_is_checked_against_the_pin(tmp_path: Path) -> None:
+    bundle = _pem_bundle(tmp_path)
+    digest = _sha256(bundle)
+    fetched = build_lambdas.fetch_rds_ca(tmp_path / "cache" / "ca.pem", url=bundle.as_uri(), sha256=digest)
+    assert fetched.read_bytes() == bundle.read_bytes()
+    with pytest.raises(build_lambdas.BuildError, match=f"has sha256 {digest}, not the pinned 0{{64}}"):
+        build_lambdas.fetch_rds_ca(tmp_path / "other" / "ca.pem", url=bundle.as_uri(), sha256="0" * 64)
+    assert not (tmp_path / "other" / "ca.pem").exists()  # a mismatch is never cached
+
+
+def test_without_the_rds_ca_the_build_warns_and_a_deploy_build_fails(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(build_lambdas, "RDS_CA_URL", (tmp_path / "missing.pem").as_uri())  # offline stand-in
+    cache = tmp_path / "cache" / "ca.pem"
+    assert build_lambdas.resolve_rds_ca(None, fetch=True, required=False, cache=cache) is None
+    assert "built without it" in capsys.readouterr().err
+    with pytest.raises(build_lambdas.BuildError, match="cannot download the RDS CA bundle"):
+        build_lambdas.resolve_rds_ca(None, fetch=True, required=True, cache=cache)
+    with pytest.raises(build_lambdas.BuildError, match="not a PEM file"):
+        build_lambdas.resolve_rds_ca(REPO_ROOT / "README.md", fetch=False, required=True)

@@ -8,34 +8,27 @@ without the other, the runtime test proves a layer that is not the deployed one.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
+from lambda_build.layer import aws_sdk_pandas_version, layer_pins
+from lambda_build.zips import BuildError
 from local.terraform_local import TerraformError, variable_default
-
-LAYER_REQUIREMENTS = Path(__file__).resolve().parents[3] / "layer-requirements.txt"
-
-
-def _pinned_layer_version(text: str) -> str:
-    match = re.search(r"^awswrangler==([0-9]+\.[0-9]+\.[0-9]+)\s*(?:#.*)?$", text, flags=re.MULTILINE)
-    if match is None:
-        raise AssertionError(f"{LAYER_REQUIREMENTS.name} pins no awswrangler==X.Y.Z (the layer's version)")
-    return match.group(1)
 
 
 def test_terraform_deploys_the_layer_version_the_runtime_test_installs() -> None:
-    if not LAYER_REQUIREMENTS.exists():
-        pytest.skip(f"{LAYER_REQUIREMENTS.name} is not in this checkout yet (issue 12, part A)")
-    assert variable_default("aws_sdk_pandas_version") == _pinned_layer_version(LAYER_REQUIREMENTS.read_text())
+    assert variable_default("aws_sdk_pandas_version") == aws_sdk_pandas_version()
 
 
-def test_the_pin_is_read_from_its_awswrangler_line() -> None:
-    text = "# AWS SDK for pandas 3.16.1 layer, python3.12\npandas==2.2.3\nawswrangler==3.16.1  # the layer\n"
-    assert _pinned_layer_version(text) == "3.16.1"
-    with pytest.raises(AssertionError, match="pins no awswrangler"):
-        _pinned_layer_version("pandas==2.2.3\nawswrangler>=3\n")
+def test_the_pin_is_read_from_its_awswrangler_line(tmp_path: Path) -> None:
+    pins = tmp_path / "layer-requirements.txt"
+    pins.write_text("# AWS SDK for pandas 3.16.1 layer, python3.12\npandas==2.2.3\nawswrangler==3.16.1  # the layer\n")
+    assert aws_sdk_pandas_version(pins) == "3.16.1"
+    assert layer_pins(pins) == {"pandas": "2.2.3", "awswrangler": "3.16.1"}
+    pins.write_text("pandas==2.2.3\nawswrangler>=3\n")
+    with pytest.raises(BuildError, match="pins no awswrangler"):
+        aws_sdk_pandas_version(pins)
 
 
 def test_variable_default_reads_a_string_default_and_refuses_anything_else(tmp_path: Path) -> None:

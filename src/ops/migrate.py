@@ -1,0 +1,90 @@
+"""Apply the warehouse migrations to a deployed pipeline (``totes migrate --outputs``).
+
+The migrations ship in the load function's zip (``load.schema``), so the deployed load
+function applies them: it is invoked with ``{"action": "migrate"}`` and does it from
+inside the deployment's network, with its own role and the warehouse secret, over
+verify-full TLS. ``make deploy`` runs this right after ``terraform apply``, so a new
+migration is in place before the next scheduled load (which would otherwise stop with
+``WarehouseSchemaError`` naming this command).
+
+Where no Lambda runtime runs the code (the local stack, or moto through
+``AWS_ENDPOINT_URL``), the handler the function names is called in this process with
+the same event: the same code path the deployed function takes.
+
+``direct=True`` instead connects from this machine with the warehouse secret named in
+the outputs (for a warehouse reachable from here, e.g. while the function cannot run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from common.db import connect
+from common.errors import PipelineError
+from load.handler import MIGRATE_ACTION
+from load.schema import applied_versions, migrate
+from ops.runner import invoke_in_process
+from ops.target import Target
+
+MIGRATE_EVENT = {"action": MIGRATE_ACTION}
+
+
+class MigrateError(RuntimeError):
+    """The migration could not be applied (the function failed, or its answer is not a migration result)."""
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    """What a migration call did and how it got there."""
+
+    applied: list[str]  # versions applied by this call (empty: already up to date)
+    schema_versions: list[str] | None  # every applied version afterwards, when read directly
+    via: str  # "lambda <name>", "in-process <name>" or "direct <host>"
+
+
+def runs_lambda_code(target: Target) -> bool:
+    """Whether the target's Lambda runs our code: real AWS, not the local stack nor moto."""
+    return not target.is_local and not os.environ.get("AWS_ENDPOINT_URL")
+
+
+def invoke_migration(target: Target) -> MigrateResult:
+    """Invoke the deployed load function with ``{"action": "migrate"}`` and return its answer."""
+    function = str(target.output("load_function_name"))
+    lambda_client = target.client("lambda")
+    if not runs_lambda_code(target):
+        try:
+            answer = invoke_in_process(lambda_client, function, dict(MIGRATE_EVENT))
+        except PipelineError as exc:  # what the deployed function would report as its error
+            raise MigrateError(f"the load function {function} failed to migrate the warehouse: {exc}") from exc
+        return MigrateResult(_applied(answer, function), None, f"in-process {function}")
+    response = lambda_client.invoke(
+        FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(MIGRATE_EVENT).encode()
+    )
+    payload = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        detail = f"{payload.get('errorType')}: {payload.get('errorMessage')}" if isinstance(payload, dict) else payload
+        raise MigrateError(f"the load function {function} failed to migrate the warehouse: {detail}")
+    return MigrateResult(_applied(payload, function), None, f"lambda {function}")
+
+
+def _applied(answer: Any, function: str) -> list[str]:
+    if not isinstance(answer, dict) or answer.get("action") != MIGRATE_ACTION or "applied" not in answer:
+        raise MigrateError(f"{function} did not answer as a migration (is the deployed code older?): {answer!r}")
+    return [str(v) for v in answer["applied"]]
+
+
+def migrate_direct(target: Target) -> MigrateResult:
+    """Connect from here with the target's warehouse credentials and apply the migrations."""
+    creds = target.warehouse_credentials()
+    con = connect(creds, "totes-migrate")
+    try:
+        applied = migrate(con)
+        versions = sorted(applied_versions(con))
+    except PipelineError as exc:
+        raise MigrateError(f"migrating the warehouse at {creds.host}:{creds.port} failed: {exc}") from exc
+    finally:
+        con.close()
+    return MigrateResult(applied, versions, f"direct {creds.host}:{creds.port}")
