@@ -57,7 +57,7 @@ def invoke_migration(target: Target) -> MigrateResult:
     if not runs_lambda_code(target):
         try:
             answer = invoke_in_process(lambda_client, function, dict(MIGRATE_EVENT))
-        except PipelineError as exc:  # what the deployed function would report as its error
+        except Exception as exc:  # any error of the handler, as Lambda would report it
             raise MigrateError(f"the load function {function} failed to migrate the warehouse: {exc}") from exc
         return MigrateResult(_applied(answer, function), None, f"in-process {function}")
     response = lambda_client.invoke(

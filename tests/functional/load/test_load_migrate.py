@@ -163,3 +163,15 @@ def test_a_failing_migration_exits_non_zero_naming_the_file_and_applies_nothing(
     assert f"failed to migrate the warehouse: migration {ALL_VERSIONS[0]}.sql failed" in said
     assert 'relation "dim_date" already exists' in said
     assert _versions(stack, bare_warehouse) == []
+
+
+def test_migrate_before_the_warehouse_secret_is_set_says_so(pipeline, bare_warehouse, outputs_file) -> None:
+    """The first `make deploy` of an account: the secret exists (Terraform) but holds no credentials yet."""
+    secret = pipeline.resources.warehouse_db_secret
+    pipeline.aws.secretsmanager.put_secret_value(SecretId=secret, SecretString="{}")
+    result = CliRunner().invoke(app, ["migrate", "--outputs", str(outputs_file)])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "failed to migrate the warehouse" in said
+    assert f"secret '{secret}' is not a database secret" in said
+    assert "Traceback" not in result.output
