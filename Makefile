@@ -11,9 +11,9 @@ STAMP := $(VENV)/.installed
 SCALE ?= 1
 SEED ?= 42
 ENV ?= dev
-# make test's pytest-xdist workers (each its own PostgreSQL and moto): 0 = one process, in file
-# order; TEST_WORKERS=auto = one per core (see docs/testing.md for the known order dependence).
-TEST_WORKERS ?= 0
+# make test's pytest-xdist workers (each its own PostgreSQL and moto): auto = one per core;
+# 0 = one process, in file order (docs/testing.md).
+TEST_WORKERS ?= auto
 TF_DIR := terraform
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
