@@ -71,10 +71,17 @@ class WarehouseTable:
 
     @property
     def version_constraint(self) -> str:
-        """The unique constraint that makes a fact version unique (001_star_schema.sql)."""
+        """The unique constraint that makes a fact version unique (005_deletions_and_corrections.sql)."""
         if self.kind is not Kind.FACT:
             raise ValueError(f"{self.name} is not a fact table")
         return f"{self.name}_version_uq"
+
+    @property
+    def version_columns(self) -> tuple[str, ...]:
+        """The columns of the version constraint: (source id, last_updated, content)."""
+        if self.kind is not Kind.FACT:
+            raise ValueError(f"{self.name} is not a fact table")
+        return (self.key, "last_updated_date", "last_updated_time", CONTENT_HASH)
 
 
 # The serial surrogate key of each fact (assigned by the warehouse on insert).
@@ -83,6 +90,13 @@ FACT_SURROGATE_KEYS: dict[str, str] = {
     "fact_purchase_order": "purchase_record_id",
     "fact_payment": "payment_record_id",
 }
+
+# Fact columns the warehouse fills itself, absent from the Parquet like the surrogate key
+# (005_deletions_and_corrections.sql): ``is_deleted`` defaults to false (load writes the
+# deletion versions, SPEC §2 "Deletion"); ``content_hash`` is generated from every other column.
+IS_DELETED = "is_deleted"
+CONTENT_HASH = "content_hash"
+FACT_WAREHOUSE_COLUMNS: tuple[str, ...] = (IS_DELETED, CONTENT_HASH)
 
 _I, _S, _D, _T, _B = pa.int32(), pa.string(), pa.date32(), pa.time64("us"), pa.bool_()
 _MONEY = pa.decimal128(10, 2)

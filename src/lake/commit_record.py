@@ -8,7 +8,9 @@ it names. Document (docs/architecture.md, "Processed bucket layout")::
      "tables": {warehouse_table: {"key": "tables/..." | null, "rows": n}, ...},   all eleven
      "snapshots": {source_table: "snapshot/..." | null, ...},                     all eight
      "quarantine": {source_table: {"key": "quarantine/...", "rows": n}, ...},     tables with rejects
-     "rows_quarantined": n, "duration_ms": n, "committed_at": "2026-11-22T10:00:03.412Z"}
+     "rows_quarantined": n, "duration_ms": n, "committed_at": "2026-11-22T10:00:03.412Z",
+     "deletions": {fact_table: {"observed_at": "...", "ids": [7]}}}                 comparison runs only
+
 
 Read strictly: loading a run that was misread cannot be undone.
 """
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from common.s3_store import LakeStore, ObjectMissingError
-from common.warehouse_tables import LOAD_ORDER, TABLES
+from common.warehouse_tables import FACTS, LOAD_ORDER, TABLES
+from lake.changes import Deletions
 from lake.errors import CommitRecordError
 from lake.keys import run_key, table_prefix
 
@@ -64,6 +67,8 @@ class CommitRecord:
     rows_quarantined: int = 0
     duration_ms: int | None = None
     committed_at: str | None = None
+    # Source ids of facts found deleted by a comparison run (``lake.changes``): load writes deletion versions.
+    deletions: dict[str, Deletions] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -91,6 +96,7 @@ class CommitRecord:
             "rows_quarantined": self.rows_quarantined,
             "duration_ms": self.duration_ms,
             "committed_at": self.committed_at,
+            **({"deletions": {t: d.to_doc() for t, d in sorted(self.deletions.items())}} if self.deletions else {}),
         }
 
     @classmethod
@@ -129,6 +135,7 @@ class CommitRecord:
             rows_quarantined=int(doc.get("rows_quarantined") or 0),
             duration_ms=doc.get("duration_ms"),
             committed_at=doc.get("committed_at"),
+            deletions=_deletions(key, doc.get("deletions") or {}),
         )
 
 
@@ -141,6 +148,15 @@ def _table_ref(record_key: str, name: str, entry: Any) -> ObjectRef:
     if not isinstance(obj_key, str) or not obj_key.startswith(table_prefix(name)):
         raise CommitRecordError(f"{record_key}: {name} key {obj_key!r} is outside {table_prefix(name)}")
     return ObjectRef(obj_key, entry["rows"])
+
+
+def _deletions(record_key: str, doc: Any) -> dict[str, Deletions]:
+    if not isinstance(doc, dict) or not set(doc) <= set(FACTS):
+        raise CommitRecordError(f"{record_key}: deletions must map fact tables to ids: {doc!r}")
+    try:
+        return {name: Deletions.from_doc(entry, f"{record_key} deletions.{name}") for name, entry in doc.items()}
+    except ValueError as exc:
+        raise CommitRecordError(str(exc)) from exc
 
 
 def _quarantine_ref(record_key: str, name: str, entry: Any) -> ObjectRef:

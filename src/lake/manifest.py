@@ -11,7 +11,10 @@ Document (docs/architecture.md, "Ingest bucket layout")::
                                 "window_end": "...", "sha256": "<hex>"}, ...},
      "watermarks": {"sales_order": "2026-11-22T10:00:00.000", ...},
      "recent_keys": "state/recent-keys/0000000042-3f2a9c0d1b7e.json.gz",
-     "future_rows": {"sales_order": {"rows": 1, "keys": [...]}}}
+     "future_rows": {"sales_order": {"rows": 1, "keys": [...]}},
+     "changes": {"sales_order": {"observed_at": "...", "deleted": [7], "changed_in_place": [9]}}}
+
+``changes`` is present on a comparison run only (``lake.changes``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, ClassVar
 
 from common.s3_store import LakeStore, ObjectMissingError
 from common.source_tables import SOURCE_TABLES
+from lake.changes import TableChanges
 from lake.errors import ManifestError
 from lake.keys import run_key
 
@@ -63,6 +67,8 @@ class IngestManifest:
     recent_keys: str | None = None
     # Rows stamped in the future, per table: {"rows", "keys"} (``ingestion.future_rows``).
     future_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A comparison run's findings per source table (``lake.changes``); {} on an incremental run.
+    changes: dict[str, TableChanges] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -81,6 +87,7 @@ class IngestManifest:
             "watermarks": dict(sorted(self.watermarks.items())),
             "recent_keys": self.recent_keys,
             "future_rows": dict(sorted(self.future_rows.items())),
+            **({"changes": {t: c.to_doc() for t, c in sorted(self.changes.items())}} if self.changes else {}),
         }
 
     @classmethod
@@ -116,9 +123,19 @@ class IngestManifest:
                 watermarks=dict(watermarks),
                 recent_keys=doc.get("recent_keys"),
                 future_rows=dict(doc.get("future_rows") or {}),
+                changes=_changes(key, doc.get("changes") or {}),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ManifestError(f"{key}: malformed commit record: {exc!r}") from exc
+
+
+def _changes(key: str, doc: Any) -> dict[str, TableChanges]:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{key}: changes is a {type(doc).__name__}, not an object")
+    unknown = sorted(set(doc) - set(SOURCE_TABLES))
+    if unknown:
+        raise ManifestError(f"{key}: changes name tables outside the source allow-list: {unknown}")
+    return {name: TableChanges.from_doc(entry, f"{key} changes.{name}") for name, entry in doc.items()}
 
 
 def read_manifest(store: LakeStore, seq: int) -> IngestManifest | None:

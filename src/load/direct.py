@@ -83,12 +83,12 @@ class _Unique:
 def _expected_uniques(fact: WarehouseTable) -> set[_Unique]:
     return {
         _Unique(f"{fact.name}_pkey", True, (fact.surrogate_key,)),
-        _Unique(fact.version_constraint, False, (fact.key, "last_updated_date", "last_updated_time")),
+        _Unique(fact.version_constraint, False, fact.version_columns),
     }
 
 
 def rebuildable_uniques(con: pg8000.native.Connection, fact: WarehouseTable) -> set[_Unique] | None:
-    """The fact's PK and version constraint if they are exactly 001_star_schema.sql's, else None.
+    """The fact's PK and version constraint if they are exactly the migrations' (001, 005), else None.
 
     Anything else (another index, a deferrable constraint, a column added by hand) would
     not be rebuilt faithfully from the allow-list, so the indexes are then left alone.

@@ -28,6 +28,7 @@ from lake.commit_record import CommitRecord, TableObject, read_commit_record
 from lake.errors import CommitRecordError
 from lake.keys import committed_runs, new_attempt_id
 from load import direct, fact_load, refused, upsert
+from load.deletions import load_deletions
 from load.errors import WarehouseLoadError, is_data_exception, refusal_reason
 from load.fact_load import DirectFact, FactStrategy, StagedFact
 from load.ledger import LedgerEntry, last_loaded_seq, record_run
@@ -66,6 +67,7 @@ class RunLoad:
     dates_generated: int
     max_source_last_updated: dt.datetime | None
     duration_ms: int
+    deletion_versions: dict[str, int] = field(default_factory=dict)  # per fact (load.deletions)
 
     @property
     def rows_loaded(self) -> int:
@@ -420,7 +422,8 @@ def _record(
     dates_generated: int,
     max_lu: dt.datetime | None,
 ) -> RunLoad:
-    """Write the run's ledger row (last, inside its transaction) and return what the run did."""
+    """Deletion versions, then the run's ledger row (last, inside its transaction); return what the run did."""
+    deleted = load_deletions(con, record.deletions) if record.deletions else {}
     # The analytics app's summaries fold this run's fact rows in the same transaction (sql/warehouse/004_analytics.sql).
     con.run("SELECT analytics.refresh_summaries()")
     duration_ms = int((time.perf_counter() - run.started) * 1000)
@@ -433,6 +436,7 @@ def _record(
         dates_generated=dates_generated,
         max_source_last_updated=max_lu,
         duration_ms=duration_ms,
+        deletion_versions=deleted,
     )
     record_run(
         con,
@@ -442,7 +446,7 @@ def _record(
             commit_key=record.key,
             load_attempt=run.attempt,
             previous_run_seq=run.previous,
-            rows_per_table={n: {"staged": rows, "loaded": loaded.get(n, 0)} for n, rows in staged.items()},
+            rows_per_table=_rows_per_table(staged, loaded, deleted),
             max_source_last_updated=max_lu,
             inferred_members=inferred,
             rows_quarantined=quarantined,
@@ -452,6 +456,15 @@ def _record(
     if hooks.before_commit:
         hooks.before_commit(record.run_seq)
     return result
+
+
+def _rows_per_table(
+    staged: dict[str, int], loaded: dict[str, int], deleted: dict[str, int]
+) -> dict[str, dict[str, int]]:
+    rows = {n: {"staged": count, "loaded": loaded.get(n, 0)} for n, count in staged.items()}
+    for name, count in deleted.items():
+        rows.setdefault(name, {"staged": 0, "loaded": 0})["deletion_versions"] = count
+    return rows
 
 
 def _rollback(con: pg8000.native.Connection, seq: int) -> None:

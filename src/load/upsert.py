@@ -320,8 +320,10 @@ def _insert_new_versions(con: pg8000.native.Connection, staged: StagedTable) -> 
     """
     fact = staged.table
     cols = _ident_list(fact.column_names)
-    version = (fact.key, "last_updated_date", "last_updated_time")
-    match = " AND ".join(f"f.{identifier(c)} = s.{identifier(c)}" for c in version)
+    # A version is (source id, last_updated, content): equal in every loaded column (all
+    # NOT NULL) is what makes the generated content_hash equal; the version index finds
+    # the few rows of one (id, last_updated) first.
+    match = " AND ".join(f"f.{identifier(c)} = s.{identifier(c)}" for c in fact.column_names)
     con.run("SAVEPOINT load_bulk_insert")
     try:
         con.run(

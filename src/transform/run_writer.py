@@ -16,11 +16,13 @@ import pyarrow as pa
 from common.s3_store import LakeStore
 from common.timefmt import utc_stamp
 from common.warehouse_tables import LOAD_ORDER
+from lake.changes import Deletions
 from lake.commit_record import CommitRecord, ObjectRef
 from lake.keys import snapshot_key, table_key
 from lake.manifest import IngestManifest
 from transform.dimension_plan import SNAPSHOT_TABLES
 from transform.fact_files import FactFiles
+from transform.facts import FACT_FEEDS
 from transform.rejects import QuarantineLog, write_quarantine
 from transform.snapshot import PARQUET_CONTENT_TYPE, State, write_parquet
 
@@ -70,4 +72,14 @@ def write_run(
         rows_quarantined=quarantine.count(),
         duration_ms=round((time.perf_counter() - started) * 1000),
         committed_at=utc_stamp(datetime.now(UTC)),
+        deletions=fact_deletions(manifest),
     )
+
+
+def fact_deletions(manifest: IngestManifest) -> dict[str, Deletions]:
+    """The fact sources' rows a comparison found deleted, by fact (a deleted dimension member stays: SPEC §2)."""
+    return {
+        FACT_FEEDS[table].fact: Deletions(found.observed_at, found.deleted)
+        for table, found in manifest.changes.items()
+        if table in FACT_FEEDS and found.deleted
+    }

@@ -172,7 +172,11 @@ class ProcessedRuns:
         self.store = store
 
     def commit(
-        self, seq: int, tables: dict[str, list[dict[str, Any]]] | None = None, raw: dict[str, bytes] | None = None
+        self,
+        seq: int,
+        tables: dict[str, list[dict[str, Any]]] | None = None,
+        raw: dict[str, bytes] | None = None,
+        deletions: dict[str, dict[str, Any]] | None = None,
     ) -> str:
         """Write the Parquet of each table (``raw`` = bytes as given), then the commit record."""
         attempt = secrets.token_hex(6)
@@ -194,6 +198,7 @@ class ProcessedRuns:
             "snapshots": {},
             "quarantine": {},
             "committed_at": dt.datetime.now(dt.UTC).isoformat(),
+            **({"deletions": deletions} if deletions else {}),
         }
         key = f"runs/{seq:010d}.json"
         self.store.put_new_json(key, record)
