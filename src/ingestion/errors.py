@@ -37,3 +37,7 @@ class StateError(IngestionError, RetriableError):
 
 class CorruptStateError(StateError, FatalError):
     """A state object was read but is not what it must be (a recent-keys object that does not parse)."""
+
+
+class MassDeletionHeldError(IngestionError, FatalError):
+    """A comparison found more rows deleted than the guard allows: nothing was applied (an operator reviews)."""

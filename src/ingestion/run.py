@@ -31,6 +31,7 @@ from common.observability import MetricUnit, get_logger
 from common.s3_store import LakeStore, ObjectExistsError
 from common.timefmt import utc_stamp
 from ingestion import recent_keys
+from ingestion.compare import ComparisonResult, DeleteGuard, run_comparison
 from ingestion.errors import SourceQueryError
 from ingestion.extract import check_source_columns, extract_table
 from ingestion.future_rows import FutureRows, find_future_rows
@@ -278,6 +279,30 @@ def run_ingestion(
     return result
 
 
+def run_compare(
+    *,
+    store: LakeStore,
+    ssm: Any,
+    connection: pg8000.native.Connection,
+    ssm_prefix: str,
+    tables: Sequence[SourceTable],
+    guard: DeleteGuard | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    metrics: Metrics | None = None,
+) -> ComparisonResult:
+    """Run one comparison of the source with the lake (``ingestion.compare``) under the next sequence id.
+
+    Continues from the same state as an incremental run (SSM, rolled forward over later
+    manifests) and claims the next id the same way, so the two never commit one id twice.
+    """
+    previous = _continue_from(store, ssm, ssm_prefix, metrics)
+    claim = _claim(previous)
+    return run_comparison(
+        store=store, ssm=ssm, connection=connection, ssm_prefix=ssm_prefix, tables=tables, previous=previous,
+        run_seq=claim.run_seq, attempt=claim.attempt, guard=guard, clock=clock, metrics=metrics,
+    )  # fmt: skip
+
+
 def _publish(store: LakeStore, ssm: Any, ssm_prefix: str, manifest: IngestManifest) -> None:
     """Update SSM (watermarks, then ``last_run_seq``) for a committed run, converging on the newest manifest."""
     named = publish_state(store, ssm, ssm_prefix, manifest.run_seq, manifest.watermarks)
@@ -317,6 +342,7 @@ def _commit(
         previous_run_seq=previous.run_seq, tables=entries,
         watermarks={**previous.watermarks, **{name: e.window_end for name, e in entries.items()}},
         recent_keys=keys_key, future_rows={t: f.to_doc() for t, f in result.future_rows.items()},
+        compare_state=previous.compare_state,
     )  # fmt: skip
     try:
         write_manifest(store, manifest)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ingestion.errors import CorruptStateError, StateError
 from ingestion.watermarks import validate_watermarks
 from lake import ssm as names
+from lake.changes import CompareState
 from lake.keys import committed_runs
 from lake.manifest import IngestManifest, read_manifest
 
@@ -129,6 +130,8 @@ class Previous:
         Sequence ids found missing: holes among the manifests, or SSM's own run.
     ssm_stale
         SSM's watermarks differ from those of the manifest SSM names.
+    compare_state
+        Where the last comparison left its state (carried forward by every manifest).
     """
 
     run_seq: int
@@ -137,6 +140,7 @@ class Previous:
     rolled_forward: tuple[int, ...] = ()
     missing: tuple[int, ...] = field(default_factory=tuple)
     ssm_stale: bool = False
+    compare_state: CompareState | None = None
 
 
 def resolve_previous(store: LakeStore, state: SsmState) -> Previous:
@@ -169,7 +173,9 @@ def resolve_previous(store: LakeStore, state: SsmState) -> Previous:
         missing.append(last)
         return Previous(last, dict(state.watermarks), None, later, tuple(sorted(missing)))
     stale = not later and manifest.watermarks != state.watermarks
-    return Previous(last, manifest.watermarks, manifest.recent_keys, later, tuple(missing), stale)
+    return Previous(
+        last, manifest.watermarks, manifest.recent_keys, later, tuple(missing), stale, manifest.compare_state
+    )
 
 
 def _read_manifest(store: LakeStore, seq: int) -> IngestManifest | None:

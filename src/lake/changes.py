@@ -86,3 +86,32 @@ class Deletions:
         if not isinstance(doc, Mapping):
             raise ValueError(f"{where}: not an object")
         return cls(_observed_at(doc, where), _ids(doc.get("ids"), f"{where}.ids"))
+
+
+@dataclass(frozen=True)
+class CompareState:
+    """Where the last comparison left its per-table state (``lake.keys.compare_state_key``).
+
+    Every manifest after a comparison carries it forward (like the watermarks), so the next
+    comparison finds it in the last manifest; ``run_seq`` is the comparison's run: the
+    runs after it are what the lake learnt since.
+    """
+
+    run_seq: int
+    tables: dict[str, str]
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"run_seq": self.run_seq, "tables": dict(sorted(self.tables.items()))}
+
+    @classmethod
+    def from_doc(cls, doc: Any, where: str) -> CompareState | None:
+        """None for an absent state; raises ``ValueError`` on a malformed one."""
+        if doc is None:
+            return None
+        if (
+            not isinstance(doc, Mapping)
+            or not isinstance(doc.get("run_seq"), int)
+            or not isinstance(doc.get("tables"), dict)
+        ):
+            raise ValueError(f"{where}: compare_state must be {{run_seq, tables}}, not {doc!r}")
+        return cls(doc["run_seq"], {str(k): str(v) for k, v in doc["tables"].items()})

@@ -4,6 +4,7 @@ Ingest bucket (written by ingestion, read by transform)::
 
     data/<table>/<YYYY-MM-DD>/<seq:010d>-<attempt>.jsonl.gz   a table's rows of one run
     state/recent-keys/<seq:010d>-<attempt>.json.gz            the look-back dedup set
+    state/compare/<table>/<seq:010d>-<attempt>.parquet        a comparison's (id, last_updated, hash) per row
     runs/<seq:010d>.json                                      the manifest (commit record)
 
 Processed bucket (written by transform, read by load and ops)::
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 RUNS_PREFIX = "runs/"
 DATA_PREFIX = "data/"
 RECENT_KEYS_PREFIX = "state/recent-keys/"
+COMPARE_STATE_PREFIX = "state/compare/"
 TABLES_PREFIX = "tables/"
 SNAPSHOT_PREFIX = "snapshot/"
 QUARANTINE_PREFIX = "quarantine/"
@@ -49,6 +51,7 @@ class KeyKind(StrEnum):
     RUN = "run"  # a commit record: the ingestion manifest or the transform commit record
     DATA = "data"
     RECENT_KEYS = "recent-keys"
+    COMPARE_STATE = "compare-state"
     TABLE = "table"
     SNAPSHOT = "snapshot"
     QUARANTINE = "quarantine"
@@ -68,6 +71,7 @@ _PATTERNS: dict[KeyKind, re.Pattern[str]] = {
     KeyKind.RUN: re.compile(rf"^runs/{_SEQ}\.json$"),
     KeyKind.DATA: re.compile(rf"^data/{_TABLE}/(?P<day>\d{{4}}-\d{{2}}-\d{{2}})/{_SEQ}-{_ATTEMPT}\.jsonl\.gz$"),
     KeyKind.RECENT_KEYS: re.compile(rf"^state/recent-keys/{_SEQ}-{_ATTEMPT}\.json\.gz$"),
+    KeyKind.COMPARE_STATE: re.compile(rf"^state/compare/{_TABLE}/{_SEQ}-{_ATTEMPT}\.parquet$"),
     KeyKind.TABLE: re.compile(rf"^tables/{_TABLE}/{_SEQ}-{_ATTEMPT}\.parquet$"),
     KeyKind.SNAPSHOT: re.compile(rf"^snapshot/{_TABLE}/{_SEQ}-{_ATTEMPT}\.parquet$"),
     KeyKind.QUARANTINE: re.compile(rf"^quarantine/{_SEQ}/{_TABLE}-{_ATTEMPT}\.jsonl$"),
@@ -133,6 +137,11 @@ def data_key(table: str, run_seq: int, attempt: str, run_started_at: date) -> st
 def recent_keys_key(run_seq: int, attempt: str) -> str:
     """``state/recent-keys/<seq:010d>-<attempt>.json.gz``."""
     return f"{RECENT_KEYS_PREFIX}{_seq(run_seq)}-{attempt}.json.gz"
+
+
+def compare_state_key(table: str, run_seq: int, attempt: str) -> str:
+    """``state/compare/<table>/<seq:010d>-<attempt>.parquet``: the source's rows as comparison ``run_seq`` saw them."""
+    return f"{COMPARE_STATE_PREFIX}{table}/{_seq(run_seq)}-{attempt}.parquet"
 
 
 # -- processed bucket ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from common.s3_store import LakeStore, ObjectMissingError
 from common.source_tables import SOURCE_TABLES
-from lake.changes import TableChanges
+from lake.changes import CompareState, TableChanges
 from lake.errors import ManifestError
 from lake.keys import run_key
 
@@ -69,6 +69,8 @@ class IngestManifest:
     future_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A comparison run's findings per source table (``lake.changes``); {} on an incremental run.
     changes: dict[str, TableChanges] = field(default_factory=dict)
+    # The last comparison's state, carried forward by every later run (``lake.changes``).
+    compare_state: CompareState | None = None
 
     @property
     def key(self) -> str:
@@ -88,6 +90,7 @@ class IngestManifest:
             "recent_keys": self.recent_keys,
             "future_rows": dict(sorted(self.future_rows.items())),
             **({"changes": {t: c.to_doc() for t, c in sorted(self.changes.items())}} if self.changes else {}),
+            **({"compare_state": self.compare_state.to_doc()} if self.compare_state else {}),
         }
 
     @classmethod
@@ -124,6 +127,7 @@ class IngestManifest:
                 recent_keys=doc.get("recent_keys"),
                 future_rows=dict(doc.get("future_rows") or {}),
                 changes=_changes(key, doc.get("changes") or {}),
+                compare_state=CompareState.from_doc(doc.get("compare_state"), key),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ManifestError(f"{key}: malformed commit record: {exc!r}") from exc

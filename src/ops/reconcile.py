@@ -603,15 +603,16 @@ def _reconcile_fact(
             bad.add(row[spec.key])
             report.skipped_bad_input.append(f"{spec.source} {spec.key}={row[spec.key]}: {exc}")
     cols = ", ".join(identifier(c) for c in spec.warehouse_columns)
-    key, rid = identifier(spec.key), identifier(spec.record_id)
-    # Latest version by the source's own clock; the surrogate key breaks a tie only.
-    order = f"{key}, last_updated_date DESC, last_updated_time DESC, {rid} DESC"
-    latest_sql = f"SELECT DISTINCT ON ({key}) {cols} FROM {identifier(spec.table)} ORDER BY {order}"  # noqa: S608  # nosec B608
+    key = identifier(spec.key)
+    # SPEC §2's current version (greatest last_updated, ties by the later load), deleted
+    # source rows left out: exactly what the current-state view returns (005).
+    latest_sql = f"SELECT {cols} FROM pipeline.{identifier(spec.table + '_current')}"  # noqa: S608  # nosec B608
     actual = {r[spec.key]: r for r in _rows(warehouse, latest_sql) if r[spec.key] not in bad}
     report.differences += compare_rows(spec.table, spec.key, spec.warehouse_columns, expected, actual)
-    version = f"{key}, last_updated_date, last_updated_time"
-    dup_sql = f"SELECT {version}, count(*) FROM {identifier(spec.table)} GROUP BY 1, 2, 3 HAVING count(*) > 1"  # noqa: S608  # nosec B608
-    for source_id, day, time, n in warehouse.run(dup_sql):
+    # A version is (source id, last_updated, content): a same-timestamp correction is not a duplicate.
+    version = f"{key}, last_updated_date, last_updated_time, content_hash"
+    dup_sql = f"SELECT {version}, count(*) FROM {identifier(spec.table)} GROUP BY 1, 2, 3, 4 HAVING count(*) > 1"  # noqa: S608  # nosec B608
+    for source_id, day, time, _content, n in warehouse.run(dup_sql):
         label = f"{spec.key}={source_id} @ {day} {time}"
         report.differences.append(Difference(spec.table, label, "<version>", "stored once", f"stored {n} times"))
     report.checked[spec.table] = len(expected)

@@ -20,7 +20,8 @@ import pytest
 
 from common.s3_store import LakeStore
 from common.source_tables import SourceTable, resolve_tables
-from ingestion.run import IngestionResult, run_ingestion
+from ingestion.compare import ComparisonResult
+from ingestion.run import IngestionResult, run_compare, run_ingestion
 from lake.keys import committed_runs, run_key
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
@@ -81,6 +82,29 @@ class Ingest:
                 tables=tables or resolve_tables(None),
                 lookback=lookback,
                 clock=clock or self.clock,
+                **kwargs,
+            )
+        finally:
+            con.close()
+
+    def compare(
+        self,
+        *,
+        store: LakeStore | None = None,
+        tables: tuple[SourceTable, ...] | None = None,
+        connection: pg8000.native.Connection | None = None,
+        **kwargs: Any,
+    ) -> ComparisonResult:
+        """One comparison of the source with the lake (``ingestion.run.run_compare``)."""
+        con = connection or self.pipeline.source.connect()
+        try:
+            return run_compare(
+                store=store or self.store,
+                ssm=self.pipeline.aws.ssm,
+                connection=con,
+                ssm_prefix=self.prefix,
+                tables=tables or resolve_tables(None),
+                clock=self.clock,
                 **kwargs,
             )
         finally:
