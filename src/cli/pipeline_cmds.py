@@ -67,6 +67,10 @@ def _count_table(title: str, rows: dict[str, dict[str, int]], columns: list[str]
     return table
 
 
+def _per_table(counts: dict[str, int]) -> str:
+    return ", ".join(f"{t} {n}" for t, n in sorted(counts.items()) if n) or "none"
+
+
 def print_run_local(result: Any) -> None:
     """The run-local summary: rows per stage, durations, state, verdict, report."""
     from common.source_tables import TABLE_ORDER
@@ -83,12 +87,18 @@ def print_run_local(result: Any) -> None:
         )
         console.print(_count_table("Source tables", source, ["extracted", "quarantined"]))
         console.print(_count_table("Warehouse tables", star, ["transformed", "loaded"]))
+        if cycle.found_deleted or cycle.found_changed_in_place:
+            console.print(
+                f"Found by the comparison: {sum(cycle.found_deleted.values())} deleted "
+                f"({_per_table(cycle.found_deleted)}), {sum(cycle.found_changed_in_place.values())} changed in place "
+                f"({_per_table(cycle.found_changed_in_place)})"
+            )
         for failure in cycle.cycle.failures:
             what = f"{failure.function} ({failure.trigger})"
             console.print(
                 f"[red]✗ {what} failed after {failure.attempts} attempts ({failure.failure_kind}): {failure.error}[/]"
             )
-    durations = Table(title="Time per stage (both cycles)", title_justify="left")
+    durations = Table(title="Time per stage (every cycle)", title_justify="left")
     durations.add_column("stage")
     durations.add_column("seconds", justify="right")
     for stage, seconds in result.stage_durations.items():
@@ -135,6 +145,15 @@ def print_status(status: Any) -> None:
             keys = ", ".join(f"{pk} @ {stamp}" for pk, stamp in e.get("keys", []))
             ahead.add_row(t, str(e.get("rows", 0)), keys)
         console.print(ahead)
+    if status.comparisons:
+        compared = Table(
+            title="Last comparison with the lake (deletions, changes that kept last_updated)", title_justify="left"
+        )
+        for column in ("table", "run", "committed at", "deleted", "changed in place"):
+            compared.add_column(column)
+        for t, c in sorted(status.comparisons.items()):
+            compared.add_row(t, str(c.run_seq), c.committed_at or "?", str(c.deleted), str(c.changed_in_place))
+        console.print(compared)
     if status.watermarks:
         marks = Table(title="Watermarks (SSM)", title_justify="left")
         marks.add_column("table")
@@ -277,6 +296,48 @@ def migrate(
             raise typer.Exit(1) from exc
         applied, via = result.applied, result.via
     console.print(f"applied ({via}): {', '.join(applied)}" if applied else f"warehouse schema is up to date ({via})")
+
+
+def compare(
+    allow_mass_delete: Annotated[
+        bool, typer.Option(help="Apply deletions the mass-delete guard held (after reviewing the source).")
+    ] = False,
+    outputs: OutputsOpt = None,
+) -> None:
+    """Compare the source with the lake now (deletions, changes that kept last_updated), then transform and load."""
+    from ops.runner import compare_event
+
+    _quiet_servers()
+    target = _target(outputs)
+    event = compare_event(allow_mass_delete=allow_mass_delete)
+    if not target.is_local:
+        # In AWS the S3 notifications carry the run on; wait for the comparison to report.
+        response = target.client("lambda").invoke(
+            FunctionName=target.output("ingestion_function_name"), Payload=json.dumps(event).encode()
+        )
+        body = response["Payload"].read().decode()
+        console.print(body)
+        if response.get("FunctionError"):
+            raise typer.Exit(1)
+        return
+    from local.aws_resources import put_db_secrets
+
+    put_db_secrets(
+        target.client("secretsmanager"), target.resources, target.source_credentials(), target.warehouse_credentials()
+    )
+    runner = target.runner()
+    with console.status("Comparing…"):
+        cycle = runner.run_cycle(ingestion_event=event)
+    for inv in cycle.invocations:
+        mark = "[green]✓[/]" if inv.ok else f"[red]✗ ({inv.failure_kind}) {inv.error}[/]"
+        console.print(f"{mark} {inv.function} ← {inv.trigger} ({inv.duration_s:.2f} s)")
+    found = cycle.invocations[0].result if cycle.invocations and cycle.invocations[0].ok else None
+    if isinstance(found, dict):
+        console.print(
+            f"deleted: {found.get('deleted') or 'none'}; changed in place: {found.get('changed_in_place') or 'none'}"
+        )
+    if not cycle.ok:
+        raise typer.Exit(1)
 
 
 def status(outputs: OutputsOpt = None) -> None:
@@ -461,6 +522,7 @@ TOP_LEVEL_COMMANDS = {
     "run-local": run_local,
     "run": run,
     "migrate": migrate,
+    "compare": compare,
     "status": status,
     "reconcile": reconcile,
     "replay": replay,

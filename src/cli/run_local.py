@@ -42,12 +42,12 @@ from lake.manifest import read_manifest
 from local.generator import seed_database
 from local.paths import LOCAL_DIR, STACK_FILE
 from local.postgres_server import remove_data, server_data_dir
-from local.simulator import simulate_changes
+from local.simulator import simulate_changes, simulate_silent_changes
 from local.stack import LocalStack, StackDetails
 from local.terraform_local import deploy_to_stack
 from ops.reconcile import ReconcileReport, reconcile
 from ops.report import write_report
-from ops.runner import CycleResult, PipelineRunner
+from ops.runner import CycleResult, PipelineRunner, compare_event
 from ops.status import PipelineStatus, collect_status, ledger_columns
 from ops.target import Target
 
@@ -68,6 +68,9 @@ class CycleSummary:
     transformed: dict[str, int] = field(default_factory=dict)
     loaded: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
+    # What a comparison run found per source table (ingestion.compare): deleted / changed in place.
+    found_deleted: dict[str, int] = field(default_factory=dict)
+    found_changed_in_place: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +116,9 @@ def summarise_runs(target: Target, summary: CycleSummary) -> None:
         manifest = read_manifest(ingest, seq)
         for table, entry in (manifest.tables if manifest else {}).items():
             _add(summary.extracted, table, entry.rows)
+        for table, found in (manifest.changes if manifest else {}).items():
+            _add(summary.found_deleted, table, len(found.deleted))
+            _add(summary.found_changed_in_place, table, len(found.changed_in_place))
         with contextlib.suppress(CommitRecordError):  # not transformed (a failed cycle): nothing to count
             record = read_commit_record(processed, seq)
             for table, ref in record.tables.items():
@@ -133,7 +139,9 @@ def loaded_rows(warehouse: pg8000.native.Connection, runs: list[int]) -> dict[st
     return out
 
 
-def run_cycle(target: Target, runner: PipelineRunner, name: str) -> CycleSummary:
+def run_cycle(
+    target: Target, runner: PipelineRunner, name: str, ingestion_event: dict[str, Any] | None = None
+) -> CycleSummary:
     """One cycle with its per-table counts; ``loaded`` is the net change of each star table."""
     ssm = target.client("ssm")
     param = ssm_names.last_run_seq_name(target.resources.ssm_prefix)
@@ -142,7 +150,7 @@ def run_cycle(target: Target, runner: PipelineRunner, name: str) -> CycleSummary
         before_seq = int(ssm.get_parameter(Name=param)["Parameter"]["Value"])
         before = warehouse_counts(wh)
         t0 = time.perf_counter()
-        cycle = runner.run_cycle()
+        cycle = runner.run_cycle(ingestion_event=ingestion_event)
         duration = time.perf_counter() - t0
         after_seq = int(ssm.get_parameter(Name=param)["Parameter"]["Value"])
         after = warehouse_counts(wh)
@@ -217,10 +225,14 @@ class _Flow:
         with self.steps.step("Cycle 1: ingestion -> transform -> load"):
             first = run_cycle(self.target, runner, "1 (seeded data)")
         with self.steps.step("Simulating source changes"):
-            self.results["changes"] = self.admin(lambda con: simulate_changes(con, seed=self.seed + 1).describe())
+            changes = self.admin(lambda con: simulate_changes(con, seed=self.seed + 1).describe())
+            silent = self.admin(lambda con: simulate_silent_changes(con, seed=self.seed + 2).describe())
+            self.results["changes"] = f"{changes}\n{silent}"
         with self.steps.step("Cycle 2: ingestion -> transform -> load"):
             second = run_cycle(self.target, runner, "2 (simulated changes)")
-        self.results["cycles"] = [first, second]
+        with self.steps.step("Cycle 2b: comparison of the source with the lake -> transform -> load"):
+            compared = run_cycle(self.target, runner, "2b (comparison)", compare_event())
+        self.results["cycles"] = [first, second, compared]
 
     def verdict(self, report_dir: Path) -> None:
         with self.steps.step("Reconciling the warehouse with totesys"):

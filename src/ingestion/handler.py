@@ -24,8 +24,8 @@ from common.source_tables import resolve_tables
 from ingestion.compare import DeleteGuard
 from ingestion.errors import SourceConnectionError
 from ingestion.run import run_compare, run_ingestion
+from lake.changes import COMPARE_ACTION
 
-COMPARE_ACTION = "compare"
 logger = get_logger("ingestion")
 metrics = get_metrics("ingestion")
 

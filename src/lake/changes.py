@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# The ingestion function's event for a comparison: {"action": "compare", "allow_mass_delete": bool}.
+COMPARE_ACTION = "compare"
 DELETED = "deleted"
 CHANGED_IN_PLACE = "changed_in_place"
 

@@ -461,3 +461,55 @@ def simulate_changes(con: pg8000.native.Connection, *, seed: int, now: datetime 
         units_sold_changes=units,
         paid_payment_id=paid,
     )
+
+
+@dataclass(frozen=True)
+class SilentChanges:
+    """What ``simulate_silent_changes`` did: changes that leave ``last_updated`` alone (issue 14)."""
+
+    deleted_sales_order_id: int
+    nulled_transaction_ids: tuple[int, ...]  # ON DELETE SET NULL of transaction.sales_order_id
+    fixed_sales_order_id: int
+    old_unit_price: str
+    new_unit_price: str
+
+    def describe(self) -> str:
+        return "\n".join(
+            [
+                "Simulated changes the incremental path cannot see (no last_updated moved):",
+                f"  sales order {self.deleted_sales_order_id} hard-deleted (transaction"
+                f" {', '.join(map(str, self.nulled_transaction_ids)) or 'none'} lost it: ON DELETE SET NULL)",
+                f"  sales order {self.fixed_sales_order_id} unit_price fixed in place"
+                f" {self.old_unit_price} -> {self.new_unit_price}",
+            ]
+        )
+
+
+def simulate_silent_changes(con: pg8000.native.Connection, *, seed: int) -> SilentChanges:
+    """Delete one sales order and fix another's price in place, in one transaction, without touching
+    any ``last_updated``: what only the comparison finds (``ingestion.compare``)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    # Not the orders the latest batch touched: those are still on their way through the incremental path.
+    orders = _column(
+        con,
+        "SELECT sales_order_id FROM sales_order WHERE last_updated < (SELECT max(last_updated) FROM sales_order)"
+        " ORDER BY sales_order_id",
+    )
+    if len(orders) < 2:
+        raise SimulationError("totesys needs two sales orders; seed it first (totes seed)")
+    gone, fixed = _choice(rng, orders, k=2)
+    con.run("START TRANSACTION")
+    try:
+        nulled = _column(con, "SELECT transaction_id FROM transaction WHERE sales_order_id = :o", o=gone)
+        con.run("DELETE FROM sales_order WHERE sales_order_id = :o", o=gone)
+        old = con.run("SELECT unit_price FROM sales_order WHERE sales_order_id = :o", o=fixed)[0][0]
+        new = con.run(
+            "UPDATE sales_order SET unit_price = unit_price + 0.01 WHERE sales_order_id = :o RETURNING unit_price",
+            o=fixed,
+        )[0][0]
+        con.run("COMMIT")
+    except BaseException:
+        with contextlib.suppress(pg8000.native.InterfaceError, pg8000.native.DatabaseError):
+            con.run("ROLLBACK")
+        raise
+    return SilentChanges(gone, tuple(nulled), fixed, str(old), str(new))

@@ -38,6 +38,7 @@ from urllib.parse import quote_plus
 
 from common.errors import failure_fields
 from common.timefmt import utc_stamp
+from lake.changes import COMPARE_ACTION
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,11 @@ def scheduled_event(region: str, schedule_arn: str = "") -> dict[str, Any]:
         "resources": [schedule_arn] if schedule_arn else [],
         "detail": {},
     }
+
+
+def compare_event(*, allow_mass_delete: bool = False) -> dict[str, Any]:
+    """The comparison schedule's event for the ingestion function (``ingestion.compare``)."""
+    return {"action": COMPARE_ACTION, "allow_mass_delete": allow_mass_delete}
 
 
 def _filter_rules(config: dict[str, Any]) -> dict[str, str]:
@@ -470,13 +476,16 @@ class PipelineRunner:
                     invocations.append(self.invoke(function_arn, event, f"s3://{bucket}/{key}"))
         return invocations
 
-    def run_cycle(self, *, schedule: bool = True) -> CycleResult:
+    def run_cycle(self, *, schedule: bool = True, ingestion_event: dict[str, Any] | None = None) -> CycleResult:
         """Invoke ingestion as the schedule would, then deliver notifications until quiet.
 
         Parameters
         ----------
         schedule
             False skips the ingestion invocation (only drain pending notifications).
+        ingestion_event
+            The event of that invocation (default: the incremental schedule's;
+            ``compare_event()``: the comparison's schedule).
 
         Raises
         ------
@@ -487,7 +496,8 @@ class PipelineRunner:
         if not self._seen:
             self.mark_all_seen()
         if schedule:
-            result.invocations.append(self.invoke(self.ingestion_function, scheduled_event(self.region), "schedule"))
+            event = ingestion_event or scheduled_event(self.region)
+            result.invocations.append(self.invoke(self.ingestion_function, event, "schedule"))
         for _ in range(MAX_ROUNDS):
             delivered = self.deliver_notifications()
             result.rounds += 1

@@ -19,7 +19,7 @@ from common.s3_store import LakeStore
 from lake import ssm as ssm_names
 from lake.commit_record import CommitRecord, read_commit_record
 from lake.errors import ContractError
-from lake.keys import committed_runs
+from lake.keys import KeyKind, committed_runs, parse_key
 from lake.manifest import IngestManifest, read_manifest
 from ops.quarantined import counts_by_table, list_quarantine
 
@@ -35,6 +35,42 @@ class StageRun:
     committed_at: str | None = None
 
 
+@dataclass(frozen=True)
+class LastComparison:
+    """When a table was last compared with the lake and what that comparison found."""
+
+    run_seq: int
+    committed_at: str | None
+    deleted: int
+    changed_in_place: int
+
+
+def last_comparisons(store: LakeStore, manifest: IngestManifest | None) -> dict[str, LastComparison]:
+    """Per table, the comparison whose state the newest manifest carries ({} before the first comparison)."""
+    if manifest is None or manifest.compare_state is None:
+        return {}
+    out: dict[str, LastComparison] = {}
+    runs: dict[int, IngestManifest | None] = {}
+    for table, key in sorted(manifest.compare_state.tables.items()):
+        parsed = parse_key(key, KeyKind.COMPARE_STATE)
+        if parsed is None:
+            continue
+        if parsed.run_seq not in runs:
+            try:
+                runs[parsed.run_seq] = read_manifest(store, parsed.run_seq)
+            except ContractError:
+                runs[parsed.run_seq] = None
+        run = runs[parsed.run_seq]
+        found = run.changes.get(table) if run is not None else None
+        out[table] = LastComparison(
+            parsed.run_seq,
+            run.committed_at if run is not None else None,
+            len(found.deleted) if found else 0,
+            len(found.changed_in_place) if found else 0,
+        )
+    return out
+
+
 @dataclass
 class PipelineStatus:
     """A snapshot of the pipeline's state; ``lag_runs`` says how far each stage trails ingestion."""
@@ -48,6 +84,8 @@ class PipelineStatus:
     future_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Rows the warehouse refused at load time (pipeline.load_quarantine), per table.
     load_quarantined: dict[str, int] = field(default_factory=dict)
+    # Per source table: the last comparison with the lake (ingestion.compare) and what it found.
+    comparisons: dict[str, LastComparison] = field(default_factory=dict)
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def stage(self, name: str) -> StageRun:
@@ -179,4 +217,5 @@ def collect_status(
         failure_queue_depth=failure_queue_depth(sqs, failure_queue_url),
         future_rows=future_rows,
         load_quarantined=load_quarantine_counts(warehouse) if warehouse is not None else {},
+        comparisons=last_comparisons(ingest, manifest if isinstance(manifest, IngestManifest) else None),
     )

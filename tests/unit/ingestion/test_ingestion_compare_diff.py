@@ -1,0 +1,50 @@
+"""The comparison's rules on one id range (ingestion.compare.diff_range) and the mass-delete guard."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from ingestion.compare import DeleteGuard, Findings, diff_range
+from ingestion.compare_lake import CARRIED_SCHEMA, StateFile, line_digest
+
+
+def _state(rows: list[tuple[int, int, str]]) -> pa.Table:
+    return pa.Table.from_pylist([{"id": i, "lu": lu, "hash": h} for i, lu, h in rows], schema=StateFile.SCHEMA)
+
+
+def _carried(rows: list[tuple[int, int, bytes]]) -> pa.Table:
+    return pa.Table.from_pylist([{"id": i, "lu": lu, "digest": d} for i, lu, d in rows], schema=CARRIED_SCHEMA)
+
+
+def test_each_rule_of_the_comparison() -> None:
+    source = _state([(1, 10, "a"), (2, 10, "B"), (3, 20, "c"), (5, 10, "e"), (6, 30, "f")])
+    state = _state([(1, 10, "a"), (2, 10, "b"), (3, 10, "c"), (4, 10, "d"), (5, 10, "e"), (6, 10, "f")])
+    # 5 and 6 were carried since the last comparison: their lines decide.
+    carried = _carried([(5, 10, line_digest(b"{}\n")), (6, 30, line_digest(b"{}\n")), (7, 40, b"x")])
+    found = Findings()
+    diff_range(source, state, carried, found)
+    assert sorted(found.deleted) == [4, 7]  # 7: carried, then gone before this comparison
+    assert found.changed == [2]  # same last_updated, other hash
+    assert set(found.unverified) == {5, 6}  # same last_updated as carried: compare the rendered line
+    assert 3 not in found.changed  # last_updated moved: the incremental path's
+    assert (found.source_rows, found.lake_rows) == (5, 7)
+
+
+def test_an_empty_lake_finds_nothing_deleted() -> None:
+    found = Findings()
+    diff_range(_state([(1, 10, "a")]), _state([]), _carried([]), found)
+    assert (found.deleted, found.changed, found.unverified) == ([], [], {})
+
+
+@pytest.mark.parametrize(
+    ("deleted", "rows", "held"), [(1, 100, False), (5, 100, False), (6, 100, True), (1001, 10**6, True)]
+)
+def test_the_mass_delete_guard(deleted: int, rows: int, held: bool) -> None:
+    guard = DeleteGuard()
+    if held:
+        with pytest.raises(Exception, match="more than the guard allows"):
+            guard.check("sales_order", deleted, rows)
+    else:
+        guard.check("sales_order", deleted, rows)
+    DeleteGuard(allow=True).check("sales_order", deleted, rows)
