@@ -117,8 +117,10 @@ def summarise_runs(target: Target, summary: CycleSummary) -> None:
         for table, entry in (manifest.tables if manifest else {}).items():
             _add(summary.extracted, table, entry.rows)
         for table, found in (manifest.changes if manifest else {}).items():
-            _add(summary.found_deleted, table, len(found.deleted))
-            _add(summary.found_changed_in_place, table, len(found.changed_in_place))
+            if found.deleted:
+                _add(summary.found_deleted, table, len(found.deleted))
+            if found.changed_in_place:
+                _add(summary.found_changed_in_place, table, len(found.changed_in_place))
         with contextlib.suppress(CommitRecordError):  # not transformed (a failed cycle): nothing to count
             record = read_commit_record(processed, seq)
             for table, ref in record.tables.items():

@@ -46,7 +46,8 @@ from common.source_tables import SourceTable
 from common.timefmt import utc_stamp
 from ingestion import compare_source
 from ingestion.compare_lake import Carried, StateFile, carried_since, line_digest
-from ingestion.errors import MassDeletionHeldError, SourceQueryError
+from ingestion.errors import MassDeletionHeldError
+from ingestion.snapshot import read_only_snapshot
 from ingestion.spool import JsonlSpool
 from ingestion.state import Previous, publish_state
 from ingestion.watermarks import format_watermark, to_source_time
@@ -214,19 +215,11 @@ def _compare_all(
 ) -> None:
     """Compare every table in one snapshot; fill ``run`` (nothing is committed here)."""
     carried = carried_since(store, run.previous.compare_state, run.previous.run_seq, list(tables))
-    con.run("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    try:
+    with read_only_snapshot(con, f"comparison {run.result.run_seq} could not read the source"):
         observed = con.run("SELECT CAST(now() AT TIME ZONE 'UTC' AS timestamp(3))")[0][0]
         run.result.observed_at = format_watermark(observed)
         for table in tables:
             _compare_one(store, con, table, run, guard, carried[table.name])
-        con.run("COMMIT")
-    except pg8000.native.Error as exc:
-        _rollback(con)
-        raise SourceQueryError(f"comparison {run.result.run_seq} could not read the source: {exc}") from exc
-    except BaseException:
-        _rollback(con)
-        raise
 
 
 def _compare_one(
@@ -259,13 +252,6 @@ def _compare_one(
                "rendered": len({*found.changed, *found.unverified}),
                "duration_ms": round((time.perf_counter() - t0) * 1000)},
     )  # fmt: skip
-
-
-def _rollback(con: pg8000.native.Connection) -> None:
-    try:
-        con.run("ROLLBACK")
-    except pg8000.native.Error:  # the connection is gone; the server ends the transaction itself
-        logger.debug("rollback failed on a broken connection")
 
 
 def _commit(store: LakeStore, run: _Run, clock: Callable[[], datetime]) -> IngestManifest:

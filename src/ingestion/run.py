@@ -32,9 +32,9 @@ from common.s3_store import LakeStore, ObjectExistsError
 from common.timefmt import utc_stamp
 from ingestion import recent_keys
 from ingestion.compare import ComparisonResult, DeleteGuard, run_comparison
-from ingestion.errors import SourceQueryError
 from ingestion.extract import check_source_columns, extract_table
 from ingestion.future_rows import FutureRows, find_future_rows
+from ingestion.snapshot import read_only_snapshot
 from ingestion.spool import JsonlSpool
 from ingestion.state import Previous, publish_state, read_state, resolve_previous, write_state
 from ingestion.watermarks import Window, format_watermark, parse_watermark, to_source_time, window_for
@@ -129,10 +129,7 @@ def _extract_all(
     entries: dict[str, TableEntry] = {}
     # Tables not in this run keep their previous recent keys (their watermark is unchanged).
     recent: dict[str, set[recent_keys.Key]] = {t: k for t, k in seen.items() if t not in {x.name for x in tables}}
-    # READ ONLY: we never write to the source; REPEATABLE READ: one snapshot for every
-    # table, so a sales order and the transaction that references it are seen together.
-    connection.run("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    try:
+    with read_only_snapshot(connection, f"extraction of run {run_seq} failed"):
         for name, columns in check_source_columns(connection, tables).items():
             logger.warning("columns outside the contract; not ingested", extra={"table": name, "columns": columns})
         for table in tables:
@@ -159,13 +156,6 @@ def _extract_all(
                     "duration_ms": round((time.perf_counter() - t0) * 1000),
                 },
             )
-        connection.run("COMMIT")
-    except pg8000.native.Error as exc:
-        _rollback(connection)
-        raise SourceQueryError(f"extraction of run {run_seq} failed: {exc}") from exc
-    except BaseException:
-        _rollback(connection)
-        raise
     return entries, recent
 
 
@@ -209,13 +199,6 @@ def _note_future_rows(
             "keys": [f"{table.primary_key}={pk} last_updated={stamp}" for pk, stamp in ahead.keys],
         },
     )
-
-
-def _rollback(connection: pg8000.native.Connection) -> None:
-    try:
-        connection.run("ROLLBACK")
-    except pg8000.native.Error:  # the connection is gone; the server ends the transaction itself
-        logger.debug("rollback failed on a broken connection")
 
 
 def run_ingestion(

@@ -1,6 +1,7 @@
 """`make run` at a small scale: the same function `totes run-local` calls, on its own
 stack (PostgreSQL + moto + the real Terraform applied to moto), with the real stages.
-Reconciliation must pass after both cycles; the report must exist."""
+Reconciliation must pass after every cycle (the third is the comparison, which finds the
+simulated hard delete, its SET NULL and the in-place fix); the report must exist."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def test_run_local_end_to_end_reconciles(tmp_path) -> None:
         shutil.rmtree(root, ignore_errors=True)
     assert stopped  # the stack was stopped
 
-    first, second = result.cycles
-    assert [i.ok for c in result.cycles for i in c.cycle.invocations] == [True] * 6, [
+    first, second, compared = result.cycles
+    assert [i.ok for c in result.cycles for i in c.cycle.invocations] == [True] * 9, [
         (i.function, i.error) for c in result.cycles for i in c.cycle.invocations
     ]
     assert first.runs == [1]
@@ -38,6 +39,10 @@ def test_run_local_end_to_end_reconciles(tmp_path) -> None:
     assert first.extracted["sales_order"] == result.seeded["sales_order"]
     assert first.loaded["fact_sales_order"] == result.seeded["sales_order"]
     assert sum(second.extracted.values()) > 0  # the simulated changes were picked up
+    assert compared.runs == [3]
+    assert compared.found_deleted == {"sales_order": 1}
+    # the price fix, and the SET NULL on the deleted order's transaction (every order has one)
+    assert compared.found_changed_in_place == {"sales_order": 1, "transaction": 1}
     assert result.reconciliation.differences == []
     assert result.ok
     assert result.status.lag_runs == {"ingestion": 0, "transform": 0, "load": 0}
