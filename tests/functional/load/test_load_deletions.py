@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from load.run import run_load
-from local.migrate import WAREHOUSE_MIGRATIONS, migrate
+from load.schema import migrate, migrations_dir
 
 T1 = dt.datetime(2024, 1, 2, 10, 0, 0, 500000)
 OBSERVED = "2024-06-01T12:00:00.250"
@@ -86,7 +86,7 @@ def test_deletion_version_copies_the_last_values_and_leaves_the_current_view(
 def test_migration_005_keeps_existing_versions_as_not_deleted(stack: Any, tmp_path: Path) -> None:
     before = tmp_path / "before"
     before.mkdir()
-    for path in sorted(WAREHOUSE_MIGRATIONS.glob("00[1-4]_*.sql")):
+    for path in sorted(migrations_dir().glob("00[1-4]_*.sql")):
         shutil.copy(path, before / path.name)
     with stack.warehouse_database(template="template0") as db:
         con = db.admin
