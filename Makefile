@@ -18,7 +18,7 @@ TF_DIR := terraform
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps browser-deps run test test-unit lint security bench build deploy plan destroy bootstrap \
+.PHONY: help venv system-deps browser-deps run test test-unit lint security bench build deploy migrate plan destroy bootstrap \
         local-up local-down tf-local dashboard clean
 
 help: ## list the targets
@@ -84,8 +84,14 @@ tf-local: venv system-deps ## apply the Terraform to the local moto server
 plan: build ## terraform plan for ENV (dev by default)
 	scripts/terraform.sh $(ENV) plan
 
-deploy: build ## build the Lambda zips and terraform apply for ENV
+deploy: BUILD_ARGS += --require-rds-ca
+deploy: build ## build the zips (with the RDS CA), terraform apply, then migrate ENV's warehouse
 	scripts/terraform.sh $(ENV) apply
+	$(MAKE) migrate ENV=$(ENV)
+
+migrate: venv ## apply pending warehouse migrations to ENV's deployment (through its load function)
+	scripts/terraform.sh $(ENV) outputs
+	$(BIN)/totes migrate --outputs build/outputs-$(ENV).json
 
 bootstrap: ## create the Terraform state bucket once per account (TF_STATE_BUCKET=name)
 	scripts/terraform.sh bootstrap apply

@@ -3,10 +3,10 @@
 The deployment is the infra tests' shared one (conftest.py: every option on, the
 state in the bootstrapped bucket); boto3 reads back what Terraform created: the
 S3 -> Lambda notifications, the alarm actions, each role's exact (action, resource)
-grants, the layer, the network placement, the warehouse, the SSM state (never reset
-by a later apply), the functions' environment and the schedule. The last test
-destroys it, which must complete (moto can hang on versioned buckets that still
-hold objects; destroy_local empties them first).
+grants, the layer, the network placement, the warehouse, the SSM state's start (that
+a later apply never resets it: test_first_deploy.py), the functions' environment and
+the schedule. The last test destroys it, which must complete (moto can hang on
+versioned buckets that still hold objects; destroy_local empties them first).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from local.moto_server import REGION
-from local.terraform_local import apply_local, destroy_local, pull_state
+from local.terraform_local import destroy_local, pull_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -461,7 +461,7 @@ def test_warehouse_is_private_encrypted_tls_only_and_backed_up(deployed: Deploye
     }
 
 
-# -- state and secrets (keep these last: they re-apply) ---------------------------
+# -- state and secrets -------------------------------------------------------------
 
 
 def test_state_is_in_the_bootstrapped_bucket_without_secrets(deployed: Deployed) -> None:
@@ -486,21 +486,11 @@ def test_secrets_exist_without_a_value(deployed: Deployed) -> None:
         assert deployed.secrets_had_value[name] is False, name
 
 
-def test_ssm_state_is_created_once_and_never_reset_by_a_later_apply(deployed: Deployed) -> None:
-    ssm = deployed.client("ssm")
-    prefix = deployed.outputs["ssm_prefix"]
-    seq, watermarks = f"{prefix}/ingestion/last_run_seq", f"{prefix}/ingestion/watermarks"
-    assert deployed.ssm_after_deploy == {seq: "0", watermarks: "{}"}
-
-    # The pipeline advances its state, then someone deploys again.
-    ssm.put_parameter(Name=seq, Value="42", Type="String", Overwrite=True)
-    ssm.put_parameter(
-        Name=watermarks, Value='{"sales_order": "2026-11-22T10:00:00.000"}', Type="String", Overwrite=True
-    )
-    apply_local(deployed.moto.endpoint, env=ENV, workdir=deployed.workdir)
-
-    assert ssm.get_parameter(Name=seq)["Parameter"]["Value"] == "42"
-    assert ssm.get_parameter(Name=watermarks)["Parameter"]["Value"] == '{"sales_order": "2026-11-22T10:00:00.000"}'
+def test_ssm_state_starts_at_run_zero_with_no_watermarks(deployed: Deployed) -> None:
+    # Right after the deploy; that a later deploy never rewinds it (ignore_changes) is
+    # test_first_deploy.py's second `make deploy`, after a real first run.
+    state = f"{deployed.outputs['ssm_prefix']}/ingestion"
+    assert deployed.ssm_after_deploy == {f"{state}/last_run_seq": "0", f"{state}/watermarks": "{}"}
 
 
 @pytest.mark.destroys_deployment

@@ -95,3 +95,26 @@ def test_an_unknown_environment_or_action_is_refused(checkout: Path) -> None:
     assert _run(checkout, "staging", "plan")[0].returncode == 2
     assert _run(checkout, "dev", "import")[0].returncode == 2
     assert _run(checkout, "bootstrap", "outputs")[0].returncode == 2
+
+
+def test_make_deploy_builds_with_the_rds_ca_applies_then_migrates_through_the_outputs() -> None:
+    """The order matters: the zips carry the RDS CA, the apply ships them, then the load function migrates."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", "deploy", "ENV=dev"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    steps = [
+        line.strip()
+        for line in result.stdout.splitlines()
+        if any(word in line for word in ("build_lambdas.py", "terraform.sh", "totes migrate"))
+    ]
+    assert steps == [
+        ".venv/bin/python scripts/build_lambdas.py --require-rds-ca",
+        "scripts/terraform.sh dev apply",
+        "scripts/terraform.sh dev outputs",
+        ".venv/bin/totes migrate --outputs build/outputs-dev.json",
+    ]
