@@ -40,6 +40,8 @@ locals {
       },
       # Unset (not empty) means "all eleven tables".
       var.source_tables == "" ? {} : { SOURCE_TABLES = var.source_tables },
+      # Exchange rates (issue 17): unset (empty) turns the step off.
+      var.fx_rates_url_template == "" ? {} : { FX_RATES_URL = var.fx_rates_url_template },
     )
     transform = merge(local.common_environment, {
       POWERTOOLS_SERVICE_NAME = "transform"

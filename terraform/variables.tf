@@ -119,6 +119,17 @@ variable "source_tables" {
   default     = ""
 }
 
+variable "fx_rates_url_template" {
+  description = "Exchange-rate API URL with {date} and {base} (FX_RATES_URL; https, keyless, currency-api format); empty turns the rates step off. Needs outbound HTTPS from the ingestion function (docs/operations.md)."
+  type        = string
+  default     = "https://cdn.jsdelivr.net/npm/@fawazahmed0/currency-api@{date}/v1/currencies/{base}.json"
+
+  validation {
+    condition     = var.fx_rates_url_template == "" || (startswith(var.fx_rates_url_template, "https://") && strcontains(var.fx_rates_url_template, "{date}") && strcontains(var.fx_rates_url_template, "{base}"))
+    error_message = "fx_rates_url_template must be empty or an https:// URL containing {date} and {base}."
+  }
+}
+
 variable "lookback_seconds" {
   description = "Ingestion look-back window for late-committing source transactions (LOOKBACK_SECONDS)."
   type        = number

@@ -75,12 +75,18 @@ def print_run_local(result: Any) -> None:
     """The run-local summary: rows per stage, durations, state, verdict, report."""
     from common.source_tables import TABLE_ORDER
     from common.warehouse_tables import LOAD_ORDER
+    from lake.keys import FX_RATES
 
     for cycle in result.cycles:
+        # The exchange rates (issue 17) are the second source: a row in both tables.
         source = {
-            t: {"extracted": cycle.extracted.get(t, 0), "quarantined": cycle.quarantined.get(t, 0)} for t in TABLE_ORDER
+            t: {"extracted": cycle.extracted.get(t, 0), "quarantined": cycle.quarantined.get(t, 0)}
+            for t in (*TABLE_ORDER, FX_RATES)
         }
-        star = {t: {"transformed": cycle.transformed.get(t, 0), "loaded": cycle.loaded.get(t, 0)} for t in LOAD_ORDER}
+        star = {
+            t: {"transformed": cycle.transformed.get(t, 0), "loaded": cycle.loaded.get(t, 0)}
+            for t in (*LOAD_ORDER, FX_RATES)
+        }
         runs = ", ".join(map(str, cycle.runs)) or "none"
         console.rule(
             f"Cycle {cycle.name}: run(s) {runs}, {cycle.duration_s:.1f} s, {len(cycle.cycle.invocations)} invocations"

@@ -38,7 +38,9 @@ from common.warehouse_tables import LOAD_ORDER
 from lake import ssm as ssm_names
 from lake.commit_record import read_commit_record
 from lake.errors import CommitRecordError
+from lake.keys import FX_RATES
 from lake.manifest import read_manifest
+from local.fx_server import FxServer
 from local.generator import seed_database
 from local.paths import LOCAL_DIR, STACK_FILE
 from local.postgres_server import remove_data, server_data_dir
@@ -47,7 +49,7 @@ from local.stack import LocalStack, StackDetails
 from local.terraform_local import deploy_to_stack
 from ops.reconcile import ReconcileReport, reconcile
 from ops.report import write_report
-from ops.runner import CycleResult, PipelineRunner, compare_event
+from ops.runner import CycleResult, PipelineRunner, compare_event, overlay_environ
 from ops.status import PipelineStatus, collect_status, ledger_columns
 from ops.target import Target
 
@@ -121,10 +123,14 @@ def summarise_runs(target: Target, summary: CycleSummary) -> None:
                 _add(summary.found_deleted, table, len(found.deleted))
             if found.changed_in_place:
                 _add(summary.found_changed_in_place, table, len(found.changed_in_place))
+        if manifest is not None and manifest.fx_rates is not None:  # an exchange-rate run
+            _add(summary.extracted, FX_RATES, manifest.fx_rates.rows)
         with contextlib.suppress(CommitRecordError):  # not transformed (a failed cycle): nothing to count
             record = read_commit_record(processed, seq)
             for table, ref in record.tables.items():
                 _add(summary.transformed, table, ref.rows)
+            if record.fx_rates is not None:
+                _add(summary.transformed, FX_RATES, record.fx_rates.rows)
             for table, ref in record.quarantine.items():
                 _add(summary.quarantined, table, ref.rows)
 
@@ -318,7 +324,12 @@ def run_local(
             with steps.step("Applying the Terraform to moto"):
                 outputs = deploy_to_stack(details, workdir=None if keep_stack else root / "terraform", fresh=True)
             flow = _Flow(steps, details, local_target(details, outputs), log, seed)  # type: ignore[arg-type]
-            with flow.target.handler_environment():
+            # Exchange rates from a local server (local.fx_server), never the internet.
+            with (
+                FxServer() as fx,
+                flow.target.handler_environment(),
+                overlay_environ({"FX_RATES_URL": fx.url_template}),
+            ):
                 flow.cycles(scale)
                 flow.verdict(report_dir or LOCAL_DIR / "report")
             if keep_stack:

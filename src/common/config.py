@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from common.errors import FatalError
 
@@ -55,6 +56,57 @@ class IntSetting:
 LOOKBACK_SECONDS = IntSetting("LOOKBACK_SECONDS", 900, 0, 86_400)
 # A source row stamped more than this after a run's start is reported as from the future.
 FUTURE_TOLERANCE_SECONDS = IntSetting("FUTURE_TOLERANCE_SECONDS", 300, 0, 86_400)
+
+
+# Exchange rates (issue 17, docs/ingestion.md "Exchange rates"): dates asked of the API per
+# run, the per-request timeout, tries per request (a 5xx or a timeout is retried with
+# exponential backoff), and the runs a date the API lacks is asked again before it is given up.
+FX_MAX_DATES_PER_RUN = IntSetting("FX_MAX_DATES_PER_RUN", 60, 1, 5_000)
+FX_TIMEOUT_SECONDS = IntSetting("FX_TIMEOUT_SECONDS", 10, 1, 120)
+FX_MAX_TRIES = IntSetting("FX_MAX_TRIES", 3, 1, 10)
+FX_MISSING_RETRIES = IntSetting("FX_MISSING_RETRIES", 5, 1, 1_000)
+
+
+@dataclass(frozen=True)
+class FxRatesConfig:
+    """The exchange-rate step's settings; ``url_template`` None (``FX_RATES_URL`` unset) turns it off.
+
+    The template has ``{date}`` (YYYY-MM-DD) and ``{base}`` (lower-case code) placeholders,
+    e.g. ``https://cdn.jsdelivr.net/npm/@fawazahmed0/currency-api@{date}/v1/currencies/{base}.json``.
+    """
+
+    url_template: str | None
+    max_dates_per_run: int = FX_MAX_DATES_PER_RUN.default
+    timeout_seconds: float = FX_TIMEOUT_SECONDS.default
+    max_tries: int = FX_MAX_TRIES.default
+    missing_retries: int = FX_MISSING_RETRIES.default
+
+    @classmethod
+    def from_env(cls) -> FxRatesConfig:
+        template = os.environ.get("FX_RATES_URL", "").strip() or None
+        if template is not None:
+            check_fx_url_template(template)
+        return cls(
+            url_template=template,
+            max_dates_per_run=FX_MAX_DATES_PER_RUN.read(),
+            timeout_seconds=FX_TIMEOUT_SECONDS.read(),
+            max_tries=FX_MAX_TRIES.read(),
+            missing_retries=FX_MISSING_RETRIES.read(),
+        )
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def check_fx_url_template(template: str) -> None:
+    """HTTPS with ``{date}`` and ``{base}``; plain HTTP only to this machine (the local stack's server)."""
+    if "{date}" not in template or "{base}" not in template:
+        raise ConfigError(f"FX_RATES_URL must contain {{date}} and {{base}}, got {template!r}")
+    parts = urlsplit(template.replace("{date}", "2000-01-01").replace("{base}", "gbp"))
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme != "http" or parts.hostname not in _LOOPBACK_HOSTS:
+        raise ConfigError(f"FX_RATES_URL must be an https:// URL (http:// only to 127.0.0.1), got {template!r}")
 
 
 @dataclass(frozen=True)

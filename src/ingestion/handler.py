@@ -4,11 +4,17 @@ Thin on purpose: config from the environment, clients, then ``run_ingestion``, o
 ``run_compare`` for the comparison's schedule (event ``{"action": "compare"}``; an
 operator's ``{"action": "compare", "allow_mass_delete": true}`` applies deletions the
 guard held). Every error escapes so that the invocation fails, is retried and reaches the alarm.
+
+After a table run (not a comparison), when ``FX_RATES_URL`` is set, the exchange-rate step
+(``ingestion.fx_run``), which runs only once the table run has committed and can never
+fail the invocation: its errors are logged at ERROR (the error-lines alarm) and counted
+(``FxRatesFailed``).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -16,14 +22,17 @@ from typing import Any
 import boto3
 import pg8000.native
 
-from common.config import IngestionConfig
+from common.config import FxRatesConfig, IngestionConfig
 from common.db import connect, get_db_credentials
-from common.observability import failures_logged, get_logger, get_metrics
+from common.errors import failure_fields
+from common.observability import MetricUnit, failures_logged, get_logger, get_metrics
 from common.s3_store import LakeStore
 from common.source_tables import resolve_tables
 from ingestion.compare import DeleteGuard
 from ingestion.errors import SourceConnectionError
-from ingestion.run import run_compare, run_ingestion
+from ingestion.fx_api import RatesApi
+from ingestion.fx_run import run_fx_rates
+from ingestion.run import run_compare, run_ingestion, utc_now
 from lake.changes import COMPARE_ACTION
 
 logger = get_logger("ingestion")
@@ -43,10 +52,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with failures_logged(logger):
         if isinstance(event, dict) and event.get("action") == COMPARE_ACTION:
             return _ingest(compare=DeleteGuard(allow=event.get("allow_mass_delete") is True))
-        return _ingest()
+        return _ingest(context=context)
 
 
-def _ingest(compare: DeleteGuard | None = None) -> dict[str, Any]:
+# The exchange-rate step stops asking the API this long before the Lambda timeout.
+FX_TIME_MARGIN_S = 30.0
+
+
+def _ingest(compare: DeleteGuard | None = None, context: Any = None) -> dict[str, Any]:
     config = IngestionConfig.from_env()
     tables = resolve_tables(config.source_tables)  # an unknown table fails before any I/O
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
@@ -67,6 +80,33 @@ def _ingest(compare: DeleteGuard | None = None) -> dict[str, Any]:
             lookback=timedelta(seconds=config.lookback_seconds),
             future_tolerance=timedelta(seconds=config.future_tolerance_seconds), metrics=metrics,
         )  # fmt: skip
+        summary = result.summary()
+        fx = _fx_rates(store, ssm, connection, config.ssm_prefix, context)
+        if fx is not None:
+            summary["fx_rates"] = fx
     finally:
         connection.close()
-    return result.summary()
+    return summary
+
+
+def _fx_rates(
+    store: LakeStore, ssm: Any, connection: pg8000.native.Connection, ssm_prefix: str, context: Any
+) -> dict[str, Any] | None:
+    """The exchange-rate step, after the tables committed; its failure is logged and counted, never raised."""
+    try:
+        fx_config = FxRatesConfig.from_env()
+        if fx_config.url_template is None:
+            return None
+        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+        deadline = time.monotonic() + remaining - FX_TIME_MARGIN_S if remaining is not None else None
+        fx = run_fx_rates(
+            store=store, ssm=ssm, connection=connection, ssm_prefix=ssm_prefix, api=RatesApi(fx_config),
+            config=fx_config, clock=utc_now, deadline=deadline, metrics=metrics,
+        )  # fmt: skip
+    except Exception as exc:
+        # ERROR: the error-lines alarm counts it; the tables are committed and the next run asks again.
+        logger.error("exchange-rate step failed; the table run is committed", extra=failure_fields(exc))
+        metrics.add_metric(name="FxRatesFailed", unit=MetricUnit.Count, value=1)
+        return {"status": "failed", "error": str(exc)}
+    metrics.add_metric(name="FxRatesFailed", unit=MetricUnit.Count, value=0)
+    return fx.summary()

@@ -9,8 +9,11 @@ it names. Document (docs/architecture.md, "Processed bucket layout")::
      "snapshots": {source_table: "snapshot/..." | null, ...},                     all eight
      "quarantine": {source_table: {"key": "quarantine/...", "rows": n}, ...},     tables with rejects
      "rows_quarantined": n, "duration_ms": n, "committed_at": "2026-11-22T10:00:03.412Z",
-     "deletions": {fact_table: {"observed_at": "...", "ids": [7]}}}                 comparison runs only
+     "deletions": {fact_table: {"observed_at": "...", "ids": [7]}},                 comparison runs only
+     "fx_rates": {"key": "tables/fx_rate/..." | null, "rows": n}}                   exchange-rate runs only
 
+``fx_rates`` (issue 17, ``lake.fx_rates``) names the Parquet of an exchange-rate run's good
+rates; it is absent from every other record, which read as ``fx_rates`` None.
 
 Read strictly: loading a run that was misread cannot be undone.
 """
@@ -25,7 +28,7 @@ from common.s3_store import LakeStore, ObjectMissingError
 from common.warehouse_tables import FACTS, LOAD_ORDER, TABLES
 from lake.changes import Deletions
 from lake.errors import CommitRecordError
-from lake.keys import run_key, table_prefix
+from lake.keys import FX_RATES, run_key, table_prefix
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class CommitRecord:
     committed_at: str | None = None
     # Source ids of facts found deleted by a comparison run (``lake.changes``): load writes deletion versions.
     deletions: dict[str, Deletions] = field(default_factory=dict)
+    fx_rates: ObjectRef | None = None
 
     @property
     def key(self) -> str:
@@ -97,6 +101,7 @@ class CommitRecord:
             "duration_ms": self.duration_ms,
             "committed_at": self.committed_at,
             **({"deletions": {t: d.to_doc() for t, d in sorted(self.deletions.items())}} if self.deletions else {}),
+            **({"fx_rates": self.fx_rates.to_doc()} if self.fx_rates is not None else {}),
         }
 
     @classmethod
@@ -136,6 +141,7 @@ class CommitRecord:
             duration_ms=doc.get("duration_ms"),
             committed_at=doc.get("committed_at"),
             deletions=_deletions(key, doc.get("deletions") or {}),
+            fx_rates=_table_ref(key, FX_RATES, doc["fx_rates"]) if doc.get("fx_rates") is not None else None,
         )
 
 

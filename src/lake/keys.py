@@ -5,7 +5,12 @@ Ingest bucket (written by ingestion, read by transform)::
     data/<table>/<YYYY-MM-DD>/<seq:010d>-<attempt>.jsonl.gz   a table's rows of one run
     state/recent-keys/<seq:010d>-<attempt>.json.gz            the look-back dedup set
     state/compare/<table>/<seq:010d>-<attempt>.parquet        a comparison's (id, last_updated, hash) per row
+    state/fx-rates/<seq:010d>-<attempt>.json.gz               the exchange rates fetched so far (FX_RATES)
     runs/<seq:010d>.json                                      the manifest (commit record)
+
+Exchange rates (issue 17) are a second source with the same layout: a rates run's
+rates are ``data/fx_rate/<day>/<seq>-<attempt>.jsonl.gz`` and, transformed,
+``tables/fx_rate/<seq>-<attempt>.parquet`` (``FX_RATES`` is their table name).
 
 Processed bucket (written by transform, read by load and ops)::
 
@@ -36,6 +41,10 @@ RUNS_PREFIX = "runs/"
 DATA_PREFIX = "data/"
 RECENT_KEYS_PREFIX = "state/recent-keys/"
 COMPARE_STATE_PREFIX = "state/compare/"
+FX_STATE_PREFIX = "state/fx-rates/"
+# The table name of the exchange-rate source in data/ and tables/ keys (not a totesys
+# table, nor one of the eleven star tables: lake.fx_rates has its line and Parquet format).
+FX_RATES = "fx_rate"
 TABLES_PREFIX = "tables/"
 SNAPSHOT_PREFIX = "snapshot/"
 QUARANTINE_PREFIX = "quarantine/"
@@ -52,6 +61,7 @@ class KeyKind(StrEnum):
     DATA = "data"
     RECENT_KEYS = "recent-keys"
     COMPARE_STATE = "compare-state"
+    FX_STATE = "fx-state"
     TABLE = "table"
     SNAPSHOT = "snapshot"
     QUARANTINE = "quarantine"
@@ -72,6 +82,7 @@ _PATTERNS: dict[KeyKind, re.Pattern[str]] = {
     KeyKind.DATA: re.compile(rf"^data/{_TABLE}/(?P<day>\d{{4}}-\d{{2}}-\d{{2}})/{_SEQ}-{_ATTEMPT}\.jsonl\.gz$"),
     KeyKind.RECENT_KEYS: re.compile(rf"^state/recent-keys/{_SEQ}-{_ATTEMPT}\.json\.gz$"),
     KeyKind.COMPARE_STATE: re.compile(rf"^state/compare/{_TABLE}/{_SEQ}-{_ATTEMPT}\.parquet$"),
+    KeyKind.FX_STATE: re.compile(rf"^state/fx-rates/{_SEQ}-{_ATTEMPT}\.json\.gz$"),
     KeyKind.TABLE: re.compile(rf"^tables/{_TABLE}/{_SEQ}-{_ATTEMPT}\.parquet$"),
     KeyKind.SNAPSHOT: re.compile(rf"^snapshot/{_TABLE}/{_SEQ}-{_ATTEMPT}\.parquet$"),
     KeyKind.QUARANTINE: re.compile(rf"^quarantine/{_SEQ}/{_TABLE}-{_ATTEMPT}\.jsonl$"),
@@ -142,6 +153,11 @@ def recent_keys_key(run_seq: int, attempt: str) -> str:
 def compare_state_key(table: str, run_seq: int, attempt: str) -> str:
     """``state/compare/<table>/<seq:010d>-<attempt>.parquet``: the source's rows as comparison ``run_seq`` saw them."""
     return f"{COMPARE_STATE_PREFIX}{table}/{_seq(run_seq)}-{attempt}.parquet"
+
+
+def fx_state_key(run_seq: int, attempt: str) -> str:
+    """``state/fx-rates/<seq:010d>-<attempt>.json.gz``: the exchange rates held after rates run ``run_seq``."""
+    return f"{FX_STATE_PREFIX}{_seq(run_seq)}-{attempt}.json.gz"
 
 
 # -- processed bucket ------------------------------------------------------------------------

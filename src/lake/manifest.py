@@ -12,9 +12,14 @@ Document (docs/architecture.md, "Ingest bucket layout")::
      "watermarks": {"sales_order": "2026-11-22T10:00:00.000", ...},
      "recent_keys": "state/recent-keys/0000000042-3f2a9c0d1b7e.json.gz",
      "future_rows": {"sales_order": {"rows": 1, "keys": [...]}},
-     "changes": {"sales_order": {"observed_at": "...", "deleted": [7], "changed_in_place": [9]}}}
+     "changes": {"sales_order": {"observed_at": "...", "deleted": [7], "changed_in_place": [9]}},
+     "fx_rates": {"key": "data/fx_rate/...", "rows": 6, "rejected": 1, "sha256": "<hex>",
+                  "state": "state/fx-rates/...", "dates": 2, "missing": {"2026-11-30": "404 ..."}}}
 
 ``changes`` is present on a comparison run only (``lake.changes``).
+``fx_rates`` is present only in an exchange-rate run's manifest (issue 17, ``lake.fx_rates``);
+such a run has no tables and carries the previous run's watermarks and recent keys
+unchanged. A reader that predates it ignores the key; a manifest without it reads as None.
 """
 
 from __future__ import annotations
@@ -48,6 +53,28 @@ class TableEntry:
 
 
 @dataclass(frozen=True)
+class FxRatesEntry:
+    """What an exchange-rate run fetched: its data object (``key``/``sha256`` None when it holds no line),
+    the good and the rejected rates, the state object after it, the dates it asked the API for,
+    and the dates it found no document for, with the reason."""
+
+    key: str | None
+    rows: int
+    rejected: int
+    sha256: str | None
+    state: str
+    dates: int
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> FxRatesEntry:
+        return cls(
+            doc.get("key"), int(doc.get("rows") or 0), int(doc.get("rejected") or 0), doc.get("sha256"),
+            str(doc["state"]), int(doc.get("dates") or 0), dict(doc.get("missing") or {}),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class IngestManifest:
     """One committed ingestion run.
 
@@ -71,6 +98,7 @@ class IngestManifest:
     changes: dict[str, TableChanges] = field(default_factory=dict)
     # The last comparison's state, carried forward by every later run (``lake.changes``).
     compare_state: CompareState | None = None
+    fx_rates: FxRatesEntry | None = None
 
     @property
     def key(self) -> str:
@@ -91,6 +119,7 @@ class IngestManifest:
             "future_rows": dict(sorted(self.future_rows.items())),
             **({"changes": {t: c.to_doc() for t, c in sorted(self.changes.items())}} if self.changes else {}),
             **({"compare_state": self.compare_state.to_doc()} if self.compare_state else {}),
+            **({"fx_rates": asdict(self.fx_rates)} if self.fx_rates is not None else {}),
         }
 
     @classmethod
@@ -128,6 +157,7 @@ class IngestManifest:
                 future_rows=dict(doc.get("future_rows") or {}),
                 changes=_changes(key, doc.get("changes") or {}),
                 compare_state=CompareState.from_doc(doc.get("compare_state"), key),
+                fx_rates=FxRatesEntry.from_doc(doc["fx_rates"]) if doc.get("fx_rates") is not None else None,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ManifestError(f"{key}: malformed commit record: {exc!r}") from exc

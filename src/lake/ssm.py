@@ -10,6 +10,9 @@ from __future__ import annotations
 
 LAST_RUN_SEQ = "ingestion/last_run_seq"
 WATERMARKS = "ingestion/watermarks"
+# The key of the newest exchange-rate state object (lake.keys.fx_state_key). Written by the
+# pipeline after a rates run commits; absent until the first one (then every rate is fetched).
+FX_RATES_STATE = "ingestion/fx_rates_state"
 
 # What a pipeline that never ran holds (terraform/ssm.tf creates the parameters with these).
 INITIAL_VALUES: dict[str, str] = {LAST_RUN_SEQ: "0", WATERMARKS: "{}"}
@@ -26,3 +29,7 @@ def last_run_seq_name(prefix: str) -> str:
 
 def watermarks_name(prefix: str) -> str:
     return parameter_name(prefix, WATERMARKS)
+
+
+def fx_rates_state_name(prefix: str) -> str:
+    return parameter_name(prefix, FX_RATES_STATE)

@@ -26,11 +26,12 @@ from common.s3_store import LakeStore
 from common.warehouse_tables import TABLES, Kind
 from lake.commit_record import CommitRecord, TableObject, read_commit_record
 from lake.errors import CommitRecordError
-from lake.keys import committed_runs, new_attempt_id
+from lake.keys import FX_RATES, committed_runs, new_attempt_id
 from load import direct, fact_load, refused, upsert
 from load.deletions import load_deletions
 from load.errors import WarehouseLoadError, is_data_exception, refusal_reason
 from load.fact_load import DirectFact, FactStrategy, StagedFact
+from load.fx_load import load_fx_rates
 from load.ledger import LedgerEntry, last_loaded_seq, record_run
 from load.lock import load_lock
 from load.staging import DEFAULT_BATCH_ROWS, StagedTable
@@ -248,11 +249,14 @@ def _load_run(
 ) -> RunLoad:
     """Load one run in one transaction: all of it is visible after COMMIT, or none of it."""
     logger.append_keys(run_seq=record.run_seq)
-    run = _RunContext(previous, attempt, time.perf_counter())
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"load-{record.run_seq}-") as tmp:
         # Download before BEGIN: S3 trouble never holds a transaction open, and the
         # transaction is as short as COPY allows.
         files = {obj.table: _download(processed, obj, Path(tmp)) for obj in record.objects}
+        fx = record.fx_rates
+        fx_file = _download(processed, TableObject(FX_RATES, fx.key, fx.rows), Path(tmp)) if fx and fx.key else None
+        run = _RunContext(previous, attempt, started, fx_file)
         try:
             result = _in_transaction(con, record.run_seq, lambda: _apply(con, record, files, hooks, batch_rows, run))
         except pg8000.exceptions.DatabaseError as exc:  # only a data exception gets here
@@ -318,6 +322,7 @@ class _RunContext:
     previous: int  # the run loaded before it (a gap makes it less than run_seq - 1)
     attempt: str  # this invocation's load attempt id
     started: float  # perf_counter() at the start of the run
+    fx_rates: Path | None = None  # an exchange-rate run's Parquet (load.fx_load)
 
 
 def _apply(
@@ -422,7 +427,13 @@ def _record(
     dates_generated: int,
     max_lu: dt.datetime | None,
 ) -> RunLoad:
-    """Deletion versions, then the run's ledger row (last, inside its transaction); return what the run did."""
+    """Exchange rates and deletion versions, then the run's ledger row (last, inside its transaction).
+
+    An exchange-rate run's rates are upserted here: both passes (``_apply`` and
+    ``_apply_isolating``) end here, and the rates never touch the star tables.
+    """
+    if run.fx_rates is not None:
+        staged[FX_RATES], loaded[FX_RATES] = load_fx_rates(con, run.fx_rates, record.run_seq)
     deleted = load_deletions(con, record.deletions) if record.deletions else {}
     # The analytics app's summaries fold this run's fact rows in the same transaction (sql/warehouse/004_analytics.sql).
     con.run("SELECT analytics.refresh_summaries()")

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 
 from common.s3_store import LakeStore
 from lake.commit_record import CommitRecord
+from lake.keys import FX_RATES
 from lake.manifest import IngestManifest
 from transform.dim_date import build_dim_date
 from transform.dimension_plan import DimensionPlan
 from transform.fact_files import write_fact_files
 from transform.facts import FACT_FEEDS
+from transform.fx_rates import transform_fx_rates
 from transform.reader import DEFAULT_BLOCK_BYTES
 from transform.rejects import QuarantineLog
 from transform.run_reader import RunReader
@@ -83,9 +85,12 @@ def apply_run(
         finally:
             reader.close()
         outputs["dim_date"] = build_dim_date(facts.referenced_dates())
+        fx_rates = transform_fx_rates(ingest, processed, manifest, attempt, quarantine)
         record = write_run(
             processed, manifest, attempt, outputs=outputs, facts=facts, state=state, changed=plan.changed,
-            quarantine=quarantine, started=started,
+            quarantine=quarantine, started=started, fx_rates=fx_rates,
         )  # fmt: skip
     rows_out = {name: ref.rows for name, ref in record.tables.items()}
+    if record.fx_rates is not None:
+        rows_out[FX_RATES] = record.fx_rates.rows
     return RunOutput(record, state, dict(reader.rows_in), rows_out, quarantine)

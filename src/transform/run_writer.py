@@ -38,11 +38,13 @@ def write_run(
     changed: set[str],
     quarantine: QuarantineLog,
     started: float,
+    fx_rates: ObjectRef | None = None,
 ) -> CommitRecord:
     """Write every object of the run; return its commit record (not written: the caller commits).
 
     ``outputs`` are the dimension tables (dim_date too); ``facts`` the fact files in the
-    work folder; ``changed`` the snapshot tables this run changed (``state.keys`` gets their new keys).
+    work folder; ``changed`` the snapshot tables this run changed (``state.keys`` gets their new keys);
+    ``fx_rates`` the exchange-rate Parquet already written (``transform.fx_rates``), for a rates run.
     """
     seq = manifest.run_seq
     tables: dict[str, ObjectRef] = {}
@@ -73,6 +75,7 @@ def write_run(
         duration_ms=round((time.perf_counter() - started) * 1000),
         committed_at=utc_stamp(datetime.now(UTC)),
         deletions=fact_deletions(manifest),
+        fx_rates=fx_rates,
     )
 
 

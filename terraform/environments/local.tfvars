@@ -16,3 +16,7 @@ alarm_email_addresses = []
 # moto speaks plain HTTP and enforces bucket policies: a TLS-only policy would
 # deny every local request. Real environments keep the default (true).
 deny_insecure_transport = false
+
+# The local stack serves exchange rates itself (local.fx_server, started by run-local and
+# the tests, which set FX_RATES_URL in the handlers' environment): never the internet.
+fx_rates_url_template = ""
