@@ -43,7 +43,7 @@ $$;
 -- unit_price) in its own currency and in reporting_currency, converted on created_date.
 -- rate_gap_days = created_date - the rate's date (0: that day's rate; NULL: no rate on or
 -- before that date, and value_reporting is NULL). value_reporting is rounded to cents. Deleted
--- versions: whatever the current views leave out (issue 14).
+-- source rows: left out, as the current views leave them out (005_deletions_and_corrections).
 CREATE FUNCTION analytics.sales_order_values(reporting_currency text DEFAULT 'GBP')
 RETURNS TABLE (
     sales_record_id integer, sales_order_id integer, created_date date, currency_code varchar,

@@ -374,13 +374,18 @@ def reconcile(
     ] = 0.01,
 ) -> None:
     """Compare the warehouse with totesys (independently of the transform code); non-zero if they differ."""
+    from common.s3_store import LakeStore
     from ops.reconcile import reconcile as compare
+    from ops.reconcile_fx import check_fx_rates
 
     target = _target(outputs)
     src, wh = target.connect_source(), target.connect_warehouse()
     try:
         with console.status("Reconciling…"):
             report = compare(src, wh, max_skipped_share=max_skipped_share)
+            # The exchange rates' source of truth is what the lake recorded (ops.reconcile_fx).
+            ingest = LakeStore(target.resources.ingest_bucket, target.client("s3"))
+            check_fx_rates(ingest, target.client("ssm"), target.resources.ssm_prefix, wh, report)
     finally:
         src.close()
         wh.close()

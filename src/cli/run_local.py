@@ -48,6 +48,7 @@ from local.simulator import simulate_changes, simulate_silent_changes
 from local.stack import LocalStack, StackDetails
 from local.terraform_local import deploy_to_stack
 from ops.reconcile import ReconcileReport, reconcile
+from ops.reconcile_fx import check_fx_rates
 from ops.report import write_report
 from ops.runner import CycleResult, PipelineRunner, compare_event, overlay_environ
 from ops.status import PipelineStatus, collect_status, ledger_columns
@@ -177,7 +178,10 @@ def run_cycle(
 def reconcile_target(target: Target) -> ReconcileReport:
     src, wh = target.connect_source("totes-reconcile"), target.connect_warehouse("totes-reconcile")
     try:
-        return reconcile(src, wh)
+        report = reconcile(src, wh)
+        ingest = LakeStore(target.resources.ingest_bucket, target.client("s3"))
+        check_fx_rates(ingest, target.client("ssm"), target.resources.ssm_prefix, wh, report)
+        return report
     finally:
         src.close()
         wh.close()

@@ -159,6 +159,33 @@ def test_rates_flow_through_and_facts_convert_with_the_nearest_earlier_rate(fx_e
     assert wh.run("SELECT * FROM analytics.sales_order_values_gbp ORDER BY 2") == wh.run(
         "SELECT * FROM analytics.sales_order_values('GBP') ORDER BY 2"
     )
+    _reconciles_against_the_lake(fx_env)
+
+
+def _fx_report(pipeline: Any) -> Any:
+    from ops.reconcile import ReconcileReport
+    from ops.reconcile_fx import check_fx_rates
+
+    report = ReconcileReport()
+    ingest = _ingest_store(pipeline)
+    check_fx_rates(ingest, pipeline.aws.ssm, pipeline.resources.ssm_prefix, pipeline.warehouse.admin, report)
+    return report
+
+
+def _reconciles_against_the_lake(pipeline: Any) -> None:
+    report = _fx_report(pipeline)
+    assert report.ok, report.summary()
+    assert report.checked["fx_rate"] == 8
+    wh = pipeline.warehouse.admin
+    wh.run("DELETE FROM fx_rate WHERE currency_code = 'EUR' AND rate_date = '2024-01-08'")
+    wh.run("UPDATE fx_rate SET rate = 1.2800001 WHERE currency_code = 'USD' AND rate_date = '2024-01-05'")
+    wh.run("INSERT INTO fx_rate VALUES ('USD', '2024-01-08', 13.0, 'GBP', 'by hand', 2)")  # the rejected rate
+    found = sorted((d.key, d.column, d.actual) for d in _fx_report(pipeline).differences)
+    assert found == [
+        ("currency_code/rate_date=EUR 2024-01-08", "<row>", "missing"),
+        ("currency_code/rate_date=USD 2024-01-05", "rate", Decimal("1.2800001")),
+        ("currency_code/rate_date=USD 2024-01-08", "<row>", "present"),
+    ]
 
 
 def _quarantined(pipeline: Any, seq: int) -> list[str]:

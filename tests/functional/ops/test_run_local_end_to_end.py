@@ -31,15 +31,19 @@ def test_run_local_end_to_end_reconciles(tmp_path) -> None:
     assert stopped  # the stack was stopped
 
     first, second, compared = result.cycles
-    assert [i.ok for c in result.cycles for i in c.cycle.invocations] == [True] * 9, [
-        (i.function, i.error) for c in result.cycles for i in c.cycle.invocations
-    ]
-    assert first.runs == [1]
-    assert second.runs == [2]
+    invocations = [i for c in result.cycles for i in c.cycle.invocations]
+    assert all(i.ok for i in invocations), [(i.function, i.error) for i in invocations]
+    # Each cycle: the tables' run, then the exchange rates' run (served locally, local.fx_server)
+    # when there was a date to ask; one transform and one load per run's notification.
+    assert first.runs == [1, 2]
+    assert second.runs[0] == 3
+    assert len(invocations) == sum(1 + 2 * len(c.runs) for c in result.cycles)
     assert first.extracted["sales_order"] == result.seeded["sales_order"]
     assert first.loaded["fact_sales_order"] == result.seeded["sales_order"]
+    assert first.loaded["fx_rate"] == first.transformed["fx_rate"] == first.extracted["fx_rate"] > 0
+    assert result.reconciliation.checked["fx_rate"] >= first.loaded["fx_rate"]
     assert sum(second.extracted.values()) > 0  # the simulated changes were picked up
-    assert compared.runs == [3]
+    assert compared.runs == [second.runs[-1] + 1]  # a comparison asks for no rates
     assert compared.found_deleted == {"sales_order": 1}
     # the price fix, and the SET NULL on the deleted order's transaction (every order has one)
     assert compared.found_changed_in_place == {"sales_order": 1, "transaction": 1}

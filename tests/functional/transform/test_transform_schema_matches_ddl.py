@@ -5,6 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 
 from common.warehouse_tables import FACT_SURROGATE_KEYS, FACT_WAREHOUSE_COLUMNS
+from lake.fx_rates import RATE_PRECISION, RATE_SCALE
+from lake.fx_rates import SCHEMA as FX_RATE_SCHEMA
+from lake.keys import FX_RATES
 from transform.run import run_transform
 from transform.schemas import WAREHOUSE_SCHEMAS
 
@@ -15,7 +18,10 @@ _ARROW = {
     "time without time zone": pa.time64("us"),
     "boolean": pa.bool_(),
     "character varying": pa.string(),
+    "text": pa.string(),
 }
+# Columns of a table that the warehouse fills and no Parquet carries.
+_WAREHOUSE_ONLY = {**FACT_SURROGATE_KEYS, FX_RATES: "run_seq"}
 
 
 def test_parquet_schemas_equal_the_migrated_warehouse(lake, warehouse_db) -> None:
@@ -35,14 +41,21 @@ def test_parquet_schemas_equal_the_migrated_warehouse(lake, warehouse_db) -> Non
     )
     ddl: dict[str, list[pa.Field]] = {}
     for table, column, data_type, nullable, precision, scale in live:
-        if FACT_SURROGATE_KEYS.get(table) == column:
-            continue  # serial: assigned by the warehouse, not in the Parquet
+        if _WAREHOUSE_ONLY.get(table) == column:
+            continue  # serial or bookkeeping: assigned by the warehouse, not in the Parquet
         if table in FACT_SURROGATE_KEYS and column in FACT_WAREHOUSE_COLUMNS:
             continue  # filled by the warehouse (a default, a generated hash)
+        arrow = _ARROW[data_type]
         if data_type == "numeric":
-            assert (precision, scale) == (10, 2), f"{table}.{column}"
-        ddl.setdefault(table, []).append(pa.field(column, _ARROW[data_type], nullable=nullable == "YES"))
+            money = (precision, scale) == (10, 2)
+            assert money or (table, (precision, scale)) == (FX_RATES, (RATE_PRECISION, RATE_SCALE)), f"{table}.{column}"
+            arrow = pa.decimal128(precision, scale)
+        ddl.setdefault(table, []).append(pa.field(column, arrow, nullable=nullable == "YES"))
 
+    # The exchange rates' Parquet (lake.fx_rates, the second source) is the fx_rate table's, in key order.
+    fx = {f.name: f for f in ddl.pop(FX_RATES)}
+    assert pa.schema([fx[name] for name in FX_RATE_SCHEMA.names]).equals(FX_RATE_SCHEMA)
+    assert set(fx) == set(FX_RATE_SCHEMA.names)
     assert set(ddl) == set(WAREHOUSE_SCHEMAS)
     for table, fields in ddl.items():
         expected = pa.schema(fields)
