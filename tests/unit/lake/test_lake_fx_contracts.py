@@ -14,7 +14,7 @@ from lake.manifest import FxRatesEntry, IngestManifest
 
 
 def _manifest(fx: FxRatesEntry | None) -> IngestManifest:
-    return IngestManifest(7, "abc", None, None, 6, {}, {"sales_order": "2026-01-01T00:00:00.000"}, None, {}, fx)
+    return IngestManifest(7, "abc", None, None, 6, {}, {"sales_order": "2026-01-01T00:00:00.000"}, None, fx_rates=fx)
 
 
 def test_a_rates_manifest_round_trips_and_a_table_manifest_has_no_fx_key() -> None:
