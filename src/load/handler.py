@@ -92,7 +92,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         with failures_logged(logger):
             if action != MIGRATE_ACTION:
                 raise UnknownActionError(f"unknown load event action {action!r}; the only one is {MIGRATE_ACTION!r}")
-            return _migrate()
+            try:
+                return _migrate()
+            except Exception:
+                metrics.add_metric(name="MigrationsFailed", unit=MetricUnit.Count, value=1)
+                raise
     started = time.perf_counter()
     try:
         with failures_logged(logger):

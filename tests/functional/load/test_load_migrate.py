@@ -165,7 +165,7 @@ def test_a_failing_migration_exits_non_zero_naming_the_file_and_applies_nothing(
     assert _versions(stack, bare_warehouse) == []
 
 
-def test_migrate_before_the_warehouse_secret_is_set_says_so(pipeline, bare_warehouse, outputs_file) -> None:
+def test_migrate_before_the_warehouse_secret_is_set_says_so(pipeline, bare_warehouse, outputs_file, recwarn) -> None:
     """The first `make deploy` of an account: the secret exists (Terraform) but holds no credentials yet."""
     secret = pipeline.resources.warehouse_db_secret
     pipeline.aws.secretsmanager.put_secret_value(SecretId=secret, SecretString="{}")
@@ -175,3 +175,4 @@ def test_migrate_before_the_warehouse_secret_is_set_says_so(pipeline, bare_wareh
     assert "failed to migrate the warehouse" in said
     assert f"secret '{secret}' is not a database secret" in said
     assert "Traceback" not in result.output
+    assert not [w for w in recwarn if "No application metrics" in str(w.message)]  # MigrationsFailed was published
