@@ -7,13 +7,15 @@ Two warehouse templates are migrated alike; in the *baseline* one
 runs with and without the summary upkeep:
 
 * ``initial``: ``repeats`` times, a fresh copy of each template loads run 1 (the whole
-  data set) through ``run_load``, interleaved (with, without, with, ...): wall seconds and
-  the PostgreSQL backend's CPU seconds of each.
+  data set) through ``run_load``, interleaved (with, upkeep_004, without, then reversed):
+  wall seconds and the PostgreSQL backend's CPU seconds of each. ``upkeep_004`` has 004's
+  fold functions (before the running totals per month of 007), side by side.
 * ``incremental``: on the last pair, ``repeats`` batches of simulated changes, each made
   into a run by ingestion + transform and loaded into both warehouses (order alternating).
 * ``pages``: on the loaded warehouse (with summaries), as the read-only ``warehouse_reader``,
   each page's query function with several filter sets, ``query_repeats`` times each:
-  median and all samples in ms, plus ``EXPLAIN (ANALYZE)`` of each page's SQL.
+  median and all samples in ms and the backend's CPU ms; a date range also through the
+  fact path it took before 007 (``facts=True``), interleaved; plus ``EXPLAIN (ANALYZE)``.
 
 Run: ``.venv/bin/python -m benchmarks.bench_dashboard --scale 1m --repeats 3``.
 """
@@ -42,6 +44,20 @@ from local.paths import LOCAL_DIR  # noqa: E402
 
 SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
 NO_OP_REFRESH = "CREATE OR REPLACE FUNCTION analytics.refresh_summaries() RETURNS void LANGUAGE sql AS $$ SELECT $$"
+# The upkeep before running totals per month (007): 004's fold functions, measured side by side.
+UPKEEP_004 = ROOT / "sql" / "warehouse" / "004_analytics.sql"
+VARIANTS = ("with", "upkeep_004", "without")
+
+
+def _upkeep_004_sql() -> str:
+    """004's refresh_sales and refresh_payments, as CREATE OR REPLACE over the current ones."""
+    text = UPKEEP_004.read_text()
+    out = []
+    for name in ("refresh_sales", "refresh_payments"):
+        start = text.index(f"CREATE FUNCTION analytics.{name}(")
+        end = text.index("\n$$;", start) + len("\n$$;")
+        out.append(text[start:end].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    return "\n".join(out)
 
 
 def _cpu_s(pid: int) -> float:
@@ -84,6 +100,7 @@ def _page_cases() -> dict[str, list[tuple[str, Any]]]:
         "purchases": [
             ("all time", Filters()),
             ("one year", Filters(start=date(2024, 1, 1), end=date(2024, 12, 1))),
+            ("one month", Filters(start=date(2024, 6, 1), end=date(2024, 6, 1))),
             ("a counterparty", Filters(counterparties=(5,))),
         ],
         "history": [("an order with two versions", None)],
@@ -102,9 +119,12 @@ def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
     con = prepare_session(connect())  # as the app's pool does
     changed = con.run("SELECT min(sales_order_id) FROM fact_sales_order GROUP BY sales_order_id HAVING count(*) > 1")
     order_id = changed[0][0] if changed else 1
+    backend = con.run("SELECT pg_backend_pid()")[0][0]
     run = {
         "sales": lambda f: sales_page(con, f),
+        "sales (facts, as before 007)": lambda f: sales_page(con, f, facts=True),
         "purchases": lambda f: purchases_page(con, f),
+        "purchases (facts, as before 007)": lambda f: purchases_page(con, f, facts=True),
         "history": lambda _f: order_history(con, order_id),
         "health": lambda _f: pipeline_health(con),
     }
@@ -117,17 +137,23 @@ def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
     out["filter options (every page's dropdowns)"] = {"median_ms": round(statistics.median(options_ms), 1)}
     for page, cases in _page_cases().items():
         for name, filters in cases:
-            run[page](filters)  # warm: the first call pays for plan caches and reading pages in
-            samples = []
+            # A date range was read from the facts before 007: that path, interleaved with the new one.
+            pages = [page, f"{page} (facts, as before 007)"] if filters and filters.has_range else [page]
+            for p in pages:
+                run[p](filters)  # warm: the first call pays for plan caches and reading pages in
+            samples: dict[str, list[tuple[float, float]]] = {p: [] for p in pages}
             for _ in range(query_repeats):
-                t0 = time.perf_counter()
-                run[page](filters)
-                samples.append((time.perf_counter() - t0) * 1000)
-            out[f"{page}: {name}"] = {
-                "median_ms": round(statistics.median(samples), 1),
-                "samples_ms": [round(s, 1) for s in samples],
-                "loadavg": round(os.getloadavg()[0], 2),
-            }
+                for p in pages:
+                    cpu0, t0 = _cpu_s(backend), time.perf_counter()
+                    run[p](filters)
+                    samples[p].append(((time.perf_counter() - t0) * 1000, _cpu_s(backend) - cpu0))
+            for p in pages:
+                out[f"{p}: {name}"] = {
+                    "median_ms": round(statistics.median(ms for ms, _ in samples[p]), 1),
+                    "backend_cpu_median_ms": round(1000 * statistics.median(c for _, c in samples[p]), 1),
+                    "samples_ms": [round(ms, 1) for ms, _ in samples[p]],
+                    "loadavg": round(os.getloadavg()[0], 2),
+                }
     con.close()
     return out
 
@@ -144,7 +170,9 @@ def _explain(connect: Any) -> dict[str, str]:
     for label, fn, f in (
         ("sales, all time", sales.sales_page, Filters()),
         ("sales, a counterparty", sales.sales_page, Filters(counterparties=(5,))),
+        ("sales, one year", sales.sales_page, Filters(start=date(2024, 1, 1), end=date(2024, 12, 1))),
         ("purchases, all time", purchases.purchases_page, Filters()),
+        ("purchases, one year", purchases.purchases_page, Filters(start=date(2024, 1, 1), end=date(2024, 12, 1))),
     ):
         captured: list[str] = []
 
@@ -189,14 +217,17 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
     out: dict[str, Any] = {"scale": scale, "generator_scale": SCALES[scale], "repeats": repeats}
     try:
         create_source_database(server, "totesys", src_pw)
-        create_warehouse_database(server, "wh_with", loader_pw, reader_pw)
-        create_warehouse_database(server, "wh_without", loader_pw, reader_pw)
+        for kind in VARIANTS:
+            create_warehouse_database(server, f"wh_{kind}", loader_pw, reader_pw)
 
         def connect_as(db: str, user: str = WAREHOUSE_ROLE, pw: str = loader_pw) -> Any:
             return lambda: connect(server.credentials(db, user, pw), "totes-bench-dashboard")
 
         con = connect_as("wh_without")()
         con.run(NO_OP_REFRESH)
+        con.close()
+        con = connect_as("wh_upkeep_004")()
+        con.execute_simple(_upkeep_004_sql())
         con.close()
         admin = server.connect("totesys")
         t0 = time.perf_counter()
@@ -226,10 +257,10 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
         make_run()
         store = LakeStore(resources.processed_bucket, clients["s3"])
         admin_pg = server.connect()
-        initial: dict[str, list[dict[str, float]]] = {"with": [], "without": []}
+        initial: dict[str, list[dict[str, float]]] = {kind: [] for kind in VARIANTS}
         pair: dict[str, str] = {}
         for i in range(repeats):
-            for kind in ("with", "without") if i % 2 == 0 else ("without", "with"):
+            for kind in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
                 db = f"load_{kind}_{i}"
                 admin_pg.run(
                     f"CREATE DATABASE {identifier(db)} TEMPLATE {identifier('wh_' + kind)}"
@@ -240,11 +271,11 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
                     admin_pg.run(f"DROP DATABASE {identifier(pair[kind])}")
                 pair[kind] = db
             print(f"initial load {i + 1}/{repeats} done", file=sys.stderr, flush=True)
-        incremental: dict[str, list[dict[str, float]]] = {"with": [], "without": []}
+        incremental: dict[str, list[dict[str, float]]] = {kind: [] for kind in VARIANTS}
         for i in range(repeats):
             simulate_changes(admin, seed=100 + i)
             make_run()
-            for kind in ("with", "without") if i % 2 == 0 else ("without", "with"):
+            for kind in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
                 incremental[kind].append(_timed_load(store, connect_as(pair[kind])))
         admin_pg.run(f"ALTER ROLE {identifier(READER_ROLE)} LOGIN PASSWORD {literal(reader_pw)}")
         reader = connect_as(pair["with"], READER_ROLE, reader_pw)
@@ -263,13 +294,18 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
         admin.close()
         for label, samples in (("initial", initial), ("incremental", incremental)):
             w = statistics.median(s["s"] for s in samples["with"])
+            old = statistics.median(s["s"] for s in samples["upkeep_004"])
             wo = statistics.median(s["s"] for s in samples["without"])
             out[f"run_load_{label}"] = {
                 "with_summaries_s": w,
+                "with_004_upkeep_s": old,
                 "without_s": wo,
                 "overhead_pct": round(100 * (w - wo) / wo, 1),
-                "backend_cpu_with_s": statistics.median(s["backend_cpu_s"] for s in samples["with"]),
-                "backend_cpu_without_s": statistics.median(s["backend_cpu_s"] for s in samples["without"]),
+                "overhead_004_pct": round(100 * (old - wo) / wo, 1),
+                **{
+                    f"backend_cpu_{kind}_s": statistics.median(s["backend_cpu_s"] for s in samples[kind])
+                    for kind in VARIANTS
+                },
                 "samples": samples,
             }
     finally:

@@ -34,9 +34,13 @@ class Filters:
 
     @property
     def needs_facts(self) -> bool:
-        """Whether the summaries cannot answer: they are kept per currency (and month for
-        totals), not per member of another dimension nor per date range."""
-        return bool(self.counterparties or self.designs or self.staff or self.departments or self.start or self.end)
+        """Whether the summaries cannot answer: they are kept per currency and month (member
+        rows as running totals per month), not per member of another dimension."""
+        return bool(self.counterparties or self.designs or self.staff or self.departments)
+
+    @property
+    def has_range(self) -> bool:
+        return self.start is not None or self.end is not None
 
 
 @dataclass
@@ -66,6 +70,27 @@ def month_conditions(f: Filters, month_sql: str, into: Conditions | None = None,
     if f.end is not None:
         c.add(f"{month_sql} <= :{prefix}end", **{f"{prefix}end": f.end})
     return c
+
+
+def month_number(d: date) -> int:
+    """The summaries' month number (sql/warehouse/007_analytics_month_ranges.sql): year * 12 + month - 1."""
+    return d.year * 12 + d.month - 1
+
+
+# Month numbers beyond any date the warehouse holds (SPEC §1's dates are years 1-9999).
+_FIRST_MONTH, _LAST_MONTH = month_number(date.min), month_number(date.max)
+
+
+def running_range(f: Filters, column: str, into: Conditions, prefix: str = "") -> str:
+    """SQL for a summary row's total over the date range, from its running totals ``column``.
+
+    Binds the range's month numbers into ``into`` (named apart by ``prefix``); ``column``
+    is the caller's constant.
+    """
+    lo, hi = f"{prefix}first_month", f"{prefix}last_month"
+    into.params[lo] = month_number(f.start) if f.start else _FIRST_MONTH
+    into.params[hi] = month_number(f.end) if f.end else _LAST_MONTH
+    return f"(analytics.running_at({column}, :{hi}) - analytics.running_at({column}, :{lo} - 1))"
 
 
 def member_conditions(

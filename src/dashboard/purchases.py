@@ -1,5 +1,6 @@
-"""The Purchases and Payments page's figures, in one query, from the summaries or (with a
-counterparty filter or a date range, finer than they are kept by) from the current fact versions.
+"""The Purchases and Payments page's figures, in one query, from the summaries (also over a
+date range: totals per month, unpaid payments' running totals per month) or, with a
+counterparty filter, finer than they are kept by, from the current fact versions.
 
 Purchases are dated by created_date, payments by payment_date. Money stays per currency.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 import pg8000.native
 
-from dashboard.filters import Filters, member_conditions, month_conditions
+from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, running_range
 from dashboard.money import Money, money_by_currency
 from dashboard.schema import live_condition
 
@@ -40,6 +41,19 @@ PURCHASE_FACTS = """
 PAYMENT_SUMMARY = """
     SELECT breakdown, period, currency_id, payment_type_id, paid, member_id, payments, amount
     FROM analytics.payment_summary WHERE {where}
+"""
+# Over a date range: the months' 'type' rows, their sum as the range's 'type' rows, and each
+# counterparty's unpaid payments over the range from its running totals.
+PAYMENT_RANGE_SUMMARY = """
+    SELECT breakdown, period, currency_id, payment_type_id, paid, member_id, payments, amount
+    FROM analytics.payment_summary WHERE breakdown = 'type' AND period <> '-infinity' AND {months} AND {where}
+    UNION ALL
+    SELECT 'type', '-infinity', currency_id, payment_type_id, paid, 0, sum(payments), sum(amount)
+    FROM analytics.payment_summary WHERE breakdown = 'type' AND period <> '-infinity' AND {months} AND {where}
+    GROUP BY currency_id, payment_type_id, paid
+    UNION ALL
+    SELECT breakdown, period, currency_id, payment_type_id, paid, member_id, {payments}, {amount}
+    FROM analytics.payment_summary WHERE breakdown = 'unpaid' AND {where}
 """
 PAYMENT_FACTS = """
     SELECT 'type' AS breakdown, CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period,
@@ -139,9 +153,13 @@ class PurchasesPage:
         return out
 
 
-def purchases_page(con: pg8000.native.Connection, filters: Filters) -> PurchasesPage:
-    """Every figure of the Purchases and Payments page for ``filters`` (currency, counterparty, months)."""
-    if filters.needs_facts:
+def purchases_page(con: pg8000.native.Connection, filters: Filters, *, facts: bool = False) -> PurchasesPage:
+    """Every figure of the Purchases and Payments page for ``filters`` (currency, counterparty, months).
+
+    ``facts``: as ``sales.sales_page``'s.
+    """
+    facts = facts or filters.needs_facts
+    if facts:
         pw = member_conditions(filters, PURCHASE_COLUMNS)
         month_conditions(filters, "date_trunc('month', f.created_date::timestamp)::date", pw)
         yw = member_conditions(filters, PURCHASE_COLUMNS, prefix="y_")
@@ -153,12 +171,13 @@ def purchases_page(con: pg8000.native.Connection, filters: Filters) -> Purchases
         sql = PAGE_SQL.format(pay=pay, materialized="MATERIALIZED", purchases=purchases, payments=PAYMENT_FACTS)
     else:
         pw = member_conditions(filters, {"currency": "currency_id"})
+        month_conditions(filters, "period", pw)  # the page reads the purchase totals per month only
         yw = member_conditions(filters, {"currency": "currency_id"}, prefix="y_")
         sql = PAGE_SQL.format(
             pay="",
             materialized="NOT MATERIALIZED",
             purchases=PURCHASE_SUMMARY.format(where=pw.sql),
-            payments=PAYMENT_SUMMARY.format(where=yw.sql),
+            payments=_payment_summary(filters, yw),
         )
     params = {**pw.params, **yw.params}
     doc = con.run(sql, top=TOP, **params)[0][0]
@@ -168,8 +187,20 @@ def purchases_page(con: pg8000.native.Connection, filters: Filters) -> Purchases
         payments_by_month=_months(doc["payments_by_month"], lambda r: r["type"], "payments", "amount"),
         by_type=_groups(doc["by_type"]),
         outstanding=_outstanding(doc["outstanding"]),
-        from_summaries=not filters.needs_facts,
+        from_summaries=not facts,
     )
+
+
+def _payment_summary(filters: Filters, where: Conditions) -> str:
+    """The payment summaries' rows for ``filters`` (currency and months); binds into ``where``."""
+    if not filters.has_range:
+        return PAYMENT_SUMMARY.format(where=where.sql)
+    months = month_conditions(filters, "period", prefix="y_")
+    payments = running_range(filters, "running_payments", months, prefix="y_")
+    amount = running_range(filters, "running_cents", months, prefix="y_") + " * 0.01"
+    sql = PAYMENT_RANGE_SUMMARY.format(where=where.sql, months=months.sql, payments=payments, amount=amount)
+    where.params.update(months.params)
+    return sql
 
 
 def _months(rows: list[dict[str, Any]], series: Any, count: str, value: str) -> list[MonthMoney]:

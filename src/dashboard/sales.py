@@ -1,6 +1,7 @@
 """The Sales page's figures: one query per page, from the summaries or, when a filter is
-finer than they are kept by (a member of a dimension, a date range), from the current
-sales-order versions themselves.
+finer than they are kept by (a member of a dimension), from the current sales-order
+versions themselves. A date range is answered by the summaries: totals per month, and
+each member's running totals per month (sql/warehouse/007_analytics_month_ranges.sql).
 
 Both sources give rows of the same shape (``breakdown, period, currency_id, member_id,
 orders, units, value``, as ``analytics.sales_summary``): 'total' rows per month, member
@@ -18,15 +19,19 @@ from typing import Any
 
 import pg8000.native
 
-from dashboard.filters import Filters, member_conditions, month_conditions
+from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, running_range
 from dashboard.money import Money, money_by_currency
 from dashboard.schema import live_condition
 
 TOP = 10  # members shown in each "top" chart
 
+# Totals per month in the range; member rows' figures for the range (``_summary_source``).
 SUMMARY_SOURCE = """
     SELECT breakdown, period, currency_id, member_id, orders, units, value
-    FROM analytics.sales_summary WHERE {where}
+    FROM analytics.sales_summary WHERE breakdown = 'total' AND period <> '-infinity' AND {months} AND {where}
+    UNION ALL
+    SELECT breakdown, period, currency_id, member_id, {orders} AS orders, {units} AS units, {value} AS value
+    FROM analytics.sales_summary WHERE breakdown <> 'total' AND {where}
 """
 
 # The summaries' rows for the current, live versions that pass the filters.
@@ -173,16 +178,20 @@ class SalesPage:
         ]
 
 
-def sales_page(con: pg8000.native.Connection, filters: Filters) -> SalesPage:
-    """Every figure of the Sales page for ``filters``, in one query."""
-    if filters.needs_facts:
+def sales_page(con: pg8000.native.Connection, filters: Filters, *, facts: bool = False) -> SalesPage:
+    """Every figure of the Sales page for ``filters``, in one query.
+
+    ``facts`` reads the fact versions even where the summaries could answer (tests hold
+    the two against each other; the benchmark times both).
+    """
+    facts = facts or filters.needs_facts
+    if facts:
         where = member_conditions(filters, FACT_COLUMNS)
         month_conditions(filters, "date_trunc('month', f.created_date::timestamp)::date", where)
         source = FACT_SOURCE.format(where=where.sql, live=live_condition(con, "fact_sales_order"))
         materialized = "MATERIALIZED"
     else:
-        where = member_conditions(filters, {"currency": "currency_id"})
-        source = SUMMARY_SOURCE.format(where=where.sql)
+        source, where = _summary_source(filters)
         materialized = "NOT MATERIALIZED"  # each use reads only its breakdown's rows
     sql = PAGE_SQL.format(materialized=materialized, source=source)
     doc = _json(con.run(sql, top=TOP, **where.params)[0][0])
@@ -195,8 +204,24 @@ def sales_page(con: pg8000.native.Connection, filters: Filters) -> SalesPage:
         staff=_members(doc["staff"], group="department"),
         departments=_members(doc["departments"], key="name"),
         cities=_members(doc["locations"], key=("country", "city"), group="country"),
-        from_summaries=not filters.needs_facts,
+        from_summaries=not facts,
     )
+
+
+def _summary_source(filters: Filters) -> tuple[str, Conditions]:
+    """The summaries' rows for ``filters`` (currency and months only): all-time member
+    figures, or over a date range the difference of their running totals."""
+    where = member_conditions(filters, {"currency": "currency_id"})
+    months = month_conditions(filters, "period")
+    figures = {"orders": "orders", "units": "units", "value": "value"}
+    if filters.has_range:
+        figures = {
+            "orders": running_range(filters, "running_orders", months),
+            "units": running_range(filters, "running_units", months),
+            "value": running_range(filters, "running_cents", months) + " * 0.01",
+        }
+    source = SUMMARY_SOURCE.format(where=where.sql, months=months.sql, **figures)
+    return source, Conditions(where.clauses + months.clauses, {**where.params, **months.params})
 
 
 def _json(value: Any) -> Any:

@@ -72,24 +72,33 @@ def test_every_filter_applies_to_every_figure(hand_warehouse, reader, filters, o
         assert sum(m.units for m in chart) == units  # each chart shows exactly the filtered orders
 
 
-def test_summaries_and_facts_give_the_same_page(hand_warehouse, reader) -> None:
-    """The summary path against the fact path on the same data: selecting every
-    counterparty (or a range over every month) sends the same question to the facts."""
+RANGES = [{}, {"start": JAN}, {"end": JAN}, {"start": FEB, "end": FEB}, {"start": MAR}, {"end": date(2023, 12, 1)}]
+
+
+@pytest.mark.parametrize("months", RANGES, ids=["all time", "from Jan", "to Jan", "Feb", "from Mar", "before"])
+def test_summaries_and_facts_give_the_same_page(hand_warehouse, reader, months) -> None:
+    """The summary path (also over a date range, from the running totals kept across two
+    folds) against the fact path on the same data."""
     con = reader()
     for currencies in ((), (2,)):
-        summary = sales_page(con, Filters(currencies=currencies))
+        summary = sales_page(con, Filters(currencies=currencies, **months))
+        facts = sales_page(con, Filters(currencies=currencies, **months), facts=True)
         assert summary.from_summaries
-        for facts in (
-            sales_page(con, Filters(currencies=currencies, counterparties=(1, 2))),
-            sales_page(con, Filters(currencies=currencies, start=JAN)),
-        ):
-            assert not facts.from_summaries
-            assert facts.by_month == summary.by_month
-            assert facts.designs == summary.designs
-            assert facts.counterparties == summary.counterparties
-            assert facts.staff == summary.staff
-            assert facts.departments == summary.departments
-            assert facts.cities == summary.cities
+        assert not facts.from_summaries
+        assert facts.by_month == summary.by_month
+        assert facts.designs == summary.designs
+        assert facts.counterparties == summary.counterparties
+        assert facts.staff == summary.staff
+        assert facts.departments == summary.departments
+        assert facts.cities == summary.cities
+        p_summary = purchases_page(con, Filters(currencies=currencies, **months))
+        p_facts = purchases_page(con, Filters(currencies=currencies, **months), facts=True)
+        assert p_summary.from_summaries
+        assert not p_facts.from_summaries
+        assert p_facts.purchases_by_month == p_summary.purchases_by_month
+        assert p_facts.payments_by_month == p_summary.payments_by_month
+        assert sorted(p_facts.by_type, key=str) == sorted(p_summary.by_type, key=str)
+        assert p_facts.outstanding == p_summary.outstanding
 
 
 def test_purchases_and_payments(hand_warehouse, reader) -> None:
@@ -124,7 +133,7 @@ def test_order_history_shows_every_version_and_what_changed(hand_warehouse, read
     assert [v.is_current for v in history.versions] == [False, True]
     assert history.versions[1].changes == {"units_sold": (100, 90)}
     assert history.versions[1].describe() == "units_sold: 100 → 90"
-    assert not history.deletion_tracked
+    assert history.deletion_tracked  # migration 005 (issue 14) gave the facts is_deleted
     assert not history.deleted
     late = order_history(reader(), 2)  # the late, older copy sorts first and is not current
     assert [(v.record_id, v.is_current) for v in late.versions] == [(5, False), (2, True)]
@@ -132,10 +141,9 @@ def test_order_history_shows_every_version_and_what_changed(hand_warehouse, read
 
 
 def test_deletion_versions_count_for_nothing_and_show_in_history(hand_warehouse, reader, fold) -> None:
-    """Issue 14's is_deleted column, added here as its migration will: a deletion version of
-    order 4 takes it out of every figure and shows in its history."""
+    """Issue 14's is_deleted column (migration 005): a deletion version of order 4 takes it
+    out of every figure, over a date range too, and shows in its history."""
     wh = hand_warehouse
-    wh.admin.run("ALTER TABLE fact_sales_order ADD COLUMN is_deleted boolean NOT NULL DEFAULT false")
     wh.admin.run(
         "INSERT INTO fact_sales_order SELECT 7, sales_order_id, created_date, created_time, '2024-03-01', '00:00',"
         " sales_staff_id, counterparty_id, units_sold, unit_price, currency_id, design_id, agreed_payment_date,"
@@ -145,6 +153,8 @@ def test_deletion_versions_count_for_nothing_and_show_in_history(hand_warehouse,
     page = sales_page(reader(), Filters())
     assert (page.orders, page.units, page.by_currency.amounts) == (3, 107, {"GBP": D("225.00"), "EUR": D("1021.00")})
     assert sales_page(reader(), Filters(counterparties=(2,))).orders == 1  # the fact path agrees
+    february = sales_page(reader(), Filters(start=FEB, end=FEB))  # the running totals per month
+    assert (february.orders, [d.units for d in february.designs]) == (1, [10])
     history = order_history(reader(), 4)
     assert history.deletion_tracked
     assert history.deleted

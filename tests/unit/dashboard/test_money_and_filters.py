@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from dashboard.filters import Filters, member_conditions, month_conditions
+from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, month_number, running_range
 from dashboard.money import Money, Rates, money_by_currency
 
 
@@ -32,8 +32,22 @@ def test_filters_are_whole_months_in_order() -> None:
     with pytest.raises(ValueError, match="starts"):
         Filters(start=date(2024, 3, 1), end=date(2024, 1, 1))
     assert not Filters(currencies=(1,)).needs_facts
-    assert Filters(start=date(2024, 1, 1)).needs_facts
+    assert not Filters(start=date(2024, 1, 1)).needs_facts  # a date range: running totals per month
+    assert Filters(start=date(2024, 1, 1)).has_range
     assert Filters(departments=("Sales",)).needs_facts
+
+
+def test_a_range_reads_running_totals_at_its_month_numbers() -> None:
+    assert month_number(date(2024, 1, 1)) == 2024 * 12
+    c = Conditions()
+    sql = running_range(Filters(start=date(2024, 2, 1), end=date(2024, 6, 1)), "running_units", c, prefix="y_")
+    assert sql == (
+        "(analytics.running_at(running_units, :y_last_month) - analytics.running_at(running_units, :y_first_month - 1))"
+    )
+    assert c.params == {"y_first_month": 2024 * 12 + 1, "y_last_month": 2024 * 12 + 5}
+    open_ended = Conditions()
+    running_range(Filters(end=date(2024, 6, 1)), "r", open_ended)
+    assert open_ended.params["first_month"] <= month_number(date(1, 1, 1))  # from the first month there is
 
 
 def test_conditions_bind_values_and_skip_columns_a_fact_lacks() -> None:
