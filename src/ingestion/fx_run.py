@@ -74,11 +74,13 @@ class FxResult:
     missing: dict[str, str] = field(default_factory=dict)
     unavailable: str | None = None
     new_dates: int = 0
+    duration_ms: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
             "status": self.status, "run_seq": self.run_seq, "rates": self.rates, "rejected": self.rejected,
             "dates_asked": self.asked, "dates_missing": len(self.missing), "unavailable": self.unavailable,
+            "duration_ms": self.duration_ms,
         }  # fmt: skip
 
 
@@ -221,6 +223,7 @@ def run_fx_rates(
     ``deadline`` is a ``time.monotonic()`` value after which no further date is asked.
     Raises what the source, S3 or SSM raise; the handler keeps that from the table run.
     """
+    started = time.perf_counter()
     state = load_fx_state(store, ssm, ssm_prefix)
     codes, new = read_source(connection, state)
     result = FxResult(NOTHING_TO_DO, new_dates=new)
@@ -228,6 +231,7 @@ def run_fx_rates(
     lines = fetch_rates(api, state, codes, days, deadline, result)
     if result.asked or new:
         commit_rates(store, ssm, ssm_prefix, state, lines, result, clock)
+    result.duration_ms = round((time.perf_counter() - started) * 1000)
     _report(result, metrics)
     return result
 
@@ -244,3 +248,4 @@ def _report(result: FxResult, metrics: Metrics | None) -> None:
     metrics.add_metric(name="FxRatesRejected", unit=MetricUnit.Count, value=result.rejected)
     metrics.add_metric(name="FxDatesMissing", unit=MetricUnit.Count, value=len(result.missing))
     metrics.add_metric(name="FxApiUnavailable", unit=MetricUnit.Count, value=1 if result.unavailable else 0)
+    metrics.add_metric(name="FxRunDurationMs", unit=MetricUnit.Milliseconds, value=result.duration_ms)

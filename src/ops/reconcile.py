@@ -92,6 +92,15 @@ class ReconcileReport:
     type_mismatches: list[str] = field(default_factory=list)
     max_skipped_share: float = DEFAULT_MAX_SKIPPED_SHARE
 
+    def add_differences(self, table: str, diffs: list[Difference]) -> None:
+        """Add ``table``'s differences (the streaming reconcile of issue 16 keeps this signature)."""
+        self.differences += diffs
+
+    def count(self, table: str, source_rows: int, skipped: int) -> None:
+        """Record how many of ``table``'s source rows were checked and how many skipped as bad input."""
+        self.counts[table] = TableCounts(source_rows, source_rows - skipped, skipped)
+        self.checked[table] = source_rows - skipped
+
     @property
     def mostly_skipped(self) -> dict[str, TableCounts]:
         """Tables whose skipped share is above ``max_skipped_share``: too little was checked to pass."""

@@ -19,7 +19,7 @@ from common.s3_store import LakeStore
 from ingestion.fx_run import load_fx_state
 from lake.fx_rates import RATE_SCALE
 from lake.keys import FX_RATES
-from ops.reconcile import ReconcileReport, TableCounts, compare_rows
+from ops.reconcile import ReconcileReport, compare_rows
 
 KEY = "currency_code/rate_date"
 COLUMNS = ("rate", "base_currency")
@@ -49,7 +49,5 @@ def check_fx_rates(
 ) -> None:
     """Add the ``fx_rate`` differences and counts to ``report``."""
     expected = expected_rates(ingest, ssm, ssm_prefix)
-    diffs = compare_rows(FX_RATES, KEY, COLUMNS, expected, warehouse_rates(warehouse))
-    report.differences += diffs
-    report.counts[FX_RATES] = TableCounts(len(expected), len(expected), 0)
-    report.checked[FX_RATES] = len(expected)
+    report.add_differences(FX_RATES, compare_rows(FX_RATES, KEY, COLUMNS, expected, warehouse_rates(warehouse)))
+    report.count(FX_RATES, len(expected), 0)
