@@ -10,7 +10,7 @@ so a slow or failing API can neither fail nor delay the tables (docs/ingestion.m
    rows changed since the state's ``source_seen`` (sales and purchase orders' creation
    date, payments' payment date: the dates the conversion views convert on);
 3. ask the API for the dates not settled yet, oldest first, at most
-   ``FX_MAX_DATES_PER_RUN``, never a future date, a missing date at most
+   ``FX_MAX_DATES_PER_RUN``, never today or a later date, a missing date at most
    ``FX_MISSING_RETRIES`` times, and stop at the first outage or the deadline;
 4. commit a run: the rate lines, the new state, then ``runs/<seq>.json`` LAST (no
    tables; the previous watermarks, recent keys and comparison state carried unchanged),
@@ -132,11 +132,15 @@ def _as_date(text: object) -> date | None:
 
 
 def dates_to_ask(state: FxState, codes: list[str], today: date, config: FxRatesConfig) -> list[date]:
-    """The unsettled dates up to today still worth asking, oldest first, at most the per-run cap."""
+    """The unsettled dates before today still worth asking, oldest first, at most the per-run cap.
+
+    Not today: its document may not be published yet, and a 404 would spend one of the
+    date's few tries (``FX_MISSING_RETRIES``) within minutes; today is asked from tomorrow.
+    """
     due = (
         d
         for d, s in sorted(state.dates.items())
-        if d <= today and not s.settled(codes) and s.attempts < config.missing_retries
+        if d < today and not s.settled(codes) and s.attempts < config.missing_retries
     )
     return [d for d, _ in zip(due, range(config.max_dates_per_run), strict=False)]
 
