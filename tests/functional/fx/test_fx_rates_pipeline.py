@@ -159,7 +159,37 @@ def test_rates_flow_through_and_facts_convert_with_the_nearest_earlier_rate(fx_e
     assert wh.run("SELECT * FROM analytics.sales_order_values_gbp ORDER BY 2") == wh.run(
         "SELECT * FROM analytics.sales_order_values('GBP') ORDER BY 2"
     )
+    _the_apps_role_reads_the_conversions(fx_env)
     _reconciles_against_the_lake(fx_env)
+
+
+def _the_apps_role_reads_the_conversions(pipeline: Any) -> None:
+    """warehouse_reader (the dashboard's role) may call the functions and read the views, nothing more."""
+    import dataclasses
+    import uuid
+
+    import pg8000.native
+
+    from common.db import connect
+    from local.stack import READER_ROLE
+
+    role, password = f"fx_reader_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin = pipeline.warehouse.admin
+    admin.run(f"CREATE ROLE {role} LOGIN PASSWORD {pg8000.native.literal(password)} IN ROLE {READER_ROLE}")
+    try:
+        creds = dataclasses.replace(pipeline.warehouse.credentials, username=role, password=password)
+        con = connect(creds, "totes-fx-test")
+        try:
+            assert con.run("SELECT * FROM analytics.payment_values_gbp ORDER BY 2") == admin.run(
+                "SELECT * FROM analytics.payment_values('GBP') ORDER BY 2"
+            )
+            assert len(con.run("SELECT * FROM analytics.purchase_order_values('EUR')")) == 1
+            with pytest.raises(pg8000.native.DatabaseError, match="permission denied"):
+                con.run("SELECT count(*) FROM pipeline.fact_payment_current")  # still not directly
+        finally:
+            con.close()
+    finally:
+        admin.run(f"DROP ROLE {role}")
 
 
 def _fx_report(pipeline: Any) -> Any:
