@@ -76,6 +76,8 @@ def _spawn(env: dict[str, str]) -> dict[str, Any]:
     )  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"comparison child failed:\n{proc.stderr[-4000:]}")
+    if os.environ.get("BENCH_COMPARE_PROFILE"):
+        print(proc.stderr, file=sys.stderr)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -164,7 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child()))
+        if os.environ.get("BENCH_COMPARE_PROFILE"):
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            result = profile.runcall(_child)
+            pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+        else:
+            result = _child()
+        print(json.dumps(result))
         return 0
     print(json.dumps(run(args.scale, args.repeats), indent=2))
     return 0

@@ -135,7 +135,7 @@ def diff_range(source: pa.Table, state: pa.Table, carried: pa.Table, found: Find
             pa.table({"id": kept["id"], "lake_lu": kept["lu"], "lake_hash": kept["hash"],
                       "digest": pa.nulls(kept.num_rows, pa.binary())}),
             pa.table({"id": carried["id"], "lake_lu": carried["lu"],
-                      "lake_hash": pa.nulls(carried.num_rows, pa.string()), "digest": carried["digest"]}),
+                      "lake_hash": pa.nulls(carried.num_rows, pa.int64()), "digest": carried["digest"]}),
         ]
     )  # fmt: skip
     found.source_rows += source.num_rows
@@ -174,9 +174,10 @@ def _compare_table(
     bounds = compare_source.id_bounds(con, table)
     lake = [b for b in (state.bounds(), carried.bounds()) if b is not None]
     lake_bounds = (min(b[0] for b in lake), max(b[1] for b in lake)) if lake else None
+    hash_record = compare_source.has_hash_record(con)
     with pq.ParquetWriter(state_path, StateFile.SCHEMA) as writer:
         for lower, upper in compare_source.ranges(bounds, lake_bounds):
-            source = compare_source.read_range(con, table, lower, upper)
+            source = compare_source.read_range(con, table, lower, upper, hash_record)
             diff_range(source, state.read(lower, upper), carried.table(lower, upper), found)
             writer.write_table(source)
     return found

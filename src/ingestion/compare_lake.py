@@ -107,7 +107,7 @@ def carried_since(
 class StateFile:
     """The last comparison's state of one table, downloaded once, read one id range at a time."""
 
-    SCHEMA = pa.schema([("id", pa.int64()), ("lu", pa.int64()), ("hash", pa.string())])
+    SCHEMA = pa.schema([("id", pa.int64()), ("lu", pa.int64()), ("hash", pa.int64())])
 
     def __init__(self, store: LakeStore, key: str | None) -> None:
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()

@@ -1,23 +1,24 @@
 """The source side of a comparison: each row's key, ``last_updated`` and a content hash, by id range.
 
-The hash is computed by PostgreSQL (``md5`` of the row of contract columns as text, with
-the DateStyle pinned), so the client receives three short fields per row and never the
-values. Ranges of ids keep the client's memory bounded whatever the table's size: each
-range is one ``COPY (SELECT ... WHERE id in [lower, upper) ORDER BY id) TO STDOUT`` on
-the primary key's index, parsed by Arrow. ``last_updated`` travels as epoch milliseconds
-(an integer), the lake's precision, so both sides compare as integers.
+The hash is computed by PostgreSQL: ``hash_record_extended`` of the row of contract
+columns (PostgreSQL 14+: every column hashed with its type's own hash function, no text
+rendering; 64 bits), or, on an older server, the first 64 bits of the ``md5`` of the row
+as text. The client receives ONE value per id range: ``string_agg`` of 20 bytes per row
+(``int4send(id) || timestamp_send(last_updated) || int8send(hash)``), decoded with numpy,
+so neither side spends per-row work on text or on protocol messages. Ranges of ids keep
+both sides' memory bounded whatever the table's size. ``last_updated`` becomes epoch
+milliseconds (the lake's precision), so both sides compare integers.
 
 Identifiers come from the allow-list (``common.source_tables``) through ``identifier()``;
-the bounds and the id lists are bound as transaction-local settings, as in ``extract``.
+the bounds and the id lists are bound as values.
 """
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 from pg8000.native import identifier
 
 from common.source_tables import SourceTable
@@ -27,29 +28,35 @@ if TYPE_CHECKING:
 
     from ingestion.spool import JsonlSpool
 
-LOWER_SETTING = "totes.compare_lower"
-UPPER_SETTING = "totes.compare_upper"
 IDS_SETTING = "totes.compare_ids"
-# Ids per range: ~15 MB of CSV and of Arrow per side at most.
+# Ids per range: 5 MB from the server and a few MB of Arrow per side at most.
 RANGE_IDS = 1 << 18
-SCHEMA = pa.schema([("id", pa.int64()), ("lu", pa.int64()), ("hash", pa.string())])
+SCHEMA = pa.schema([("id", pa.int64()), ("lu", pa.int64()), ("hash", pa.int64())])
+_ROW = np.dtype([("id", ">i4"), ("lu", ">i8"), ("hash", ">i8")])
+_PG_EPOCH_MS = 946_684_800_000  # 2000-01-01 (timestamp_send's zero) in Unix milliseconds
 
 
-def content_hash_sql(table: SourceTable, alias: str = "s") -> str:
-    """``md5`` of the row of ``table``'s contract columns, as PostgreSQL renders it (text)."""
-    cols = ", ".join(f"{alias}.{identifier(c)}" for c in table.column_names)
-    return f"md5(CAST(ROW({cols}) AS text))"
+def content_hash_sql(table: SourceTable, hash_record: bool = True, alias: str = "s") -> str:
+    """A 64-bit hash of the row of ``table``'s contract columns, computed by PostgreSQL."""
+    row = "ROW(" + ", ".join(f"{alias}.{identifier(c)}" for c in table.column_names) + ")"
+    if hash_record:
+        return f"hash_record_extended({row}, 0)"
+    return f"('x' || substr(md5(CAST({row} AS text)), 1, 16))::bit(64)::bigint"
 
 
-def _range_copy(table: SourceTable) -> str:
+def has_hash_record(con: pg8000.native.Connection) -> bool:
+    """Whether the server has ``hash_record_extended`` (PostgreSQL 14 and later)."""
+    return bool(con.run("SELECT to_regprocedure('hash_record_extended(record, bigint)') IS NOT NULL")[0][0])
+
+
+def _range_select(table: SourceTable, hash_record: bool) -> str:
     t, pk = identifier(table.name), identifier(table.primary_key)
-    lower, upper = f"current_setting('{LOWER_SETTING}')::bigint", f"current_setting('{UPPER_SETTING}')::bigint"
+    packed = f"int4send(s.{pk}) || timestamp_send(s.last_updated) || int8send({content_hash_sql(table, hash_record)})"
     # Only allow-listed identifiers (quoted by identifier()) and constants are formatted in; no values.
-    select = (
-        f"SELECT s.{pk}, (extract(epoch FROM s.last_updated) * 1000)::bigint, {content_hash_sql(table)} "  # noqa: S608  # nosec B608
-        f"FROM {t} AS s WHERE s.{pk} >= {lower} AND s.{pk} < {upper} ORDER BY s.{pk}"
+    return (
+        f"SELECT string_agg({packed}, ''::bytea) FROM {t} AS s "  # noqa: S608  # nosec B608
+        f"WHERE s.{pk} >= :lower AND s.{pk} < :upper"
     )
-    return f"COPY ({select}) TO STDOUT (FORMAT csv)"
 
 
 def id_bounds(con: pg8000.native.Connection, table: SourceTable) -> tuple[int, int] | None:
@@ -69,24 +76,21 @@ def ranges(bounds: tuple[int, int] | None, lake_bounds: tuple[int, int] | None) 
     return [(lo, min(lo + RANGE_IDS, high)) for lo in range(start, high, RANGE_IDS)]
 
 
-def read_range(con: pg8000.native.Connection, table: SourceTable, lower: int, upper: int) -> pa.Table:
-    """(id, lu, hash) of every row with ``lower <= id < upper``, ordered by id."""
-    con.run(
-        "SELECT set_config(:ln, :lo, true), set_config(:un, :up, true), set_config('DateStyle', 'ISO, MDY', true)",
-        ln=LOWER_SETTING,
-        lo=str(lower),
-        un=UPPER_SETTING,
-        up=str(upper),
-    )
-    out = io.BytesIO()
-    con.run(_range_copy(table), stream=out)
-    if not out.tell():
+def read_range(
+    con: pg8000.native.Connection, table: SourceTable, lower: int, upper: int, hash_record: bool = True
+) -> pa.Table:
+    """(id, lu in epoch ms, hash) of every row with ``lower <= id < upper`` (in no particular order)."""
+    packed = con.run(_range_select(table, hash_record), lower=lower, upper=upper)[0][0]
+    if not packed:
         return SCHEMA.empty_table()
-    out.seek(0)
-    return pa_csv.read_csv(
-        out,
-        read_options=pa_csv.ReadOptions(column_names=["id", "lu", "hash"]),
-        convert_options=pa_csv.ConvertOptions(column_types=SCHEMA),
+    rows = np.frombuffer(packed, dtype=_ROW)
+    return pa.table(
+        {
+            "id": rows["id"].astype(np.int64),
+            "lu": rows["lu"].astype(np.int64) // 1000 + _PG_EPOCH_MS,
+            "hash": rows["hash"].astype(np.int64),
+        },
+        schema=SCHEMA,
     )
 
 

@@ -9,7 +9,7 @@ from ingestion.compare import DeleteGuard, Findings, diff_range
 from ingestion.compare_lake import CARRIED_SCHEMA, StateFile, line_digest
 
 
-def _state(rows: list[tuple[int, int, str]]) -> pa.Table:
+def _state(rows: list[tuple[int, int, int]]) -> pa.Table:
     return pa.Table.from_pylist([{"id": i, "lu": lu, "hash": h} for i, lu, h in rows], schema=StateFile.SCHEMA)
 
 
@@ -18,8 +18,8 @@ def _carried(rows: list[tuple[int, int, bytes]]) -> pa.Table:
 
 
 def test_each_rule_of_the_comparison() -> None:
-    source = _state([(1, 10, "a"), (2, 10, "B"), (3, 20, "c"), (5, 10, "e"), (6, 30, "f")])
-    state = _state([(1, 10, "a"), (2, 10, "b"), (3, 10, "c"), (4, 10, "d"), (5, 10, "e"), (6, 10, "f")])
+    source = _state([(1, 10, 101), (2, 10, -7), (3, 20, 103), (5, 10, 105), (6, 30, 106)])
+    state = _state([(1, 10, 101), (2, 10, 102), (3, 10, 103), (4, 10, 104), (5, 10, 105), (6, 10, 106)])
     # 5 and 6 were carried since the last comparison: their lines decide.
     carried = _carried([(5, 10, line_digest(b"{}\n")), (6, 30, line_digest(b"{}\n")), (7, 40, b"x")])
     found = Findings()
@@ -33,7 +33,7 @@ def test_each_rule_of_the_comparison() -> None:
 
 def test_an_empty_lake_finds_nothing_deleted() -> None:
     found = Findings()
-    diff_range(_state([(1, 10, "a")]), _state([]), _carried([]), found)
+    diff_range(_state([(1, 10, 1)]), _state([]), _carried([]), found)
     assert (found.deleted, found.changed, found.unverified) == ([], [], {})
 
 
