@@ -15,7 +15,9 @@ side by side in the same run where the issue asks for a baseline:
 * ``e2e``: the whole pipeline through the handlers and S3 events: the initial load,
   incremental cycles, and the change-to-warehouse latency;
 * ``dashboard``: each page's queries of the analytics app, and ``run_load`` with vs without
-  the summaries' upkeep (same code, a no-op refresh), first load and incremental runs.
+  the summaries' upkeep (same code, a no-op refresh), first load and incremental runs;
+* ``compare``: the comparison of the source with the lake, nothing differing vs 1,000
+  rows changed in place (``bench_compare``).
 
 Every figure is a median of ``--repeats`` (>= 3) runs. The record goes to
 ``benchmarks/results/<UTC time>-<commit>.json`` (machine, load average, command, per
@@ -47,7 +49,7 @@ from typing import Any
 
 from benchmarks.server import TLS_ENV
 
-AREAS = ("generate", "ingestion", "transform", "load", "e2e", "dashboard")
+AREAS = ("generate", "ingestion", "transform", "load", "e2e", "dashboard", "compare")
 SCALES = ("small", "100k", "1m")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -59,6 +61,7 @@ SCALE_NAMES: dict[str, dict[str, str | None]] = {
     "load": {"small": None, "100k": "small", "1m": "full"},  # bench_load's smallest is 100,000 fact rows
     "e2e": {"small": "small", "100k": "100k", "1m": "1m"},
     "dashboard": {"small": "small", "100k": "100k", "1m": "1m"},
+    "compare": {"small": "small", "100k": "100k", "1m": "1m"},
 }
 
 
@@ -94,6 +97,10 @@ def _machine() -> dict[str, Any]:
 
 def headline(area: str, result: dict[str, Any]) -> dict[str, Any]:
     """The few numbers per area that the docs table and a regression check look at."""
+    if area == "compare":
+        keys = ("median_none_seconds", "median_none_cpu_s", "median_none_backend_cpu_s", "median_thousand_seconds",
+                "ratio_thousand_to_none", "peak_rss_mib")  # fmt: skip
+        return {k: result.get(k) for k in keys}
     if area == "ingestion":
         keys = ("first_extraction_rows_per_s", "ceiling_rows_per_s", "ratio_first_extraction_to_ceiling",
                 "median_no_change_s", "peak_rss_mib_first_extraction")  # fmt: skip

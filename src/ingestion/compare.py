@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pg8000.native
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -127,26 +128,29 @@ class ComparisonResult:
 
 
 def diff_range(source: pa.Table, state: pa.Table, carried: pa.Table, found: Findings) -> None:
-    """Add one id range's differences to ``found`` (all three inputs hold ids of that range only)."""
-    stale = pc.invert(pc.is_in(state.column("id"), value_set=carried.column("id")))
-    kept = state.filter(stale)
-    lake = pa.concat_tables(
-        [
-            pa.table({"id": kept["id"], "lake_lu": kept["lu"], "lake_hash": kept["hash"],
-                      "digest": pa.nulls(kept.num_rows, pa.binary())}),
-            pa.table({"id": carried["id"], "lake_lu": carried["lu"],
-                      "lake_hash": pa.nulls(carried.num_rows, pa.int64()), "digest": carried["digest"]}),
-        ]
-    )  # fmt: skip
-    found.source_rows += source.num_rows
-    found.lake_rows += lake.num_rows
-    joined = source.join(lake, keys="id", join_type="full outer")
-    found.deleted += joined.filter(pc.is_null(joined["lu"]))["id"].to_pylist()
-    same = joined.filter(pc.fill_null(pc.equal(joined["lu"], joined["lake_lu"]), False))
-    differs = pc.fill_null(pc.not_equal(same["hash"], same["lake_hash"]), False)
-    found.changed += same.filter(differs)["id"].to_pylist()
-    unverified = same.filter(pc.is_null(same["lake_hash"]))
-    found.unverified.update(zip(unverified["id"].to_pylist(), unverified["digest"].to_pylist(), strict=True))
+    """Add one id range's differences to ``found`` (all three inputs hold ids of that range only).
+
+    numpy set operations on the id columns (a range is at most ``RANGE_IDS`` rows a side):
+    no hash join, so no join buffers per worker thread.
+    """
+    s_id, s_lu, s_hash = (source.column(c).to_numpy() for c in ("id", "lu", "hash"))
+    c_id, c_lu = carried.column("id").to_numpy(), carried.column("lu").to_numpy()
+    stale = ~np.isin(state.column("id").to_numpy(), c_id)  # carried since: the run's line overrides the state
+    l_id = np.concatenate([state.column("id").to_numpy()[stale], c_id])
+    l_lu = np.concatenate([state.column("lu").to_numpy()[stale], c_lu])
+    l_hash = np.concatenate([state.column("hash").to_numpy()[stale], np.zeros(len(c_id), np.int64)])
+    l_known = np.concatenate([np.ones(int(stale.sum()), bool), np.zeros(len(c_id), bool)])
+    found.source_rows += len(s_id)
+    found.lake_rows += len(l_id)
+    present = np.isin(l_id, s_id)
+    found.deleted += l_id[~present].tolist()
+    order = np.argsort(s_id, kind="stable")
+    at = order[np.searchsorted(s_id, l_id[present], sorter=order)]
+    same = s_lu[at] == l_lu[present]
+    known = l_known[present]
+    found.changed += l_id[present][same & known & (s_hash[at] != l_hash[present])].tolist()
+    digests = dict(zip(c_id.tolist(), carried.column("digest").to_pylist(), strict=True))
+    found.unverified.update((i, digests[i]) for i in l_id[present][same & ~known].tolist())
 
 
 class _DiffersFromLake:
