@@ -71,17 +71,23 @@ class WarehouseTable:
 
     @property
     def version_constraint(self) -> str:
-        """The unique constraint that makes a fact version unique (005_deletions_and_corrections.sql)."""
+        """The unique constraint that makes a fact version unique (007_version_key_without_hash.sql)."""
         if self.kind is not Kind.FACT:
             raise ValueError(f"{self.name} is not a fact table")
         return f"{self.name}_version_uq"
 
     @property
     def version_columns(self) -> tuple[str, ...]:
-        """The columns of the version constraint: (source id, last_updated, content)."""
+        """The version constraint's columns: (source id, last_updated, every other column, is_deleted).
+
+        The content itself is part of the key (007_version_key_without_hash.sql): a correction
+        that kept its last_updated is a new version, an identical one is the same version.
+        """
         if self.kind is not Kind.FACT:
             raise ValueError(f"{self.name} is not a fact table")
-        return (self.key, "last_updated_date", "last_updated_time", CONTENT_HASH)
+        when = ("last_updated_date", "last_updated_time")
+        rest = tuple(c for c in self.column_names if c != self.key and c not in when)
+        return (self.key, *when, *rest, IS_DELETED)
 
 
 # The serial surrogate key of each fact (assigned by the warehouse on insert).
@@ -93,10 +99,9 @@ FACT_SURROGATE_KEYS: dict[str, str] = {
 
 # Fact columns the warehouse fills itself, absent from the Parquet like the surrogate key
 # (005_deletions_and_corrections.sql): ``is_deleted`` defaults to false (load writes the
-# deletion versions, SPEC §2 "Deletion"); ``content_hash`` is generated from every other column.
+# deletion versions, SPEC §2 "Deletion").
 IS_DELETED = "is_deleted"
-CONTENT_HASH = "content_hash"
-FACT_WAREHOUSE_COLUMNS: tuple[str, ...] = (IS_DELETED, CONTENT_HASH)
+FACT_WAREHOUSE_COLUMNS: tuple[str, ...] = (IS_DELETED,)
 
 _I, _S, _D, _T, _B = pa.int32(), pa.string(), pa.date32(), pa.time64("us"), pa.bool_()
 _MONEY = pa.decimal128(10, 2)

@@ -321,8 +321,7 @@ def _insert_new_versions(con: pg8000.native.Connection, staged: StagedTable) -> 
     fact = staged.table
     cols = _ident_list(fact.column_names)
     # A version is (source id, last_updated, content): equal in every loaded column (all
-    # NOT NULL) is what makes the generated content_hash equal; the version index finds
-    # the few rows of one (id, last_updated) first.
+    # NOT NULL), as the version constraint says; its index finds the rows of one id first.
     match = " AND ".join(f"f.{identifier(c)} = s.{identifier(c)}" for c in fact.column_names)
     con.run("SAVEPOINT load_bulk_insert")
     try:

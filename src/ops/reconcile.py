@@ -619,9 +619,12 @@ def _reconcile_fact(
     actual = {r[spec.key]: r for r in _rows(warehouse, latest_sql) if r[spec.key] not in bad}
     report.differences += compare_rows(spec.table, spec.key, spec.warehouse_columns, expected, actual)
     # A version is (source id, last_updated, content): a same-timestamp correction is not a duplicate.
-    version = f"{key}, last_updated_date, last_updated_time, content_hash"
-    dup_sql = f"SELECT {version}, count(*) FROM {identifier(spec.table)} GROUP BY 1, 2, 3, 4 HAVING count(*) > 1"  # noqa: S608  # nosec B608
-    for source_id, day, time, _content, n in warehouse.run(dup_sql):
+    version = ", ".join(identifier(c) for c in TABLES[spec.table].version_columns)
+    dup_sql = (
+        f"SELECT {key}, last_updated_date, last_updated_time, count(*) FROM {identifier(spec.table)}"  # noqa: S608  # nosec B608
+        f" GROUP BY {version} HAVING count(*) > 1"
+    )
+    for source_id, day, time, n in warehouse.run(dup_sql):
         label = f"{spec.key}={source_id} @ {day} {time}"
         report.differences.append(Difference(spec.table, label, "<version>", "stored once", f"stored {n} times"))
     report.checked[spec.table] = len(expected)

@@ -83,7 +83,7 @@ def test_deletion_version_copies_the_last_values_and_leaves_the_current_view(
     assert admin.run("SELECT units_sold FROM pipeline.fact_sales_order_current WHERE sales_order_id = 1") == [[3]]
 
 
-def test_migration_005_keeps_existing_versions_as_not_deleted(stack: Any, tmp_path: Path) -> None:
+def test_migrations_005_to_007_keep_existing_versions_as_not_deleted(stack: Any, tmp_path: Path) -> None:
     before = tmp_path / "before"
     before.mkdir()
     for path in sorted(migrations_dir().glob("00[1-4]_*.sql")):
@@ -104,7 +104,9 @@ def test_migration_005_keeps_existing_versions_as_not_deleted(stack: Any, tmp_pa
             " last_updated_time, sales_staff_id, counterparty_id, units_sold, unit_price, currency_id, design_id,"
             f" agreed_payment_date, agreed_delivery_date, agreed_delivery_location_id) VALUES ({row})"
         )
-        assert migrate(con) == ["005_deletions_and_corrections"]
-        hashed = con.run("SELECT is_deleted, content_hash IS NOT NULL FROM fact_sales_order")
-        assert hashed == [[False, True]]
+        applied = migrate(con)
+        assert applied[0] == "005_deletions_and_corrections"
+        assert "007_version_key_without_hash" in applied
+        assert con.run("SELECT is_deleted FROM fact_sales_order") == [[False]]
         assert con.run("SELECT count(*) FROM pipeline.fact_sales_order_current") == [[1]]
+        assert con.run("SELECT is_current FROM pipeline.fact_sales_order_history") == [[True]]
