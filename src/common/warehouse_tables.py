@@ -71,7 +71,7 @@ class WarehouseTable:
 
     @property
     def version_constraint(self) -> str:
-        """The unique constraint that makes a fact version unique (008_version_key_without_hash.sql)."""
+        """The unique constraint that makes a fact version unique (009_version_key_without_hash.sql)."""
         if self.kind is not Kind.FACT:
             raise ValueError(f"{self.name} is not a fact table")
         return f"{self.name}_version_uq"
@@ -80,7 +80,7 @@ class WarehouseTable:
     def version_columns(self) -> tuple[str, ...]:
         """The version constraint's columns: (source id, last_updated, every other column, is_deleted).
 
-        The content itself is part of the key (008_version_key_without_hash.sql): a correction
+        The content itself is part of the key (009_version_key_without_hash.sql): a correction
         that kept its last_updated is a new version, an identical one is the same version.
         """
         if self.kind is not Kind.FACT:

@@ -83,7 +83,7 @@ def test_deletion_version_copies_the_last_values_and_leaves_the_current_view(
     assert admin.run("SELECT units_sold FROM pipeline.fact_sales_order_current WHERE sales_order_id = 1") == [[3]]
 
 
-def test_migrations_005_to_008_keep_existing_versions_as_not_deleted(stack: Any, tmp_path: Path) -> None:
+def test_migrations_005_to_009_keep_existing_versions_as_not_deleted(stack: Any, tmp_path: Path) -> None:
     before = tmp_path / "before"
     before.mkdir()
     for path in sorted(migrations_dir().glob("00[1-4]_*.sql")):
@@ -106,7 +106,7 @@ def test_migrations_005_to_008_keep_existing_versions_as_not_deleted(stack: Any,
         )
         applied = migrate(con)
         assert applied[0] == "005_deletions_and_corrections"
-        assert "008_version_key_without_hash" in applied
+        assert "009_version_key_without_hash" in applied
         assert con.run("SELECT is_deleted FROM fact_sales_order") == [[False]]
         assert con.run("SELECT count(*) FROM pipeline.fact_sales_order_current") == [[1]]
         assert con.run("SELECT is_current FROM pipeline.fact_sales_order_history") == [[True]]
