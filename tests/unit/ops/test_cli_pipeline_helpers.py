@@ -7,7 +7,16 @@ import datetime as dt
 import pytest
 
 from cli.pipeline_cmds import _interval_seconds
-from ops.reconcile import FACTS, BadSourceValueError, currency_name, date_attributes, derive_fact_row, parse_text_date
+from common.warehouse_tables import TABLES
+from ops.reconcile import (
+    DIMENSIONS,
+    FACTS,
+    BadSourceValueError,
+    currency_name,
+    date_attributes,
+    derive_row,
+    parse_text_date,
+)
 from ops.report import pivot
 
 
@@ -17,28 +26,25 @@ def test_schedule_interval_from_the_terraform_expression() -> None:
     assert _interval_seconds(None) == 900
 
 
-def test_fact_row_derivation_splits_timestamps_and_parses_text_dates() -> None:
-    spec = next(f for f in FACTS if f.table == "fact_payment")
-    row = {
-        "payment_id": 5,
-        "created_at": dt.datetime(2024, 1, 2, 3, 4, 5, 678000),
-        "last_updated": dt.datetime(2024, 2, 3, 4, 5, 6),
-        "transaction_id": 1,
-        "counterparty_id": 2,
-        "payment_amount": "1.00",
-        "currency_id": 1,
-        "payment_type_id": 3,
-        "paid": False,
-        "payment_date": "2024-03-01",
-    }
-    out = derive_fact_row(spec, row)
-    assert out["created_date"] == dt.date(2024, 1, 2)
+def test_fact_row_derivation_parses_text_dates_and_names_its_columns() -> None:
+    """The SQL splits timestamps (its expressions are what the hashes use); Python parses the text dates."""
+    check = next(f for f in FACTS if f.table == "fact_payment")
+    assert [c.sql for c in check.columns[1:3]] == ["s.created_at::date", "s.created_at::time"]
+    values = [5, dt.date(2024, 1, 2), dt.time(3, 4, 5, 678000), dt.date(2024, 2, 3), dt.time(4, 5, 6),
+              1, 2, "1.00", 1, 3, False, "2024-03-01"]  # fmt: skip
+    out = derive_row(check, values)
     assert out["created_time"] == dt.time(3, 4, 5, 678000)
     assert out["payment_date"] == dt.date(2024, 3, 1)
     with pytest.raises(BadSourceValueError):
-        derive_fact_row(spec, {**row, "payment_date": "2024-02-30"})
+        derive_row(check, [*values[:-1], "2024-02-30"])
     with pytest.raises(BadSourceValueError):
         parse_text_date(None)
+
+
+def test_every_derivation_covers_its_warehouse_table() -> None:
+    """A reconcile check derives every column the warehouse table holds (facts: but the surrogate key)."""
+    for check in (*DIMENSIONS, *FACTS):
+        assert set(check.column_names) == set(TABLES[check.table].column_names), check.table
 
 
 def test_date_attributes_and_currency_names() -> None:
