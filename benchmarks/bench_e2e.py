@@ -196,8 +196,8 @@ def _child(incremental_cycles: int) -> dict[str, Any]:
             cycle["rows_changed"] = report.rows_changed
             cycle["change_to_warehouse_s"] = round(cycle.pop("load_end") - changed_at, 3)
             out["incremental"].append(cycle)
-    # VmHWM before the check: reconcile reads both databases into Python (GBs at 1m),
-    # which is an ops tool's cost, not the pipeline's.
+    # VmHWM before the check: the pipeline's own peak, not the ops tool's (reconcile read
+    # both databases into Python before it hashed key ranges; see bench_reconcile).
     out["peak_rss_mib_pipeline"] = round(_rss_mib("VmHWM:"), 1)
     src = connect(DbCredentials(**config["admin"]), "bench-e2e")
     wh = connect(DbCredentials(**config["warehouse_conn"]), "bench-e2e")

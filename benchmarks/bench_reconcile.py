@@ -76,8 +76,8 @@ def _child(which: str) -> dict[str, Any]:
             compare = _old_reconcile(Path(tmp))
         else:
             from ops.reconcile import reconcile as compare
-        src = connect(DbCredentials(**config["source"]), "bench-reconcile")
-        wh = connect(DbCredentials(**config["warehouse"]), "bench-reconcile")
+        src = connect(DbCredentials(**config["source"]), "bench-reconcile", timeout=600)
+        wh = connect(DbCredentials(**config["warehouse"]), "bench-reconcile", timeout=600)
         pids = [con.run("SELECT pg_backend_pid()")[0][0] for con in (src, wh)]
         backend0, cpu0, t0 = sum(_cpu_s(p) for p in pids), time.process_time(), time.perf_counter()
         report = compare(src, wh)
@@ -144,7 +144,7 @@ def _build_warehouse(server: Any, moto: Any, scale: float, seed: int) -> dict[st
     with contextlib.redirect_stdout(io.StringIO()):  # the handlers' EMF metric lines
         ingestion.handler.lambda_handler({}, None)
         transform.handler.lambda_handler({}, None)
-        con = connect(warehouse, "bench-reconcile")
+        con = connect(warehouse, "bench-reconcile", timeout=3600)  # one 1m load statement outlasts 30 s here
         run_load(LakeStore(resources.processed_bucket, clients["s3"]), con)
         con.close()
     return {"seeded": seeded, "source": source, "warehouse": warehouse}

@@ -18,6 +18,9 @@ side by side in the same run where the issue asks for a baseline:
   the summaries' upkeep (same code, a no-op refresh), first load and incremental runs;
 * ``compare``: the comparison of the source with the lake, nothing differing vs 1,000
   rows changed in place (``bench_compare``).
+* ``reconcile``: ``ops.reconcile`` (range hashes) vs the reconcile it replaced (both
+  databases read whole), each in its own process: wall time, CPU, peak RSS; then one
+  corrupted, one missing and one extra warehouse row must each be named.
 
 Every figure is a median of ``--repeats`` (>= 3) runs. The record goes to
 ``benchmarks/results/<UTC time>-<commit>.json`` (machine, load average, command, per
@@ -49,7 +52,7 @@ from typing import Any
 
 from benchmarks.server import TLS_ENV
 
-AREAS = ("generate", "ingestion", "transform", "load", "e2e", "dashboard", "compare")
+AREAS = ("generate", "ingestion", "transform", "load", "e2e", "dashboard", "compare", "reconcile")
 SCALES = ("small", "100k", "1m")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -62,6 +65,7 @@ SCALE_NAMES: dict[str, dict[str, str | None]] = {
     "e2e": {"small": "small", "100k": "100k", "1m": "1m"},
     "dashboard": {"small": "small", "100k": "100k", "1m": "1m"},
     "compare": {"small": "small", "100k": "100k", "1m": "1m"},
+    "reconcile": {"small": "small", "100k": "100k", "1m": "1m"},
 }
 
 
@@ -138,6 +142,14 @@ def headline(area: str, result: dict[str, Any]) -> dict[str, Any]:
         for kind in ("initial", "incremental"):
             got = result.get(f"run_load_{kind}", {})
             out[f"run_load_{kind}"] = {k: got.get(k) for k in ("with_summaries_s", "without_s", "overhead_pct")}
+        return out
+    if area == "reconcile":
+        out = {}
+        for which in ("new", "old"):
+            got = result.get(which) or {}
+            out[which] = {k: got.get(k) for k in ("s_median", "peak_rss_mib_max", "backends_cpu_s_median")}
+        out["corrupted_rows_named"] = (result.get("corrupted") or {}).get("named_all_three")
+        out["targets"] = {k: (result.get("targets") or {}).get(k) for k in ("rss_met", "time_met")}
         return out
     if area == "generate":
         return {

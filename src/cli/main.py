@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import dashboard_cmd, local_cmds, pipeline_cmds
+from cli import dashboard_cmd, lake_cmd, local_cmds, pipeline_cmds
 
 app = typer.Typer(
     help="Terrific Totes data pipeline: totesys -> S3 lake -> star-schema warehouse.",
@@ -18,6 +18,7 @@ app.add_typer(pipeline_cmds.quarantine_app, name="quarantine")
 for name, command in pipeline_cmds.TOP_LEVEL_COMMANDS.items():
     app.command(name)(command)
 app.command("dashboard")(dashboard_cmd.dashboard)
+app.add_typer(lake_cmd.lake_app, name="lake")
 
 if __name__ == "__main__":
     app()

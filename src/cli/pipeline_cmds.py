@@ -181,8 +181,9 @@ def print_reconciliation(report: Any) -> None:
             for d in report.differences[:MAX_DIFFS_SHOWN]:
                 table.add_row(d.table, d.key, d.column, repr(d.expected), repr(d.actual))
             console.print(table)
-            if len(report.differences) > MAX_DIFFS_SHOWN:
-                console.print(f"… and {len(report.differences) - MAX_DIFFS_SHOWN} more")
+            total = sum(report.difference_counts.values())
+            if total > MAX_DIFFS_SHOWN:
+                console.print(f"… and {total - MAX_DIFFS_SHOWN} more")
     # Always shown: how much was checked is part of the verdict, not a detail of a failure.
     counts = Table(title="Source rows per table", title_justify="left")
     for c in ("table", "source rows", "checked", "skipped as bad input"):
@@ -191,8 +192,9 @@ def print_reconciliation(report: Any) -> None:
         flag = " [red](too many)[/]" if name in report.mostly_skipped else ""
         counts.add_row(name, str(c.source_rows), str(c.checked), f"{c.skipped} ({c.skipped_share:.1%}){flag}")
     console.print(counts)
-    if report.skipped_bad_input:
-        console.print(f"[yellow]{len(report.skipped_bad_input)} bad source rows skipped (quarantined by design)[/]")
+    skipped = sum(c.skipped for c in report.counts.values())
+    if skipped:
+        console.print(f"[yellow]{skipped} bad source rows skipped (quarantined by design)[/]")
 
 
 # -- commands ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 import pg8000.native
 from pg8000.native import identifier
 
+from common.source_tables import SOURCE_TABLES
 from common.warehouse_tables import TABLES
 from ops.reconcile.bad_input import SourceJudge, source_type_mismatches
 from ops.reconcile.compare import compare_rows
@@ -22,7 +23,15 @@ from ops.reconcile.derivations import (
     derive_row,
     source_params,
 )
-from ops.reconcile.ranges import differing_ranges, source_rows, source_summaries, warehouse_rows, warehouse_summaries
+from ops.reconcile.ranges import (
+    chunk_at,
+    differing_ranges,
+    next_key,
+    source_rows,
+    source_summaries,
+    warehouse_rows,
+    warehouse_summaries,
+)
 from ops.reconcile.report import DEFAULT_MAX_SKIPPED_SHARE, LISTED_PER_TABLE, Difference, ReconcileReport
 
 
@@ -79,17 +88,34 @@ def _check_range(run: _Run, check: TableCheck, low: int, high: int) -> set[Any]:
 
 
 def _check_table(run: _Run, check: TableCheck) -> None:
-    """Hash every key range on both sides at once, then read back only the ranges that differ."""
-    source_side = run.pool.submit(source_summaries, run.source, check, run.params)
-    warehouse = warehouse_summaries(run.warehouse, check)
-    source = source_side.result()
+    """Hash the table chunk by chunk on both sides at once; read back only the ranges that differ."""
     bad: set[Any] = set()
-    for low, high in differing_ranges(source, warehouse):
-        bad |= _check_range(run, check, low, high)
+    source_rows_seen = 0
+    position = None
+    while (first := _next_key(run, check, position)) is not None:
+        low, high = chunk_at(first)
+        source_side = run.pool.submit(source_summaries, run.source, check, run.params, low, high)
+        warehouse = warehouse_summaries(run.warehouse, check, low, high)
+        source = source_side.result()
+        source_rows_seen += sum(s.rows for s in source.values())
+        for range_low, range_high in differing_ranges(source, warehouse):
+            bad |= _check_range(run, check, range_low, range_high)
+        position = high + 1
     run.bad_members[check.table] = bad
-    run.report.count(check.table, sum(s.rows for s in source.values()), len(bad))
+    run.report.count(check.table, source_rows_seen, len(bad))
     if check.versions is not None:
         _check_versions_stored_once(run, check)
+
+
+def _next_key(run: _Run, check: TableCheck, at_least: int | None) -> int | None:
+    """The smallest key >= ``at_least`` on either side (None: both sides are done)."""
+    floor = -(2**31) if at_least is None else at_least
+    source_key = SOURCE_TABLES[check.source].primary_key
+    found = [
+        next_key(run.source, check.source, source_key, floor),
+        next_key(run.warehouse, check.table, check.key, floor),
+    ]
+    return min((k for k in found if k is not None), default=None)
 
 
 def _check_versions_stored_once(run: _Run, check: TableCheck) -> None:

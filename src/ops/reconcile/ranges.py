@@ -1,6 +1,7 @@
 """Key ranges hashed in each database, so only the ranges that differ are read into Python.
 
-Each side computes, per range of ``2**RANGE_BITS`` consecutive keys, the row count and the
+Each side computes, per range of ``2**RANGE_BITS`` consecutive keys, a chunk of
+``CHUNK_RANGES`` ranges per statement (empty stretches of keys skipped), the row count and the
 sum of a 64-bit hash (the first 16 hex digits of md5) of each row's text: the source over
 the derivation's expressions, the warehouse over its columns (facts: the latest version
 of each source id). md5 of the same text is the same on any PostgreSQL, so the two may be
@@ -23,6 +24,9 @@ from pg8000.native import identifier
 from ops.reconcile.derivations import TableCheck
 
 RANGE_BITS = 10  # 1,024 keys per range: ~1,000 ranges per million rows, a small read when one differs
+# Ranges hashed per statement (65,536 keys): each statement stays short (a busy or
+# statement_timeout-limited server) and the ranges summarised wait in memory in small sets.
+CHUNK_RANGES = 64
 
 _ROW_HASH = "('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint"
 
@@ -43,37 +47,53 @@ def _source_from(check: TableCheck) -> str:
     return f"{identifier(check.source)} s {check.joins}".strip()
 
 
-def _warehouse_from(check: TableCheck, ranged: bool) -> str:
-    table = identifier(check.table)
+def _warehouse_from(check: TableCheck) -> str:
+    """The warehouse rows of keys ``:low..:high`` (facts: the latest version of each source id)."""
+    table, key = identifier(check.table), identifier(check.key)
     if check.versions is None:
-        return f"{table} w"
-    key = identifier(check.key)
-    where = f" WHERE {key} BETWEEN :low AND :high" if ranged else ""
+        return f"(SELECT * FROM {table} WHERE {key} BETWEEN :low AND :high) w"  # noqa: S608  # nosec B608
     # Latest version by the source's own clock; the surrogate key breaks a tie only.
     order = f"{key}, last_updated_date DESC, last_updated_time DESC, {identifier(check.versions)} DESC"
-    return f"(SELECT DISTINCT ON ({key}) * FROM {table}{where} ORDER BY {order}) w"  # noqa: S608  # nosec B608
+    return f"(SELECT DISTINCT ON ({key}) * FROM {table} WHERE {key} BETWEEN :low AND :high ORDER BY {order}) w"  # noqa: S608  # nosec B608
 
 
 def _summaries_sql(key: str, texts: list[str], from_: str) -> str:
     row_hash = _ROW_HASH.format(", ".join(texts))
     # Every identifier and expression is a constant of ops.reconcile.derivations.
-    return f"SELECT {key} >> {RANGE_BITS}, count(*), sum({row_hash}) FROM {from_} GROUP BY 1"  # noqa: S608  # nosec B608
+    return (
+        f"SELECT {key} >> {RANGE_BITS}, count(*), sum({row_hash}) FROM {from_}"  # noqa: S608  # nosec B608
+        f" WHERE {key} BETWEEN :low AND :high GROUP BY 1"
+    )
+
+
+def next_key(con: pg8000.native.Connection, table: str, key: str, at_least: int) -> int | None:
+    """The smallest ``key`` of ``table`` that is >= ``at_least`` (an index look-up), or None."""
+    sql = f"SELECT min({identifier(key)}) FROM {identifier(table)} WHERE {identifier(key)} >= :at_least"  # noqa: S608  # nosec B608
+    return con.run(sql, at_least=at_least)[0][0]
+
+
+def chunk_at(first_key: int) -> tuple[int, int]:
+    """The chunk of ``CHUNK_RANGES`` whole ranges that holds ``first_key``: its (low, high) keys."""
+    low = (first_key >> RANGE_BITS) << RANGE_BITS
+    return low, low + (CHUNK_RANGES << RANGE_BITS) - 1
 
 
 def source_summaries(
-    con: pg8000.native.Connection, check: TableCheck, params: dict[str, Any]
+    con: pg8000.native.Connection, check: TableCheck, params: dict[str, Any], low: int, high: int
 ) -> dict[int, RangeSummary]:
-    """Per key range, the source derivation's row count and hash sum."""
+    """Per key range in ``low..high``, the source derivation's row count and hash sum."""
     texts = [f"({c.sql})::text" for c in check.columns]
     sql = _summaries_sql(check.columns[0].sql, texts, _source_from(check))
-    return {r: RangeSummary(n, h) for r, n, h in con.run(sql, **_params(sql, params))}
+    return {r: RangeSummary(n, h) for r, n, h in con.run(sql, low=low, high=high, **_params(sql, params))}
 
 
-def warehouse_summaries(con: pg8000.native.Connection, check: TableCheck) -> dict[int, RangeSummary]:
-    """Per key range, the warehouse table's (facts: latest versions') row count and hash sum."""
+def warehouse_summaries(
+    con: pg8000.native.Connection, check: TableCheck, low: int, high: int
+) -> dict[int, RangeSummary]:
+    """Per key range in ``low..high``, the warehouse table's (facts: latest versions') row count and hash sum."""
     texts = [f"w.{identifier(c)}::text" for c in check.column_names]
-    sql = _summaries_sql(f"w.{identifier(check.key)}", texts, _warehouse_from(check, ranged=False))
-    return {r: RangeSummary(n, h) for r, n, h in con.run(sql)}
+    sql = _summaries_sql(f"w.{identifier(check.key)}", texts, _warehouse_from(check))
+    return {r: RangeSummary(n, h) for r, n, h in con.run(sql, low=low, high=high)}
 
 
 def differing_ranges(source: dict[int, RangeSummary], warehouse: dict[int, RangeSummary]) -> Iterator[tuple[int, int]]:
@@ -97,5 +117,5 @@ def warehouse_rows(con: pg8000.native.Connection, check: TableCheck, low: int, h
     """The warehouse's rows (facts: latest versions) of keys ``low..high``, by key."""
     cols = ", ".join(f"w.{identifier(c)}" for c in check.column_names)
     where = f"w.{identifier(check.key)} BETWEEN :low AND :high"
-    sql = f"SELECT {cols} FROM {_warehouse_from(check, ranged=True)} WHERE {where}"  # noqa: S608  # nosec B608
+    sql = f"SELECT {cols} FROM {_warehouse_from(check)} WHERE {where}"  # noqa: S608  # nosec B608
     return {r[0]: dict(zip(check.column_names, r, strict=True)) for r in con.run(sql, low=low, high=high)}
