@@ -10,7 +10,7 @@ To add a table: append a ``TableCheck`` to ``DIMENSIONS`` (upserted, one row per
 ``FACTS`` (``versions`` = the surrogate key: the warehouse side is the latest version per
 source id). Expressions are constants of this module (no value is interpolated); values
 they need are bound parameters from ``source_params``. An expression must yield what the
-warehouse column holds, in the same type, so the two texts hash alike; a source text date
+warehouse column holds, in the same type, so the two rows hash alike; a source text date
 is compared as the text itself (``text_date=True``) and parsed in Python only when read back.
 """
 

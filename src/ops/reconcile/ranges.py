@@ -1,14 +1,18 @@
 """Key ranges hashed in each database, so only the ranges that differ are read into Python.
 
 Each side computes, per range of ``2**RANGE_BITS`` consecutive keys, a chunk of
-``CHUNK_RANGES`` ranges per statement (empty stretches of keys skipped), the row count and the
-sum of a 64-bit hash (the first 16 hex digits of md5) of each row's text: the source over
-the derivation's expressions, the warehouse over its columns (facts: the latest version
-of each source id). md5 of the same text is the same on any PostgreSQL, so the two may be
-different servers. A range whose count or sum differs is read back from both sides and
-compared in Python column by column (``ops.reconcile.compare``), so memory holds one
-range at a time whatever the table's size; equal hashes mean equal texts, and equal texts
-of the same column types mean equal values.
+``CHUNK_RANGES`` ranges per statement (empty stretches of keys skipped), the row count and
+the sum of a 64-bit hash of each row: the source over the derivation's expressions, the
+warehouse over its columns (facts: the latest version of each source id).
+``hash_record_extended`` hashes each value by its type's own hash function (no text is
+formatted, which was most of the cost), so both sides build the same row types: the
+derivations yield the warehouse's types, and a source text date is compared as text (the
+warehouse's date as ISO text). The two databases may be different servers: PostgreSQL
+>= 14 on both, same byte order (the hash functions are those hash partitioning relies on,
+stable across versions). A range whose count or sum differs is read back from both sides
+and compared in Python column by column (``ops.reconcile.compare``), so memory holds one
+range at a time whatever the table's size; equal sums of the same rows mean equal values
+(a collision of 64-bit sums is the only way to miss a difference).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ RANGE_BITS = 10  # 1,024 keys per range: ~1,000 ranges per million rows, a small
 # statement_timeout-limited server) and the ranges summarised wait in memory in small sets.
 CHUNK_RANGES = 64
 
-_ROW_HASH = "('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint"
+_ROW_HASH = "hash_record_extended(ROW({}), 0)"
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ def _warehouse_from(check: TableCheck) -> str:
     return f"(SELECT DISTINCT ON ({key}) * FROM {table} WHERE {key} BETWEEN :low AND :high ORDER BY {order}) w"  # noqa: S608  # nosec B608
 
 
-def _summaries_sql(key: str, texts: list[str], from_: str) -> str:
-    row_hash = _ROW_HASH.format(", ".join(texts))
+def _summaries_sql(key: str, values: list[str], from_: str) -> str:
+    row_hash = _ROW_HASH.format(", ".join(values))
     # Every identifier and expression is a constant of ops.reconcile.derivations.
     return (
         f"SELECT {key} >> {RANGE_BITS}, count(*), sum({row_hash}) FROM {from_}"  # noqa: S608  # nosec B608
@@ -82,8 +86,8 @@ def source_summaries(
     con: pg8000.native.Connection, check: TableCheck, params: dict[str, Any], low: int, high: int
 ) -> dict[int, RangeSummary]:
     """Per key range in ``low..high``, the source derivation's row count and hash sum."""
-    texts = [f"({c.sql})::text" for c in check.columns]
-    sql = _summaries_sql(check.columns[0].sql, texts, _source_from(check))
+    values = [f"({c.sql})" for c in check.columns]
+    sql = _summaries_sql(check.columns[0].sql, values, _source_from(check))
     return {r: RangeSummary(n, h) for r, n, h in con.run(sql, low=low, high=high, **_params(sql, params))}
 
 
@@ -91,8 +95,9 @@ def warehouse_summaries(
     con: pg8000.native.Connection, check: TableCheck, low: int, high: int
 ) -> dict[int, RangeSummary]:
     """Per key range in ``low..high``, the warehouse table's (facts: latest versions') row count and hash sum."""
-    texts = [f"w.{identifier(c)}::text" for c in check.column_names]
-    sql = _summaries_sql(f"w.{identifier(check.key)}", texts, _warehouse_from(check))
+    # A text date is compared as the source's text (ISO output: DateStyle is set by reconcile).
+    values = [f"w.{identifier(c.column)}" + ("::text" if c.text_date else "") for c in check.columns]
+    sql = _summaries_sql(f"w.{identifier(check.key)}", values, _warehouse_from(check))
     return {r: RangeSummary(n, h) for r, n, h in con.run(sql, low=low, high=high)}
 
 
