@@ -7,7 +7,7 @@ derives it. The same expressions feed both the per-range hashes computed in the 
 database and the rows read back for a range that differs, so there is one derivation.
 
 To add a table: append a ``TableCheck`` to ``DIMENSIONS`` (upserted, one row per key) or
-``FACTS`` (``versions`` = the surrogate key: the warehouse side is the latest version per
+``FACTS`` (``versions`` = the surrogate key; the warehouse side is ``pipeline.<fact>_current``, the current version per
 source id). Expressions are constants of this module (no value is interpolated); values
 they need are bound parameters from ``source_params``. An expression must yield what the
 warehouse column holds, in the same type, so the two rows hash alike; a source text date
@@ -49,7 +49,7 @@ class TableCheck:
     source: str
     columns: tuple[Derived, ...]  # the first is the key
     joins: str = ""
-    versions: str | None = None  # facts: the surrogate key (the warehouse side is the latest version)
+    versions: str | None = None  # facts: the surrogate key (the warehouse side is the current-state view)
     derive: Callable[[list[Any]], list[Any]] | None = None  # a last Python step on a row read back
 
     @property

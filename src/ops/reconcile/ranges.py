@@ -3,7 +3,8 @@
 Each side computes, per range of ``2**RANGE_BITS`` consecutive keys, a chunk of
 ``CHUNK_RANGES`` ranges per statement (empty stretches of keys skipped), the row count and
 the sum of a 64-bit hash of each row: the source over the derivation's expressions, the
-warehouse over its columns (facts: the latest version of each source id).
+warehouse over its columns (facts: the current version of each source id, the
+current-state view).
 ``hash_record_extended`` hashes each value by its type's own hash function (no text is
 formatted, which was most of the cost), so both sides build the same row types: the
 derivations yield the warehouse's types, and a source text date is compared as text (the
@@ -52,13 +53,14 @@ def _source_from(check: TableCheck) -> str:
 
 
 def _warehouse_from(check: TableCheck) -> str:
-    """The warehouse rows of keys ``:low..:high`` (facts: the latest version of each source id)."""
+    """The warehouse rows of keys ``:low..:high`` (facts: the current version of each source id)."""
     table, key = identifier(check.table), identifier(check.key)
-    if check.versions is None:
-        return f"(SELECT * FROM {table} WHERE {key} BETWEEN :low AND :high) w"  # noqa: S608  # nosec B608
-    # Latest version by the source's own clock; the surrogate key breaks a tie only.
-    order = f"{key}, last_updated_date DESC, last_updated_time DESC, {identifier(check.versions)} DESC"
-    return f"(SELECT DISTINCT ON ({key}) * FROM {table} WHERE {key} BETWEEN :low AND :high ORDER BY {order}) w"  # noqa: S608  # nosec B608
+    if check.versions is not None:
+        # SPEC §2's current version (greatest last_updated, ties by the later load), deleted
+        # source rows left out: the current-state view (migration 005); the key range is
+        # pushed into its DISTINCT ON, so each chunk reads only its own versions.
+        table = f"pipeline.{identifier(check.table + '_current')}"
+    return f"(SELECT * FROM {table} WHERE {key} BETWEEN :low AND :high) w"  # noqa: S608  # nosec B608
 
 
 def _summaries_sql(key: str, values: list[str], from_: str) -> str:
