@@ -168,3 +168,23 @@ output "aws_region" {
   description = "Region of the deployment (the ops commands' boto3 region when given --outputs)."
   value       = local.region
 }
+
+output "lake_database" {
+  description = "Glue database of the lake as tables (Athena: facts with every version, <fact>_current, dimensions latest)."
+  value       = aws_glue_catalog_database.lake.name
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup for lake queries (results encrypted in their own bucket, settings enforced)."
+  value       = aws_athena_workgroup.lake.name
+}
+
+output "athena_results_bucket_name" {
+  description = "Bucket holding the workgroup's query results (expired after athena_results_expiration_days)."
+  value       = aws_s3_bucket.athena_results.bucket
+}
+
+output "analyst_policy_arn" {
+  description = "IAM policy to attach to analysts: query the lake through the workgroup, read-only."
+  value       = aws_iam_policy.analyst.arn
+}

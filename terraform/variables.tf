@@ -344,3 +344,25 @@ variable "warehouse_deletion_protection" {
   type        = bool
   default     = null
 }
+
+variable "athena_results_expiration_days" {
+  description = "Days an Athena query result is kept in the results bucket (re-run the query for an older one)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.athena_results_expiration_days >= 1
+    error_message = "athena_results_expiration_days must be at least 1."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "The most bytes one Athena query of the lake may scan before it is cancelled (cost guard; minimum 10 MB)."
+  type        = number
+  default     = 10737418240 # 10 GiB
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff >= 10485760
+    error_message = "athena_bytes_scanned_cutoff must be at least 10485760 (10 MB), Athena's minimum."
+  }
+}

@@ -45,7 +45,7 @@ PLUGIN_MIRROR = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
 
 # Every service the root module calls (provider endpoint names).
 AWS_SERVICES = (
-    "cloudwatch", "ec2", "iam", "kms", "lambda", "logs", "rds", "s3", "scheduler",
+    "athena", "cloudwatch", "ec2", "glue", "iam", "kms", "lambda", "logs", "rds", "s3", "scheduler",
     "secretsmanager", "sns", "sqs", "ssm", "sts",
 )  # fmt: skip
 
@@ -53,7 +53,7 @@ AWS_SERVICES = (
 STATE_BACKEND_FILE = "state-backend.json"
 
 # The bucket outputs destroy_local empties before terraform destroy.
-BUCKET_OUTPUTS = ("ingest_bucket_name", "processed_bucket_name", "artifacts_bucket_name")
+BUCKET_OUTPUTS = ("ingest_bucket_name", "processed_bucket_name", "artifacts_bucket_name", "athena_results_bucket_name")
 
 
 class TerraformError(RuntimeError):
