@@ -183,12 +183,13 @@ def _prepare(moto_endpoint: str, workdir: Path, source: Path = TERRAFORM_DIR) ->
     """Copy the module ``source`` into ``workdir/module`` with the override, and terraform init it."""
     module_dir = workdir / "module"
     module_dir.mkdir(parents=True, exist_ok=True)
-    # Fresh .tf files every time (a file removed from terraform/ must go here too);
-    # .terraform/ stays, so init is quick after the first time.
-    for stale in module_dir.glob("*.tf"):
-        stale.unlink()
-    for tf_file in source.glob("*.tf"):
-        shutil.copy2(tf_file, module_dir / tf_file.name)
+    # Fresh .tf files (and the .json files they read, e.g. lake_catalog.json) every time (a
+    # file removed from terraform/ must go here too); .terraform/ stays, so init is quick.
+    for pattern in ("*.tf", "*.json"):
+        for stale in module_dir.glob(pattern):
+            stale.unlink()
+        for tf_file in source.glob(pattern):
+            shutil.copy2(tf_file, module_dir / tf_file.name)
     lock_file = source / ".terraform.lock.hcl"
     if lock_file.exists():
         shutil.copy2(lock_file, module_dir / lock_file.name)
