@@ -88,14 +88,18 @@ def variable_default(name: str, variables_file: Path = TERRAFORM_DIR / "variable
     return default.group(1)
 
 
-def _moto_settings(indent: str) -> str:
-    """Region, fake credentials and no AWS-side checks: shared by the provider and the S3 backend."""
+def _moto_settings(indent: str, *, request_account_id: bool = False) -> str:
+    """Region, fake credentials and no AWS-side checks: shared by the provider and the S3 backend.
+
+    The provider asks moto's STS for the account id (``request_account_id``): without it the
+    ARNs it builds itself have no account, and moto finds no Athena workgroup by such an ARN.
+    """
     settings = {
         "region": f'"{REGION}"',
         "access_key": f'"{FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]}"',
         "secret_key": f'"{FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}"',
         "skip_credentials_validation": "true",
-        "skip_requesting_account_id": "true",
+        "skip_requesting_account_id": "false" if request_account_id else "true",
         "skip_metadata_api_check": "true",
         "skip_region_validation": "true",
     }
@@ -131,7 +135,7 @@ terraform {{
 }}
 
 provider "aws" {{
-{_moto_settings("  ")}
+{_moto_settings("  ", request_account_id=True)}
   s3_use_path_style           = true
 
   endpoints {{
