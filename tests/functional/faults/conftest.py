@@ -316,7 +316,8 @@ class World:
                         version = (int(row[f"{table}_id"]), str(row["last_updated"]))
                     except (ValueError, KeyError, TypeError):
                         continue  # a malformed line (only in the malformed-run scenario): quarantined
-                    lines[table].setdefault(version, set()).add(line)
+                    # by value, not by spelling: a line written by another hand (key order, spacing) is the same version
+                    lines[table].setdefault(version, set()).add(json.dumps(row, sort_keys=True))
             for table, found in (manifest.get("changes") or {}).items():
                 for source_id in found.get("deleted", []) if table in FACT_SOURCES else ():
                     lines[table].setdefault((source_id, found["observed_at"]), set()).add("<deleted>")
