@@ -198,24 +198,21 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
     import boto3
     from pg8000.native import identifier, literal
 
-    from benchmarks.server import start_bench_postgres
+    from benchmarks.server import bench_servers
     from common.config import PipelineResources
     from common.db import connect
     from common.s3_store import LakeStore
     from local.aws_resources import provision
     from local.generator import seed_database
-    from local.moto_server import REGION, start_moto
+    from local.moto_server import REGION
     from local.simulator import simulate_changes
     from local.stack import READER_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
 
     root = LOCAL_DIR / "bench-dashboard"
     shutil.rmtree(root, ignore_errors=True)
-    server = start_bench_postgres(root / "pg")
-    moto = start_moto()
-    saved_env = dict(os.environ)
     reader_pw, loader_pw, src_pw = (uuid.uuid4().hex for _ in range(3))
     out: dict[str, Any] = {"scale": scale, "generator_scale": SCALES[scale], "repeats": repeats}
-    try:
+    with bench_servers(root / "pg") as (server, moto):
         create_source_database(server, "totesys", src_pw)
         for kind in VARIANTS:
             create_warehouse_database(server, f"wh_{kind}", loader_pw, reader_pw)
@@ -308,12 +305,6 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
                 },
                 "samples": samples,
             }
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        moto.stop()
-        server.stop()
-        shutil.rmtree(root / "pg", ignore_errors=True)
     return out
 
 

@@ -13,7 +13,6 @@ import json
 import multiprocessing as mp
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from benchmarks.server import start_bench_postgres  # noqa: E402
+from benchmarks.server import bench_servers  # noqa: E402
 from common.db import DbCredentials, connect, connect_dbapi  # noqa: E402
 from local.paths import LOCAL_DIR  # noqa: E402
 from local.postgres_server import PostgresServer  # noqa: E402
@@ -243,18 +242,14 @@ def run(scale: str, repeats: int, methods: tuple[str, ...] = METHODS) -> dict[st
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    from local.moto_server import start_moto
 
     rows = SCALES[scale]
     root = LOCAL_DIR / "bench-load"
     inputs = build_inputs(rows, root / "inputs")
-    server = start_bench_postgres(root / "pg")
-    moto = start_moto()
-    srv = {"data_dir": server.data_dir, "port": server.port, "password": server.password, "ca_file": server.ca_file}
     pw = uuid.uuid4().hex
     results: dict[str, list[dict[str, Any]]] = {}
-    saved_env = dict(os.environ)  # benchmarks.run calls several areas in one process
-    try:
+    with bench_servers(root / "pg") as (server, moto):
+        srv = {"data_dir": server.data_dir, "port": server.port, "password": server.password, "ca_file": server.ca_file}
         import boto3
 
         os.environ.update(moto.env())
@@ -312,12 +307,6 @@ def run(scale: str, repeats: int, methods: tuple[str, ...] = METHODS) -> dict[st
                     )
                 )
             print(f"repeat {i + 1}/{repeats} done", file=sys.stderr, flush=True)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        moto.stop()
-        server.stop()
-        shutil.rmtree(root / "pg", ignore_errors=True)
     summary: dict[str, Any] = {"scale": scale, "rows": rows, "repeats": repeats}
     for method, samples in results.items():
         med = statistics.median(s["seconds"] for s in samples)

@@ -182,20 +182,16 @@ def _summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
 def run(scale: str = "small", repeats: int = 3, seed: int = 42, baseline_repeats: int | None = None) -> dict[str, Any]:
     """Measure; start and stop the servers; medians, every sample, and whether the targets were met."""
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    from benchmarks.server import start_bench_postgres
-    from local.moto_server import start_moto
+    from benchmarks.server import bench_servers
 
     root = LOCAL_DIR / "bench-reconcile"
     shutil.rmtree(root, ignore_errors=True)
-    server = start_bench_postgres(root / "pg")
-    moto = start_moto()
-    saved_env = dict(os.environ)
     # The old reconcile takes minutes at 1m on a busy machine: make bench runs it once there.
     if baseline_repeats is None:
         baseline_repeats = 1 if scale == "1m" else repeats
     out: dict[str, Any] = {"scale": scale, "generator_scale": SCALES[scale], "repeats": repeats}
     out["baseline_repeats"] = baseline_repeats
-    try:
+    with bench_servers(root / "pg") as (server, moto):
         t0 = time.perf_counter()
         built = _build_warehouse(server, moto, SCALES[scale], seed)
         out["setup_s"], out["seeded"] = round(time.perf_counter() - t0, 1), built["seeded"]
@@ -218,12 +214,6 @@ def run(scale: str = "small", repeats: int = 3, seed: int = 42, baseline_repeats
             "rss_met": out["new"]["peak_rss_mib_max"] <= TARGET_RSS_MIB,
             "time_met": out["new"]["s_median"] <= TARGET_S,
         }
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        moto.stop()
-        server.stop()
-        shutil.rmtree(root / "pg", ignore_errors=True)
     return out
 
 

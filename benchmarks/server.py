@@ -8,8 +8,12 @@ the variable, and every connection's credentials follow the server (``sslmode``)
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from local.moto_server import MotoServer, start_moto
 from local.postgres_server import PostgresServer, start_postgres
 
 TLS_ENV = "BENCH_TLS"
@@ -22,3 +26,22 @@ def bench_tls() -> bool:
 def start_bench_postgres(data_dir: Path) -> PostgresServer:
     """fsync off (benchmarks keep no data), TLS unless ``BENCH_TLS=off``."""
     return start_postgres(data_dir, fast=True, tls=bench_tls())
+
+
+@contextmanager
+def bench_servers(pg_dir: Path) -> Iterator[tuple[PostgresServer, MotoServer]]:
+    """The bench PostgreSQL in ``pg_dir`` and a moto server, stopped (and ``pg_dir`` removed) after.
+
+    The environment is put back as it was: ``benchmarks.run`` calls several areas in one process.
+    """
+    server = start_bench_postgres(pg_dir)
+    moto = start_moto()
+    saved_env = dict(os.environ)
+    try:
+        yield server, moto
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        moto.stop()
+        server.stop()
+        shutil.rmtree(pg_dir, ignore_errors=True)
