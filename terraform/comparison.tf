@@ -25,34 +25,7 @@ variable "comparison_schedule_enabled" {
   default     = true
 }
 
-resource "aws_scheduler_schedule" "comparison" {
-  #checkov:skip=CKV_AWS_297:The schedule's only data is a constant input ({"action": "compare"}); the AWS-owned key is enough and a CMK would need a key policy for the scheduler.
-  name                = "${local.name}-comparison"
-  description         = "Compares the source with the lake every interval (deletions, changes that keep last_updated)."
-  schedule_expression = "rate(${var.comparison_interval_minutes} minutes)"
-  state               = var.comparison_schedule_enabled ? "ENABLED" : "DISABLED"
-
-  flexible_time_window {
-    mode = "OFF"
-  }
-
-  target {
-    arn      = aws_lambda_function.stage["ingestion"].arn
-    role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({ action = "compare" })
-
-    retry_policy {
-      maximum_event_age_in_seconds = 300
-      maximum_retry_attempts       = 2
-    }
-
-    dead_letter_config {
-      arn = aws_sqs_queue.failures.arn
-    }
-  }
-
-  depends_on = [aws_iam_role_policy.scheduler]
-}
+# The schedule itself is one of events.tf's ingestion schedules (key "compare").
 
 resource "aws_cloudwatch_metric_alarm" "comparison_stale" {
   alarm_name          = "${local.name}-comparison-stale"
@@ -72,5 +45,5 @@ resource "aws_cloudwatch_metric_alarm" "comparison_stale" {
 
 output "comparison_schedule_name" {
   description = "EventBridge Scheduler schedule that runs the comparison of the source with the lake."
-  value       = aws_scheduler_schedule.comparison.name
+  value       = aws_scheduler_schedule.ingestion["compare"].name
 }

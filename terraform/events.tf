@@ -61,15 +61,39 @@ resource "aws_lambda_function_event_invoke_config" "stage" {
 }
 
 ################################################################################
-# Schedule -> ingestion
+# Schedules -> ingestion
 ################################################################################
 
+locals {
+  # One schedule per kind of ingestion invocation. The comparison's input makes the
+  # handler compare the source with the lake (comparison.tf); the routine run's input is
+  # ignored by the handler, a fixed body makes such runs easy to spot.
+  ingestion_schedules = {
+    ingest = {
+      name        = "${local.name}-ingestion"
+      description = "Runs an ingestion every interval; the rest of the pipeline follows by S3 events."
+      expression  = var.ingestion_schedule_expression
+      enabled     = var.ingestion_schedule_enabled
+      input       = { source = "scheduler" }
+    }
+    compare = {
+      name        = "${local.name}-comparison"
+      description = "Compares the source with the lake every interval (deletions, changes that keep last_updated)."
+      expression  = "rate(${var.comparison_interval_minutes} minutes)"
+      enabled     = var.comparison_schedule_enabled
+      input       = { action = "compare" }
+    }
+  }
+}
+
 resource "aws_scheduler_schedule" "ingestion" {
-  #checkov:skip=CKV_AWS_297:The schedule's only data is a constant input ({"source": "scheduler"}); the AWS-owned key is enough and a CMK would need a key policy for the scheduler.
-  name                = "${local.name}-ingestion"
-  description         = "Runs an ingestion every interval; the rest of the pipeline follows by S3 events."
-  schedule_expression = var.ingestion_schedule_expression
-  state               = var.ingestion_schedule_enabled ? "ENABLED" : "DISABLED"
+  #checkov:skip=CKV_AWS_297:Each schedule's only data is a constant input; the AWS-owned key is enough and a CMK would need a key policy for the scheduler.
+  for_each = local.ingestion_schedules
+
+  name                = each.value.name
+  description         = each.value.description
+  schedule_expression = each.value.expression
+  state               = each.value.enabled ? "ENABLED" : "DISABLED"
 
   flexible_time_window {
     mode = "OFF"
@@ -78,8 +102,7 @@ resource "aws_scheduler_schedule" "ingestion" {
   target {
     arn      = aws_lambda_function.stage["ingestion"].arn
     role_arn = aws_iam_role.scheduler.arn
-    # The event is ignored by the handler; a fixed body makes runs easy to spot.
-    input = jsonencode({ source = "scheduler" })
+    input    = jsonencode(each.value.input)
 
     retry_policy {
       maximum_event_age_in_seconds = 300
@@ -92,6 +115,16 @@ resource "aws_scheduler_schedule" "ingestion" {
   }
 
   depends_on = [aws_iam_role_policy.scheduler]
+}
+
+moved {
+  from = aws_scheduler_schedule.ingestion
+  to   = aws_scheduler_schedule.ingestion["ingest"]
+}
+
+moved {
+  from = aws_scheduler_schedule.comparison
+  to   = aws_scheduler_schedule.ingestion["compare"]
 }
 
 ################################################################################

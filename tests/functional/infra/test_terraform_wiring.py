@@ -116,12 +116,22 @@ def test_artifacts_bucket_wakes_nobody(deployed: Deployed) -> None:
     assert not config.get("LambdaFunctionConfigurations")
 
 
-def test_schedule_targets_ingestion_with_its_own_role(deployed: Deployed) -> None:
+@pytest.mark.parametrize(
+    ("output", "expression", "event"),
+    [
+        ("ingestion_schedule_name", "rate(5 minutes)", {"source": "scheduler"}),
+        ("comparison_schedule_name", "rate(60 minutes)", {"action": "compare"}),
+    ],
+)
+def test_schedules_target_ingestion_with_their_own_role(
+    deployed: Deployed, output: str, expression: str, event: dict[str, str]
+) -> None:
     scheduler = deployed.client("scheduler")
-    schedule = scheduler.get_schedule(Name=deployed.outputs["ingestion_schedule_name"])
-    assert schedule["ScheduleExpression"] == "rate(5 minutes)"
+    schedule = scheduler.get_schedule(Name=deployed.outputs[output])
+    assert schedule["ScheduleExpression"] == expression
     assert schedule["State"] == "ENABLED"
     target = schedule["Target"]
+    assert json.loads(target["Input"]) == event
     assert target["Arn"] == deployed.outputs["ingestion_function_arn"]
     assert target["DeadLetterConfig"]["Arn"] == deployed.outputs["failure_queue_arn"]
 
