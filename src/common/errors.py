@@ -22,6 +22,10 @@ class FatalError(PipelineError):
     """A retry cannot succeed until something is fixed: a broken contract, bad state, a code or config error."""
 
 
+class UnknownActionError(FatalError):
+    """A handler's event names an action its code does not have (a typo must never run the default)."""
+
+
 def is_retriable(exc: BaseException) -> bool | None:
     """True for a retriable error, False for a fatal one, None for an error we did not classify.
 

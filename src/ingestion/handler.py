@@ -24,7 +24,7 @@ import pg8000.native
 
 from common.config import FxRatesConfig, IngestionConfig
 from common.db import connect, get_db_credentials
-from common.errors import failure_fields
+from common.errors import UnknownActionError, failure_fields
 from common.observability import MetricUnit, failures_logged, get_logger, get_metrics
 from common.s3_store import LakeStore
 from common.source_tables import resolve_tables
@@ -49,9 +49,13 @@ def _client(service: str, endpoint: str | None) -> Any:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Run one ingestion and return its summary (status, run_seq, rows per table)."""
+    action = event.get("action") if isinstance(event, dict) else None
     with failures_logged(logger):
-        if isinstance(event, dict) and event.get("action") == COMPARE_ACTION:
+        if action == COMPARE_ACTION:
             return _ingest(compare=DeleteGuard(allow=event.get("allow_mass_delete") is True))
+        if action is not None:
+            metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+            raise UnknownActionError(f"unknown ingestion event action {action!r}; the only one is {COMPARE_ACTION!r}")
         return _ingest(context=context)
 
 

@@ -46,10 +46,6 @@ class MigrationBusyError(LoadError, RetriableError):
     """A load held the warehouse longer than a migration waits for it; try again."""
 
 
-class UnknownActionError(LoadError, FatalError):
-    """The load event names an action this code does not have."""
-
-
 # -- internal: raised and handled inside the stage, never out of a run -----------------------
 
 

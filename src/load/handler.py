@@ -21,9 +21,10 @@ import pg8000.native
 
 from common.config import LoadConfig
 from common.db import DbCredentials, connect, get_db_credentials
+from common.errors import UnknownActionError
 from common.observability import MetricUnit, failures_logged, get_logger, get_metrics
 from common.s3_store import LakeStore
-from load.errors import UnknownActionError, WarehouseLoadError
+from load.errors import WarehouseLoadError
 from load.run import LoadResult, run_load
 from load.schema import ensure_schema_current, migrate
 
@@ -91,6 +92,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if action is not None:
         with failures_logged(logger):
             if action != MIGRATE_ACTION:
+                # Counted so the invocation's metrics are never empty (and a typo is visible).
+                metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
                 raise UnknownActionError(f"unknown load event action {action!r}; the only one is {MIGRATE_ACTION!r}")
             try:
                 return _migrate()

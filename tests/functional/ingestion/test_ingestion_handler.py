@@ -9,6 +9,7 @@ import pytest
 from freezegun import freeze_time
 
 from common.config import ConfigError
+from common.errors import UnknownActionError
 from common.source_tables import UnknownTableError
 from ingestion.errors import SourceConnectionError
 from ingestion.handler import lambda_handler
@@ -37,6 +38,16 @@ def test_an_unknown_table_in_source_tables_is_rejected(ingest, monkeypatch) -> N
     with pytest.raises(UnknownTableError, match="_prisma_migrations"):
         lambda_handler({}, None)
     assert ingest.manifests() == []
+
+
+def test_an_unknown_action_fails_and_runs_nothing(ingest, capsys: pytest.CaptureFixture[str]) -> None:
+    ingest.add_currency("GBP", ingest.clock.now)
+    with pytest.raises(UnknownActionError, match="unknown ingestion event action 'comapre'"):
+        lambda_handler({"action": "comapre"}, None)  # a typo must not run an ordinary ingestion
+    assert ingest.manifests() == []
+    assert ingest.ssm("last_run_seq") == "0"
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["RejectedEvents"] for m in emf] == [[1.0]]
 
 
 def test_an_unreachable_database_fails_the_invocation(ingest) -> None:

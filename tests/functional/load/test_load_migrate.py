@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from common.db import connect
-from load.errors import LoadError
+from common.errors import UnknownActionError
 from load.handler import lambda_handler as load_handler
 from load.schema import WarehouseSchemaError, applied_versions, discover, migrate
 
@@ -144,9 +144,11 @@ def test_concurrent_migrations_apply_each_version_once(stack, bare_warehouse) ->
     assert _versions(stack, bare_warehouse) == ALL_VERSIONS
 
 
-def test_an_unknown_action_fails_loudly(pipeline) -> None:
-    with pytest.raises(LoadError, match="unknown load event action 'migrat'"):
+def test_an_unknown_action_fails_loudly(pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(UnknownActionError, match="unknown load event action 'migrat'"):
         load_handler({"action": "migrat"}, None)
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["RejectedEvents"] for m in emf] == [[1.0]]  # never an invocation with no metrics
 
 
 def test_a_failing_migration_exits_non_zero_naming_the_file_and_applies_nothing(
