@@ -13,9 +13,10 @@ migration, ``common.warehouse_tables`` and this file move together). What it hol
   objects of the attempt a commit record names (a failed attempt's objects stay, orphaned)
   and adds the run as ``run_seq``; on top, ``lake.views``' definitions: ``<fact>`` (every
   version), ``<fact>_current``, ``<dimension>`` (latest member), as DuckDB has them locally.
-  Known gap: rows deleted at the source reach the lake only as the comparison runs'
-  ``deletions`` in the commit records; DuckDB turns them into deletion versions, the Athena
-  views do not yet (``<fact>_deleted`` is empty), so Athena's current views still show them.
+  Rows deleted at the source reach the lake only as the comparison runs' ``deletions`` in
+  the commit records: ``<fact>_deleted`` unnests them from ``transform_runs`` (key, the
+  moment observed, the run), which ``lake.views`` turns into deletion versions, so Athena's
+  current views leave them out as the warehouse's and DuckDB's do (SPEC §2).
 
 Athena's Hive tables have no TIME type: a ``time`` column is declared ``bigint``, the
 microseconds since midnight that Parquet's TIME(MICROS) stores (ordering is unchanged).
@@ -30,7 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from common.warehouse_tables import IS_DELETED, TABLES, Kind
+from common.warehouse_tables import FACTS, IS_DELETED, TABLES, Kind
 from lake.keys import RUNS_PREFIX, table_prefix
 from lake.views import RUN_SEQ, lake_views
 
@@ -38,7 +39,8 @@ CATALOG_FILE = Path(__file__).resolve().parents[2] / "terraform" / "lake_catalog
 RUNS_TABLE = "transform_runs"
 OBJECTS_PREFIX = "objects_"  # objects_fact_sales_order: every Parquet object, orphans included
 COMMITTED_SUFFIX = "_committed"
-DELETED_SUFFIX = "_deleted"  # a fact's deletions (empty in Athena: see _deleted_sql)
+DELETED_SUFFIX = "_deleted"  # a fact's deletions, from the commit records (_deleted_sql)
+DELETIONS = "deletions"  # the commit record's member (lake.commit_record): fact -> observed_at, ids
 # Object key -> (run, attempt): the lake.keys layout tables/<table>/<seq:010d>-<attempt>.parquet.
 _RUN_OF_PATH = r"'/(\d{10})-[0-9a-f]+\.parquet$'"
 _ATTEMPT_OF_PATH = r"'/\d{10}-([0-9a-f]+)\.parquet$'"
@@ -87,10 +89,35 @@ def _deleted_columns(fact: str) -> list[dict[str, str]]:
 
 
 def _deleted_sql(fact: str) -> str:
-    # Not built for Athena: the deletions sit nested in the commit records (Ion), which this
-    # catalogue does not unnest yet; an empty relation keeps lake.views' one definition.
-    columns = ", ".join(f'CAST(NULL AS {presto_type(c["type"])}) AS "{c["name"]}"' for c in _deleted_columns(fact))
-    return f"SELECT {columns} FROM (VALUES 1) AS none(x) WHERE false"  # noqa: S608  # nosec B608
+    """``fact``'s deletions from the commit records: key, the moment observed (``observed_at``:
+    the source's UTC clock, milliseconds, a ``Z`` tolerated, as ``load.deletions.observed_moment``
+    reads it) as date and microseconds since midnight (the Athena time type), and the run.
+
+    Only functions Trino (Athena engine 3) and DuckDB share, so a test runs this text on
+    DuckDB against the same objects. A run without deletions of ``fact`` has a NULL ``ids``,
+    which ``UNNEST`` turns into no rows.
+    """
+    entry = f'r."{DELETIONS}"."{fact}"'
+    moment = f"CAST(replace(replace({entry}.\"observed_at\", 'T', ' '), 'Z', '') AS timestamp)"
+    micros = f"date_diff('millisecond', CAST(CAST({moment} AS date) AS timestamp), {moment}) * 1000"
+    key, day, clock, seq = (f'"{c["name"]}"' for c in _deleted_columns(fact))
+    # Identifiers from common.warehouse_tables; no value is spliced in.
+    return (
+        f"SELECT CAST(d.id AS integer) AS {key}, CAST({moment} AS date) AS {day},"  # noqa: S608  # nosec B608
+        f' CAST({micros} AS bigint) AS {clock}, CAST(r."run_seq" AS bigint) AS {seq}'
+        f' FROM "{RUNS_TABLE}" r CROSS JOIN UNNEST({entry}."ids") AS d(id)'
+    )
+
+
+def _runs_columns() -> list[dict[str, str]]:
+    """The commit record members the views read: the run, its attempt and every fact's deletions."""
+    entry = "struct<observed_at:string,ids:array<int>>"
+    deletions = "struct<" + ",".join(f"{fact}:{entry}" for fact in FACTS) + ">"
+    return [
+        {"name": "run_seq", "type": "int"},
+        {"name": "attempt", "type": "string"},
+        {"name": DELETIONS, "type": deletions},
+    ]
 
 
 def catalog() -> dict[str, Any]:
@@ -102,17 +129,16 @@ def catalog() -> dict[str, Any]:
     tables[RUNS_TABLE] = {
         "prefix": RUNS_PREFIX,
         "format": "ion",
-        "columns": [{"name": "run_seq", "type": "int"}, {"name": "attempt", "type": "string"}],
+        "columns": _runs_columns(),
     }
     views: dict[str, Any] = {}
     for name in TABLES:
         columns = [*_columns(name), {"name": RUN_SEQ, "type": "bigint"}]
         views[f"{name}{COMMITTED_SUFFIX}"] = {"sql": _committed_sql(name), "columns": columns}
-    facts = [name for name, table in TABLES.items() if table.kind is Kind.FACT]
-    for name in facts:
+    for name in FACTS:
         views[f"{name}{DELETED_SUFFIX}"] = {"sql": _deleted_sql(name), "columns": _deleted_columns(name)}
     relation_of = {t: f'"{t}{COMMITTED_SUFFIX}"' for t in TABLES}
-    for name, sql in lake_views(relation_of, {f: f'"{f}{DELETED_SUFFIX}"' for f in facts}).items():
+    for name, sql in lake_views(relation_of, {f: f'"{f}{DELETED_SUFFIX}"' for f in FACTS}).items():
         base = name.removesuffix("_current")
         history = name == base and TABLES[base].kind is Kind.FACT
         extra = [{"name": RUN_SEQ, "type": "bigint"}, {"name": IS_DELETED, "type": "boolean"}] if history else []

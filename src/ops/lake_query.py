@@ -16,6 +16,7 @@ they become deletion versions here (``lake.views.fact_versions_sql``), as load m
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -72,19 +73,26 @@ def deletions_table(records: list[CommitRecord], fact: str) -> pa.Table:
 
 
 def s3_filesystem(aws_env: dict[str, str], region: str | None = None) -> pafs.S3FileSystem:
-    """pyarrow's S3 filesystem: moto's endpoint and fake credentials locally, the usual AWS chain otherwise."""
-    endpoint = aws_env.get("AWS_ENDPOINT_URL")
-    if not endpoint:
-        return pafs.S3FileSystem(region=region) if region else pafs.S3FileSystem()
-    scheme, _, host = endpoint.partition("://")
-    return pafs.S3FileSystem(
-        endpoint_override=host,
-        scheme=scheme,
-        region=region or aws_env.get("AWS_REGION", "eu-west-2"),
-        access_key=aws_env.get("AWS_ACCESS_KEY_ID"),
-        secret_key=aws_env.get("AWS_SECRET_ACCESS_KEY"),
-        session_token=aws_env.get("AWS_SESSION_TOKEN"),
+    """pyarrow's S3 filesystem, reaching the S3 boto3 reaches: locally moto's endpoint and fake
+    credentials (``aws_env``); otherwise the usual AWS chain, with the endpoint boto3 takes from
+    ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (pyarrow itself ignores those variables)."""
+    endpoint = (
+        aws_env.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     )
+    options: dict[str, Any] = {}
+    region = region or aws_env.get("AWS_REGION") or os.environ.get("AWS_REGION")
+    if region:
+        options["region"] = region
+    if aws_env:
+        options |= {
+            "access_key": aws_env.get("AWS_ACCESS_KEY_ID"),
+            "secret_key": aws_env.get("AWS_SECRET_ACCESS_KEY"),
+            "session_token": aws_env.get("AWS_SESSION_TOKEN"),
+        }
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        options |= {"endpoint_override": host, "scheme": scheme}
+    return pafs.S3FileSystem(**options)
 
 
 def table_dataset(filesystem: pafs.FileSystem, bucket: str, table: str, objects: list[tuple[int, str]]) -> ds.Dataset:
