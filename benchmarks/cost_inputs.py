@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import logging
 import os
-import shutil
+import sys
 import uuid
 from dataclasses import asdict
 from typing import Any
@@ -42,9 +43,8 @@ def measure(scale: str = "small", seed: int = 42) -> dict[str, Any]:
     """Per cycle kind: API calls by service.operation, log bytes, lake growth in bytes."""
     import boto3
 
-    from benchmarks.server import start_bench_postgres
+    from benchmarks.server import bench_servers
     from local.generator import seed_database
-    from local.moto_server import start_moto
     from local.simulator import simulate_changes
     from local.stack import SOURCE_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
     from ops.runner import overlay_environ
@@ -53,13 +53,10 @@ def measure(scale: str = "small", seed: int = 42) -> dict[str, Any]:
     # moto would also run every notified function in docker: the runner delivers the events.
     logging.getLogger("moto.awslambda").setLevel(logging.CRITICAL)
     logging.getLogger("moto.awslambda.models").setLevel(logging.CRITICAL)
-    os.environ["DOCKER_HOST"] = "unix:///nonexistent/totes-no-docker.sock"
     gen_scale = SCALES[scale] if scale in SCALES else float(scale)
-    root = LOCAL_DIR / "bench" / f"cost-{os.getpid()}"
-    server = start_bench_postgres(root / "pg")
-    moto = start_moto()
     calls: collections.Counter[str] = collections.Counter()
-    try:
+    with bench_servers(LOCAL_DIR / "bench" / f"cost-{os.getpid()}-pg") as (server, moto):
+        os.environ["DOCKER_HOST"] = "unix:///nonexistent/totes-no-docker.sock"  # put back on exit
         reader_pw, loader_pw = uuid.uuid4().hex, uuid.uuid4().hex
         create_source_database(server, "totesys", reader_pw)
         create_warehouse_database(server, "warehouse", loader_pw)
@@ -103,10 +100,6 @@ def measure(scale: str = "small", seed: int = 42) -> dict[str, Any]:
                 before = after
         admin.close()
         return out
-    finally:
-        moto.stop()
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", default="small", help="small (10k sales orders), 100k, 1m or a generator scale")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.scale, args.seed), indent=1))
+    with contextlib.redirect_stdout(sys.stderr):  # moto prints its Docker warnings: stdout is the JSON only
+        result = measure(args.scale, args.seed)
+    print(json.dumps(result, indent=1))
     return 0
 
 

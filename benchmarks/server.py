@@ -8,7 +8,6 @@ the variable, and every connection's credentials follow the server (``sslmode``)
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +29,7 @@ def start_bench_postgres(data_dir: Path) -> PostgresServer:
 
 @contextmanager
 def bench_servers(pg_dir: Path) -> Iterator[tuple[PostgresServer, MotoServer]]:
-    """The bench PostgreSQL in ``pg_dir`` and a moto server, stopped (and ``pg_dir`` removed) after.
+    """The bench PostgreSQL in ``pg_dir`` and a moto server, stopped (and the server's files removed) after.
 
     The environment is put back as it was: ``benchmarks.run`` calls several areas in one process.
     """
@@ -44,4 +43,4 @@ def bench_servers(pg_dir: Path) -> Iterator[tuple[PostgresServer, MotoServer]]:
         os.environ.update(saved_env)
         moto.stop()
         server.stop()
-        shutil.rmtree(pg_dir, ignore_errors=True)
+        server.remove_files()  # the data folder and its log, password and CA files beside it
