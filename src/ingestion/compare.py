@@ -31,6 +31,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,6 @@ import numpy as np
 import pg8000.native
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from common.observability import MetricUnit, get_logger
 from common.s3_store import LakeStore, ObjectExistsError
@@ -179,11 +179,15 @@ def _compare_table(
     lake = [b for b in (state.bounds(), carried.bounds()) if b is not None]
     lake_bounds = (min(b[0] for b in lake), max(b[1] for b in lake)) if lake else None
     hash_record = compare_source.has_hash_record(con)
-    with pq.ParquetWriter(state_path, StateFile.SCHEMA) as writer:
-        for lower, upper in compare_source.ranges(bounds, lake_bounds):
-            source = compare_source.read_range(con, table, lower, upper, hash_record)
+    ranges = compare_source.ranges(bounds, lake_bounds)
+    with (
+        StateFile.writer(state_path) as writer,
+        closing(compare_source.read_ranges(con, table, ranges, hash_record)) as sources,
+    ):
+        for (lower, upper), source in sources:
             diff_range(source, state.read(lower, upper), carried.table(lower, upper), found)
-            writer.write_table(source)
+            if source.num_rows:  # a row group without rows has no statistics to find it by
+                writer.write_table(source)
     return found
 
 

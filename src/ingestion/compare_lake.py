@@ -112,31 +112,40 @@ class StateFile:
     def __init__(self, store: LakeStore, key: str | None) -> None:
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self._parquet: pq.ParquetFile | None = None
+        self._groups: list[tuple[int, int, int]] = []  # (row group, smallest id, largest id)
         if key:
             store.download_to(key, self._file)
             self._file.seek(0)
             self._parquet = pq.ParquetFile(self._file)
+            meta = self._parquet.metadata
+            for i in range(meta.num_row_groups):
+                if meta.row_group(i).num_rows:  # an empty row group has no statistics (and nothing to read)
+                    ids = meta.row_group(i).column(0).statistics
+                    self._groups.append((i, ids.min, ids.max))
+
+    @classmethod
+    def writer(cls, path: str) -> pq.ParquetWriter:
+        """A writer of a new state file; one row group per ``write_table`` (one id range).
+
+        No dictionary encoding: ids and hashes are all distinct, so the writer's dictionary
+        only grows (a hash table of tens of MB per range, most of the comparison's peak
+        memory) until it falls back to plain encoding anyway.
+        """
+        return pq.ParquetWriter(path, cls.SCHEMA, use_dictionary=False)
 
     def bounds(self) -> tuple[int, int] | None:
         """The smallest and largest id in the state (from the row groups' statistics)."""
-        if self._parquet is None or self._parquet.metadata.num_rows == 0:
+        if not self._groups:
             return None
-        stats = [self._parquet.metadata.row_group(i).column(0).statistics for i in range(self._parquet.num_row_groups)]
-        return min(s.min for s in stats), max(s.max for s in stats)
+        return min(g[1] for g in self._groups), max(g[2] for g in self._groups)
 
     def rows(self) -> int:
         return self._parquet.metadata.num_rows if self._parquet else 0
 
     def read(self, lower: int, upper: int) -> pa.Table:
         """The state's rows with ``lower <= id < upper`` (only the row groups that can hold them are read)."""
-        if self._parquet is None:
-            return self.SCHEMA.empty_table()
-        groups = []
-        for i in range(self._parquet.num_row_groups):
-            stats = self._parquet.metadata.row_group(i).column(0).statistics
-            if stats.max >= lower and stats.min < upper:
-                groups.append(i)
-        if not groups:
+        groups = [i for i, low, high in self._groups if high >= lower and low < upper]
+        if self._parquet is None or not groups:
             return self.SCHEMA.empty_table()
         part = self._parquet.read_row_groups(groups)
         ids = part.column("id")

@@ -5,7 +5,10 @@ columns (PostgreSQL 14+: every column hashed with its type's own hash function, 
 rendering; 64 bits), or, on an older server, the first 64 bits of the ``md5`` of the row
 as text. The client receives ONE value per id range: ``string_agg`` of 20 bytes per row
 (``int4send(id) || timestamp_send(last_updated) || int8send(hash)``), decoded with numpy,
-so neither side spends per-row work on text or on protocol messages. Ranges of ids keep
+so neither side spends per-row work on text or on protocol messages; it travels as
+``COPY ... TO STDOUT (FORMAT binary)`` (raw bytes: no hex text to encode on the server
+and decode on the client; COPY takes no bound values, so the range's bounds travel as
+transaction-local settings, as the ids of ``extract_ids`` do). Ranges of ids keep
 both sides' memory bounded whatever the table's size. ``last_updated`` becomes epoch
 milliseconds (the lake's precision), so both sides compare integers.
 
@@ -15,6 +18,9 @@ the bounds and the id lists are bound as values.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,10 +35,12 @@ if TYPE_CHECKING:
     from ingestion.spool import JsonlSpool
 
 IDS_SETTING = "totes.compare_ids"
+LOWER_SETTING, UPPER_SETTING = "totes.compare_lower", "totes.compare_upper"
 # Ids per range: 5 MB from the server and a few MB of Arrow per side at most.
-RANGE_IDS = 1 << 18
+RANGE_IDS = 1 << 16
 SCHEMA = pa.schema([("id", pa.int64()), ("lu", pa.int64()), ("hash", pa.int64())])
 _ROW = np.dtype([("id", ">i4"), ("lu", ">i8"), ("hash", ">i8")])
+_COPY_HEADER = 19  # binary COPY: signature (11), flags (4), header extension length (4; 0)
 _PG_EPOCH_MS = 946_684_800_000  # 2000-01-01 (timestamp_send's zero) in Unix milliseconds
 
 
@@ -55,7 +63,8 @@ def _range_select(table: SourceTable, hash_record: bool) -> str:
     # Only allow-listed identifiers (quoted by identifier()) and constants are formatted in; no values.
     return (
         f"SELECT string_agg({packed}, ''::bytea) FROM {t} AS s "  # noqa: S608  # nosec B608
-        f"WHERE s.{pk} >= :lower AND s.{pk} < :upper"
+        f"WHERE s.{pk} >= current_setting('{LOWER_SETTING}')::bigint "
+        f"AND s.{pk} < current_setting('{UPPER_SETTING}')::bigint"
     )
 
 
@@ -80,10 +89,17 @@ def read_range(
     con: pg8000.native.Connection, table: SourceTable, lower: int, upper: int, hash_record: bool = True
 ) -> pa.Table:
     """(id, lu in epoch ms, hash) of every row with ``lower <= id < upper`` (in no particular order)."""
-    packed = con.run(_range_select(table, hash_record), lower=lower, upper=upper)[0][0]
-    if not packed:
+    con.run(
+        "SELECT set_config(:lower_name, :lower, true), set_config(:upper_name, :upper, true)",
+        lower_name=LOWER_SETTING, lower=str(int(lower)), upper_name=UPPER_SETTING, upper=str(int(upper)),
+    )  # fmt: skip
+    body = io.BytesIO()
+    con.run(f"COPY ({_range_select(table, hash_record)}) TO STDOUT (FORMAT binary)", stream=body)
+    # One row of one field: the header, the field count (int16), the field's length (int32, -1: NULL).
+    length = int.from_bytes(body.getbuffer()[_COPY_HEADER + 2 : _COPY_HEADER + 6], "big", signed=True)
+    if length <= 0:  # no rows: string_agg is NULL
         return SCHEMA.empty_table()
-    rows = np.frombuffer(packed, dtype=_ROW)
+    rows = np.frombuffer(body.getbuffer(), dtype=_ROW, count=length // _ROW.itemsize, offset=_COPY_HEADER + 6)
     return pa.table(
         {
             "id": rows["id"].astype(np.int64),
@@ -92,6 +108,28 @@ def read_range(
         },
         schema=SCHEMA,
     )
+
+
+def read_ranges(
+    con: pg8000.native.Connection, table: SourceTable, bounds: Sequence[tuple[int, int]], hash_record: bool = True
+) -> Iterator[tuple[tuple[int, int], pa.Table]]:
+    """``read_range`` of each of ``bounds`` in order, the next one read while the caller works on this one.
+
+    The database hashes range i+1 while the client diffs range i (about equal shares of
+    the CPU), so on two cores the two overlap instead of taking turns. One query at a
+    time on ``con`` (the worker is its only user until this generator ends) and at most
+    two ranges in memory. A query's error is raised where its range is yielded; when the
+    caller stops early, the query in flight is waited for, so the connection is free.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"compare-{table.name}") as reader:
+        pending: tuple[tuple[int, int], Future[pa.Table]] | None = None
+        for lower, upper in bounds:
+            ahead = reader.submit(read_range, con, table, lower, upper, hash_record)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (lower, upper), ahead
+        if pending is not None:
+            yield pending[0], pending[1].result()
 
 
 def extract_ids(con: pg8000.native.Connection, table: SourceTable, ids: list[int], spool: JsonlSpool) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from common.source_tables import SOURCE_TABLES
+from ingestion import compare_source
 from ingestion.compare import DeleteGuard
 from ingestion.errors import MassDeletionHeldError, SourceQueryError
 from lake.manifest import read_manifest
@@ -131,3 +132,23 @@ def test_a_table_the_pipeline_cannot_read_fails_the_comparison_and_deletes_nothi
         ingest.admin.run(f"GRANT SELECT ON currency TO {role}")
     assert len(ingest.manifests()) == 2
     assert ingest.compare().deleted == 0
+
+
+def test_a_table_of_many_id_ranges_is_compared_range_by_range(ingest, monkeypatch) -> None:
+    """Ranges of 4 ids (each read while the one before is diffed): what is found is what one range finds."""
+    ids = _currencies(ingest, 40)
+    ingest.run()
+    ingest.compare()
+    monkeypatch.setattr(compare_source, "RANGE_IDS", 4)
+    assert len(compare_source.ranges((ids[0], ids[-1]), None)) >= 10
+    gone = [ids[0], ids[4], ids[5], ids[-1]]  # the first and last id, and both ends of a range
+    ingest.admin.run("DELETE FROM currency WHERE currency_id = ANY(:ids)", ids=gone)
+    ingest.admin.run("UPDATE currency SET currency_code = 'FIX' WHERE currency_id = ANY(:ids)", ids=[ids[7], ids[20]])
+    found = ingest.compare(guard=DeleteGuard(allow=True))
+    assert (found.tables["currency"].deleted, found.tables["currency"].changed_in_place) == (
+        tuple(sorted(gone)),
+        (ids[7], ids[20]),
+    )
+    assert found.source_rows["currency"] == 36
+    again = ingest.compare()
+    assert (again.deleted, again.changed_in_place, again.source_rows["currency"]) == (0, 0, 36)
