@@ -3,13 +3,17 @@
 On one generated totesys (all eleven tables), with moto for S3/SSM:
 
 1. a baseline comparison (an empty lake: nothing to compare, the state is written);
-2. per repeat, side by side and each in a fresh child process: a comparison when nothing
-   differs (``none``), then 1,000 sales orders changed in place without touching
-   ``last_updated`` and a comparison that finds them (``thousand``).
+2. per repeat, side by side and each in a fresh child process: the database's floor
+   (``scan``: in one read-only snapshot, every table's ``SELECT count(*)``, then the same
+   tables hashed by the comparison's own expression with nothing sent back), a
+   comparison when nothing differs (``none``), then 1,000 sales orders changed in place
+   without touching ``last_updated`` and a comparison that finds them (``thousand``).
 
 Each child reports its wall time (interpreter start excluded), its peak RSS, its CPU
 and the CPU of its PostgreSQL backend (the hashing is the database's share), and the
-1-minute load average when it started. Usage::
+1-minute load average when it started. The scan says what this machine's load does to
+wall time in the same minutes: a comparison cannot take less wall than the hashing alone
+(``hash_seconds``), and its CPU-seconds are what an idle machine would need. Usage::
 
     .venv/bin/python -m benchmarks.bench_compare --scale 1m --repeats 3
 """
@@ -69,9 +73,35 @@ def _child() -> dict[str, Any]:
     }
 
 
-def _spawn(env: dict[str, str]) -> dict[str, Any]:
+def _scan_child() -> dict[str, Any]:
+    """The database's floor in one snapshot: a plain count of every table, then its content hashes."""
+    from pg8000.native import identifier
+
+    from common.db import DbCredentials, connect
+    from common.source_tables import resolve_tables
+    from ingestion.compare_source import content_hash_sql
+
+    loadavg = os.getloadavg()[0]
+    con = connect(DbCredentials(**json.loads(os.environ[_CONFIG_ENV])["source"]), application_name="bench-scan")
+    backend = _Backend(con)
+    con.run("SET max_parallel_workers_per_gather = 0")  # one backend, as the comparison's range queries use
+    con.run("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    out: dict[str, Any] = {"loadavg_1m": loadavg}
+    for kind in ("count", "hash"):
+        cpu0, start = backend.cpu_s() or 0.0, time.perf_counter()
+        for table in resolve_tables(None):
+            what = "count(*)" if kind == "count" else f"max({content_hash_sql(table)})"
+            con.run(f"SELECT {what} FROM {identifier(table.name)} AS s")  # nosec B608 - allow-listed
+        out[f"{kind}_seconds"] = time.perf_counter() - start
+        out[f"{kind}_backend_cpu_s"] = (backend.cpu_s() or 0.0) - cpu0
+    con.run("COMMIT")
+    con.close()
+    return out
+
+
+def _spawn(env: dict[str, str], mode: str = "--child") -> dict[str, Any]:
     proc = subprocess.run(  # nosec B603
-        [sys.executable, "-m", "benchmarks.bench_compare", "--child"], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "benchmarks.bench_compare", mode], env=env, capture_output=True, text=True,
         check=False,
     )  # fmt: skip
     if proc.returncode != 0:
@@ -124,7 +154,9 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
                "POWERTOOLS_METRICS_NAMESPACE": "Bench", "POWERTOOLS_LOG_LEVEL": "WARNING"}  # fmt: skip
         baseline = _spawn(env)
         runs: dict[str, list[dict[str, Any]]] = {"none": [], "thousand": []}
+        scans = []
         for i in range(repeats):
+            scans.append(_spawn(env, "--scan-child"))
             runs["none"].append(_spawn(env))
             _change_in_place(admin, 1 + i * CHANGED)
             runs["thousand"].append(_spawn(env))
@@ -134,16 +166,22 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
             moto.stop()
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-    return _summary(scale, repeats, counts, baseline, runs)
+    return _summary(scale, repeats, counts, baseline, runs, scans)
 
 
 def _summary(
-    scale: str, repeats: int, counts: dict[str, int], baseline: dict[str, Any], runs: dict[str, list[dict[str, Any]]]
+    scale: str,
+    repeats: int,
+    counts: dict[str, int],
+    baseline: dict[str, Any],
+    runs: dict[str, list[dict[str, Any]]],
+    scans: list[dict[str, Any]],
 ) -> dict[str, Any]:
     def med(kind: str, key: str) -> float:
         return round(statistics.median(r[key] for r in runs[kind]), 2)
 
-    loads = [r["loadavg_1m"] for v in runs.values() for r in v]
+    loads = [r["loadavg_1m"] for v in [*runs.values(), scans] for r in v]
+    scan = {f"median_scan_{k}": round(statistics.median(r[k] for r in scans), 2) for k in scans[0] if k != "loadavg_1m"}
     return {
         "benchmark": "compare",
         "command": f"python -m benchmarks.bench_compare --scale {scale} --repeats {repeats}",
@@ -151,11 +189,14 @@ def _summary(
         "rows_all_tables": sum(counts.values()),
         "baseline_s": round(baseline["seconds"], 2),
         **{f"median_{k}_{m}": med(k, m) for k in runs for m in ("seconds", "cpu_s", "backend_cpu_s")},
+        **scan,
+        "ratio_none_to_hash_scan": round(med("none", "seconds") / scan["median_scan_hash_seconds"], 2),
         "peak_rss_mib": round(max(r["peak_rss_mib"] for v in runs.values() for r in v), 1),
         "found_thousand": [r["found"] for r in runs["thousand"]],
         "ratio_thousand_to_none": round(med("thousand", "seconds") / med("none", "seconds"), 3),
         "loadavg_1m_range": [min(loads), max(loads)],
         "runs": runs,
+        "scans": scans,
     }
 
 
@@ -164,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), default="1m")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--scan-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.scan_child:
+        print(json.dumps(_scan_child()))
+        return 0
     if args.child:
         if os.environ.get("BENCH_COMPARE_PROFILE"):
             import cProfile
