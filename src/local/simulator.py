@@ -34,6 +34,7 @@ from pg8000.native import identifier
 
 from common.source_tables import ENUM_VALUES, SOURCE_TABLES, TABLE_ORDER
 from local import generator_values as values
+from local.generator_changes import PRICE_FIX, SilentChangeError, apply_silent_changes
 
 _PAYMENT_TYPE_ID = {name: i + 1 for i, name in enumerate(ENUM_VALUES["payment_type_name"])}
 _PAYMENT_SHARE = 0.7  # new transactions paid for in the same batch; the rest stay open
@@ -486,30 +487,12 @@ class SilentChanges:
 
 
 def simulate_silent_changes(con: pg8000.native.Connection, *, seed: int) -> SilentChanges:
-    """Delete one sales order and fix another's price in place, in one transaction, without touching
-    any ``last_updated``: what only the comparison finds (``ingestion.compare``)."""
-    rng = np.random.Generator(np.random.PCG64(seed))
-    # Not the orders the latest batch touched: those are still on their way through the incremental path.
-    orders = _column(
-        con,
-        "SELECT sales_order_id FROM sales_order WHERE last_updated < (SELECT max(last_updated) FROM sales_order)"
-        " ORDER BY sales_order_id",
-    )
-    if len(orders) < 2:
-        raise SimulationError("totesys needs two sales orders; seed it first (totes seed)")
-    gone, fixed = _choice(rng, orders, k=2)
-    con.run("START TRANSACTION")
+    """Delete one sales order and fix another's price in place, without touching any ``last_updated``:
+    what only the comparison finds (``ingestion.compare``); one batch of the generator's kind."""
     try:
-        nulled = _column(con, "SELECT transaction_id FROM transaction WHERE sales_order_id = :o", o=gone)
-        con.run("DELETE FROM sales_order WHERE sales_order_id = :o", o=gone)
-        old = con.run("SELECT unit_price FROM sales_order WHERE sales_order_id = :o", o=fixed)[0][0]
-        new = con.run(
-            "UPDATE sales_order SET unit_price = unit_price + 0.01 WHERE sales_order_id = :o RETURNING unit_price",
-            o=fixed,
-        )[0][0]
-        con.run("COMMIT")
-    except BaseException:
-        with contextlib.suppress(pg8000.native.InterfaceError, pg8000.native.DatabaseError):
-            con.run("ROLLBACK")
-        raise
-    return SilentChanges(gone, tuple(nulled), fixed, str(old), str(new))
+        batch = apply_silent_changes(con, seed=seed, deletes={"sales_order": 1}, fixes={"sales_order": 1})
+    except SilentChangeError as exc:
+        raise SimulationError(f"totesys needs two sales orders; seed it first (totes seed): {exc}") from exc
+    (gone,), (fixed,) = batch.deleted["sales_order"], batch.fixed["sales_order"]
+    new = con.run("SELECT unit_price FROM sales_order WHERE sales_order_id = :o", o=fixed)[0][0]
+    return SilentChanges(gone, batch.nulled_transactions, fixed, str(new - PRICE_FIX), str(new))

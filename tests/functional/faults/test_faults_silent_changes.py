@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.source_tables import SOURCE_TABLES
+from local.generator_changes import apply_silent_changes
+
 SALES_SELECT = "SELECT sales_order_id FROM sales_order ORDER BY sales_order_id"
 
 
@@ -112,4 +115,41 @@ def test_comparisons_running_twice_for_the_same_data_change_nothing(seeded) -> N
         {}, {}, {}, {},
     )  # fmt: skip
     assert wh.run("SELECT count(*) FROM fact_sales_order") == before
+    world.verify()
+
+
+def _stamps(world: Any, table: str) -> dict[int, Any]:
+    pk = SOURCE_TABLES[table].primary_key
+    return dict(world.admin.run(f"SELECT {pk}, last_updated FROM {table}"))
+
+
+def test_the_generators_deletes_and_fixes_reach_the_warehouse_exactly(seeded) -> None:
+    """The generator's batch of silent changes (local.generator_changes): hard deletes of orders
+    (with the transactions' SET NULL) and payments, in-place fixes to facts and to an address."""
+    world = seeded
+    tables = ("sales_order", "purchase_order", "payment", "address", "transaction")
+    before = {t: _stamps(world, t) for t in tables}
+    batch = apply_silent_changes(
+        world.admin, seed=5, deletes={"sales_order": 3, "purchase_order": 2, "payment": 3},
+        fixes={"sales_order": 2, "purchase_order": 2, "payment": 2, "address": 1},
+    )  # fmt: skip
+    assert len(batch.nulled_transactions) == 5, "every generated order has its transaction"
+    assert world.admin.run(
+        "SELECT count(*) FROM transaction WHERE transaction_id = ANY(:t)"
+        " AND sales_order_id IS NULL AND purchase_order_id IS NULL",
+        t=list(batch.nulled_transactions),
+    ) == [[5]]
+    after = {t: _stamps(world, t) for t in tables}
+    for table in tables:  # no last_updated moved: only the comparison can see any of it
+        gone = set(batch.deleted.get(table, ()))
+        assert after[table] == {k: v for k, v in before[table].items() if k not in gone}, table
+
+    found = _compare(world)
+    assert found["deleted"] == {t: len(ids) for t, ids in batch.deleted.items()}
+    assert found["changed_in_place"] == {t: len(ids) for t, ids in batch.changed_in_place().items()}
+    wh = world.pipeline.warehouse.admin
+    assert wh.run(
+        "SELECT count(*) FROM pipeline.fact_sales_order_current WHERE sales_order_id = ANY(:o)",
+        o=list(batch.deleted["sales_order"]),
+    ) == [[0]]
     world.verify()

@@ -11,7 +11,7 @@ from pg8000.native import identifier
 
 from common.source_tables import SOURCE_TABLES, TABLE_ORDER
 from local.generator import seed_database
-from local.simulator import SimulationError, simulate_changes
+from local.simulator import SimulationError, simulate_changes, simulate_silent_changes
 
 NOW = datetime(2026, 1, 15, 10, 30, 0, 123000)
 
@@ -181,3 +181,22 @@ def test_explicit_now_is_normalised_to_naive_utc_milliseconds(seeded: pg8000.nat
 def test_refuses_an_empty_database(source_db: Any) -> None:
     with pytest.raises(SimulationError, match="seed it first"):
         simulate_changes(source_db.admin, seed=7, now=NOW)
+
+
+def test_silent_changes_delete_one_order_with_its_set_null_and_fix_another_in_place(
+    seeded: pg8000.native.Connection,
+) -> None:
+    before = _newest(seeded)
+    silent = simulate_silent_changes(seeded, seed=4)
+    assert seeded.run(
+        "SELECT count(*) FROM sales_order WHERE sales_order_id = :o", o=silent.deleted_sales_order_id
+    ) == [[0]]
+    assert len(silent.nulled_transaction_ids) == 1
+    assert seeded.run(
+        "SELECT sales_order_id FROM transaction WHERE transaction_id = :t", t=silent.nulled_transaction_ids[0]
+    ) == [[None]]
+    price = seeded.run("SELECT unit_price FROM sales_order WHERE sales_order_id = :o", o=silent.fixed_sales_order_id)
+    assert str(price[0][0]) == silent.new_unit_price != silent.old_unit_price
+    assert _newest(seeded) == before, "no last_updated moved"
+    assert "ON DELETE SET NULL" in silent.describe()
+    assert simulate_silent_changes(seeded, seed=4) != silent, "a second batch picks other rows"
