@@ -2,22 +2,25 @@
 
 One throwaway PostgreSQL (fsync off) and moto under ``.local/bench-dashboard``. totesys is
 seeded by the generator, then one ingestion and one transform run make processed run 1.
-Two warehouse templates are migrated alike; in the *baseline* one
+Three warehouse templates are migrated alike; in the *baseline* one
 ``analytics.refresh_summaries()`` is replaced by a no-op, so the same ``run_load`` code
 runs with and without the summary upkeep:
 
 * ``initial``: ``repeats`` times, a fresh copy of each template loads run 1 (the whole
-  data set) through ``run_load``, interleaved (with, upkeep_004, without, then reversed):
-  wall seconds and the PostgreSQL backend's CPU seconds of each. ``upkeep_004`` has 004's
-  fold functions (before the running totals per month of 007), side by side.
-* ``incremental``: on the last pair, ``repeats`` batches of simulated changes, each made
-  into a run by ingestion + transform and loaded into both warehouses (order alternating).
+  data set) through ``run_load``, interleaved (with, upkeep_007, without, then reversed):
+  wall seconds and the PostgreSQL backend's CPU seconds of each. ``upkeep_007`` has the
+  fold functions of migrations 004 and 007 (before 010), side by side.
+* ``incremental``: on the last copies, ``batches`` batches of simulated changes, each made
+  into a run by ingestion + transform and loaded into every warehouse (order alternating).
+  The first batch comes right after the initial loads, whose facts autovacuum may not have
+  analyzed yet (each sample says whether it had); then every warehouse is analyzed, as
+  autovacuum does within minutes, and the other batches follow.
 * ``pages``: on the loaded warehouse (with summaries), as the read-only ``warehouse_reader``,
   each page's query function with several filter sets, ``query_repeats`` times each:
   median and all samples in ms and the backend's CPU ms; a date range also through the
   fact path it took before 007 (``facts=True``), interleaved; plus ``EXPLAIN (ANALYZE)``.
 
-Run: ``.venv/bin/python -m benchmarks.bench_dashboard --scale 1m --repeats 3``.
+Run: ``.venv/bin/python -m benchmarks.bench_dashboard --scale 1m --repeats 2 --batches 4``.
 """
 
 from __future__ import annotations
@@ -44,19 +47,37 @@ from local.paths import LOCAL_DIR  # noqa: E402
 
 SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
 NO_OP_REFRESH = "CREATE OR REPLACE FUNCTION analytics.refresh_summaries() RETURNS void LANGUAGE sql AS $$ SELECT $$"
-# The upkeep before running totals per month (007): 004's fold functions, measured side by side.
-UPKEEP_004 = ROOT / "sql" / "warehouse" / "004_analytics.sql"
-VARIANTS = ("with", "upkeep_004", "without")
+# The upkeep before migration 010: 004's retire_versions and 007's running totals per month
+# (dense arrays by month number), measured side by side.
+MIGRATIONS = ROOT / "sql" / "warehouse"
+UPKEEP_007 = (
+    ("004_analytics.sql", ("retire_versions",)),
+    (
+        "007_analytics_month_ranges.sql",
+        ("running_at", "running_totals", "add_running", "refresh_sales", "refresh_payments"),
+    ),
+)
+VARIANTS = ("with", "upkeep_007", "without")
+# Whether a fact had been analyzed when a batch was loaded (the plans depend on it).
+FACTS_ANALYZED = (
+    "SELECT count(*) = 3 FROM pg_stats WHERE schemaname = 'public' AND (tablename, attname) IN"
+    " (('fact_sales_order', 'sales_order_id'), ('fact_purchase_order', 'purchase_order_id'),"
+    " ('fact_payment', 'payment_id'))"
+)
 
 
-def _upkeep_004_sql() -> str:
-    """004's refresh_sales and refresh_payments, as CREATE OR REPLACE over the current ones."""
-    text = UPKEEP_004.read_text()
+def _upkeep_007_sql() -> str:
+    """The fold functions as 007 left them, as CREATE OR REPLACE over 010's (whose settings they drop)."""
     out = []
-    for name in ("refresh_sales", "refresh_payments"):
-        start = text.index(f"CREATE FUNCTION analytics.{name}(")
-        end = text.index("\n$$;", start) + len("\n$$;")
-        out.append(text[start:end].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    for file, names in UPKEEP_007:
+        text = (MIGRATIONS / file).read_text()
+        for name in names:
+            start = text.index(f"FUNCTION analytics.{name}(")
+            start = text.rindex("CREATE ", 0, start)
+            end = text.index("\n$$;", start) + len("\n$$;")
+            body = text[start:end].replace("CREATE OR REPLACE FUNCTION", "CREATE FUNCTION", 1)
+            out.append(body.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    out.append("ALTER FUNCTION analytics.refresh_purchases(integer, integer) RESET jit;")
     return "\n".join(out)
 
 
@@ -65,11 +86,12 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _timed_load(store: Any, connect: Any) -> dict[str, float]:
+def _timed_load(store: Any, connect: Any) -> dict[str, Any]:
     from load.run import run_load
 
     con = connect()
     try:
+        analyzed = con.run(FACTS_ANALYZED)[0][0]
         backend = con.run("SELECT pg_backend_pid()")[0][0]
         cpu0, t0 = _cpu_s(backend), time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
@@ -80,6 +102,7 @@ def _timed_load(store: Any, connect: Any) -> dict[str, float]:
             "s": round(seconds, 3),
             "backend_cpu_s": round(_cpu_s(backend) - cpu0, 3),
             "loadavg": os.getloadavg()[0],
+            "facts_analyzed": analyzed,
         }
     finally:
         con.close()
@@ -191,7 +214,9 @@ def _explain(connect: Any) -> dict[str, str]:
     return plans
 
 
-def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: int = 42) -> dict[str, Any]:
+def run(
+    scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: int = 42, batches: int = 4
+) -> dict[str, Any]:
     """Measure; start and stop the servers; return medians and every sample."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -211,7 +236,7 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
     root = LOCAL_DIR / "bench-dashboard"
     shutil.rmtree(root, ignore_errors=True)
     reader_pw, loader_pw, src_pw = (uuid.uuid4().hex for _ in range(3))
-    out: dict[str, Any] = {"scale": scale, "generator_scale": SCALES[scale], "repeats": repeats}
+    out: dict[str, Any] = {"scale": scale, "generator_scale": SCALES[scale], "repeats": repeats, "batches": batches}
     with bench_servers(root / "pg") as (server, moto):
         create_source_database(server, "totesys", src_pw)
         for kind in VARIANTS:
@@ -223,8 +248,8 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
         con = connect_as("wh_without")()
         con.run(NO_OP_REFRESH)
         con.close()
-        con = connect_as("wh_upkeep_004")()
-        con.execute_simple(_upkeep_004_sql())
+        con = connect_as("wh_upkeep_007")()
+        con.execute_simple(_upkeep_007_sql())
         con.close()
         admin = server.connect("totesys")
         t0 = time.perf_counter()
@@ -268,12 +293,17 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
                     admin_pg.run(f"DROP DATABASE {identifier(pair[kind])}")
                 pair[kind] = db
             print(f"initial load {i + 1}/{repeats} done", file=sys.stderr, flush=True)
-        incremental: dict[str, list[dict[str, float]]] = {kind: [] for kind in VARIANTS}
-        for i in range(repeats):
+        incremental: dict[str, list[dict[str, Any]]] = {kind: [] for kind in VARIANTS}
+        for i in range(batches):
             simulate_changes(admin, seed=100 + i)
             make_run()
             for kind in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
                 incremental[kind].append(_timed_load(store, connect_as(pair[kind])))
+            if i == 0:  # what autovacuum does some minutes after a big load
+                for kind in VARIANTS:
+                    con = connect_as(pair[kind])()
+                    con.run("ANALYZE")
+                    con.close()
         admin_pg.run(f"ALTER ROLE {identifier(READER_ROLE)} LOGIN PASSWORD {literal(reader_pw)}")
         reader = connect_as(pair["with"], READER_ROLE, reader_pw)
         out["pages"] = _measure_pages(reader, query_repeats)
@@ -289,21 +319,29 @@ def run(scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: in
         wh.close()
         admin_pg.close()
         admin.close()
-        for label, samples in (("initial", initial), ("incremental", incremental)):
-            w = statistics.median(s["s"] for s in samples["with"])
-            old = statistics.median(s["s"] for s in samples["upkeep_004"])
-            wo = statistics.median(s["s"] for s in samples["without"])
+        later = {kind: samples[1:] for kind, samples in incremental.items()}
+        first = {kind: samples[:1] for kind, samples in incremental.items()}
+        for label, runs in (
+            ("initial", initial),
+            ("incremental_first_after_initial", first),
+            ("incremental_analyzed", later),
+        ):
+            if not runs["with"]:
+                continue
+            w = statistics.median(s["s"] for s in runs["with"])
+            old = statistics.median(s["s"] for s in runs["upkeep_007"])
+            wo = statistics.median(s["s"] for s in runs["without"])
             out[f"run_load_{label}"] = {
                 "with_summaries_s": w,
-                "with_004_upkeep_s": old,
+                "with_007_upkeep_s": old,
                 "without_s": wo,
                 "overhead_pct": round(100 * (w - wo) / wo, 1),
-                "overhead_004_pct": round(100 * (old - wo) / wo, 1),
+                "overhead_007_pct": round(100 * (old - wo) / wo, 1),
                 **{
-                    f"backend_cpu_{kind}_s": statistics.median(s["backend_cpu_s"] for s in samples[kind])
+                    f"backend_cpu_{kind}_s": statistics.median(s["backend_cpu_s"] for s in runs[kind])
                     for kind in VARIANTS
                 },
-                "samples": samples,
+                "samples": runs,
             }
     return out
 
@@ -313,9 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--query-repeats", type=int, default=9)
-    parser.add_argument("--keep", action="store_true", help="Leave the server running (profiling).")
+    parser.add_argument("--batches", type=int, default=4, help="Incremental batches (the first before ANALYZE).")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.scale, args.repeats, args.query_repeats), indent=2, default=str))
+    print(json.dumps(run(args.scale, args.repeats, args.query_repeats, batches=args.batches), indent=2, default=str))
     return 0
 
 

@@ -139,7 +139,7 @@ def headline(area: str, result: dict[str, Any]) -> dict[str, Any]:
         return out
     if area == "dashboard":
         out = {f"{page} median ms": v["median_ms"] for page, v in result.get("pages", {}).items()}
-        for kind in ("initial", "incremental"):
+        for kind in ("initial", "incremental_first_after_initial", "incremental_analyzed"):
             got = result.get(f"run_load_{kind}", {})
             out[f"run_load_{kind}"] = {k: got.get(k) for k in ("with_summaries_s", "without_s", "overhead_pct")}
         return out

@@ -8,7 +8,7 @@ are monthly): ``start``/``end`` are first days of months, both included.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 
@@ -72,25 +72,21 @@ def month_conditions(f: Filters, month_sql: str, into: Conditions | None = None,
     return c
 
 
-def month_number(d: date) -> int:
-    """The summaries' month number (sql/warehouse/007_analytics_month_ranges.sql): year * 12 + month - 1."""
-    return d.year * 12 + d.month - 1
-
-
-# Month numbers beyond any date the warehouse holds (SPEC §1's dates are years 1-9999).
-_FIRST_MONTH, _LAST_MONTH = month_number(date.min), month_number(date.max)
-
-
 def running_range(f: Filters, column: str, into: Conditions, prefix: str = "") -> str:
     """SQL for a summary row's total over the date range, from its running totals ``column``.
 
-    Binds the range's month numbers into ``into`` (named apart by ``prefix``); ``column``
-    is the caller's constant.
+    The running totals are listed per month in ``running_months``
+    (sql/warehouse/010_analytics_fold_cost.sql): the range's total is the running total at its
+    last month minus the one before its first (none before an open start). Binds both days
+    into ``into`` (named apart by ``prefix``); ``column`` is the caller's constant.
     """
-    lo, hi = f"{prefix}first_month", f"{prefix}last_month"
-    into.params[lo] = month_number(f.start) if f.start else _FIRST_MONTH
-    into.params[hi] = month_number(f.end) if f.end else _LAST_MONTH
-    return f"(analytics.running_at({column}, :{hi}) - analytics.running_at({column}, :{lo} - 1))"
+    before, last = f"{prefix}before_range", f"{prefix}range_end"
+    into.params[before] = f.start - timedelta(days=1) if f.start else None
+    into.params[last] = f.end or date.max
+    return (
+        f"(analytics.running_at(running_months, {column}, CAST(:{last} AS date))"
+        f" - analytics.running_at(running_months, {column}, CAST(:{before} AS date)))"
+    )
 
 
 def member_conditions(

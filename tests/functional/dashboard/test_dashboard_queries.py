@@ -75,11 +75,7 @@ def test_every_filter_applies_to_every_figure(hand_warehouse, reader, filters, o
 RANGES = [{}, {"start": JAN}, {"end": JAN}, {"start": FEB, "end": FEB}, {"start": MAR}, {"end": date(2023, 12, 1)}]
 
 
-@pytest.mark.parametrize("months", RANGES, ids=["all time", "from Jan", "to Jan", "Feb", "from Mar", "before"])
-def test_summaries_and_facts_give_the_same_page(hand_warehouse, reader, months) -> None:
-    """The summary path (also over a date range, from the running totals kept across two
-    folds) against the fact path on the same data."""
-    con = reader()
+def _assert_summaries_equal_facts(con: pg8000.native.Connection, months: dict[str, date]) -> None:
     for currencies in ((), (2,)):
         summary = sales_page(con, Filters(currencies=currencies, **months))
         facts = sales_page(con, Filters(currencies=currencies, **months), facts=True)
@@ -99,6 +95,72 @@ def test_summaries_and_facts_give_the_same_page(hand_warehouse, reader, months) 
         assert p_facts.payments_by_month == p_summary.payments_by_month
         assert sorted(p_facts.by_type, key=str) == sorted(p_summary.by_type, key=str)
         assert p_facts.outstanding == p_summary.outstanding
+
+
+@pytest.mark.parametrize("months", RANGES, ids=["all time", "from Jan", "to Jan", "Feb", "from Mar", "before"])
+def test_summaries_and_facts_give_the_same_page(hand_warehouse, reader, months) -> None:
+    """The summary path (also over a date range, from the running totals kept across two
+    folds) against the fact path on the same data."""
+    _assert_summaries_equal_facts(reader(), months)
+
+
+DEC = date(2023, 12, 1)
+# Fold 3: order 3 fixed in place (units 10 -> 12, last_updated kept: SPEC §2, the tie goes to
+# the later surrogate key); payment 3 fixed in place (7.00 -> 8.00 GBP, still unpaid).
+FIX_IN_PLACE_SQL = """
+INSERT INTO fact_sales_order SELECT 7, sales_order_id, created_date, created_time, last_updated_date,
+    last_updated_time, sales_staff_id, counterparty_id, 12, unit_price, currency_id, design_id, agreed_payment_date,
+    agreed_delivery_date, agreed_delivery_location_id, false FROM fact_sales_order WHERE sales_record_id = 3;
+INSERT INTO fact_payment SELECT 5, payment_id, created_date, created_time, last_updated_date, last_updated_time,
+    transaction_id, counterparty_id, 8.00, currency_id, payment_type_id, paid, payment_date, false
+    FROM fact_payment WHERE payment_record_id = 4;
+"""
+# Fold 4: order 2 deleted (a deletion version); order 5 and unpaid payment 4 in December 2023,
+# a month before every month the running totals list so far.
+DELETE_AND_EARLIER_MONTH_SQL = """
+INSERT INTO dim_date (date_id, year, month, day, day_of_week, day_name, month_name, quarter)
+SELECT d::date, extract(year FROM d), extract(month FROM d), extract(day FROM d), extract(isodow FROM d),
+       trim(to_char(d, 'Day')), trim(to_char(d, 'Month')), extract(quarter FROM d)
+FROM generate_series('2023-12-01'::date, '2023-12-31'::date, interval '1 day') AS d;
+INSERT INTO fact_sales_order SELECT 8, sales_order_id, created_date, created_time, '2024-03-01', '00:00',
+    sales_staff_id, counterparty_id, units_sold, unit_price, currency_id, design_id, agreed_payment_date,
+    agreed_delivery_date, agreed_delivery_location_id, true FROM fact_sales_order WHERE sales_record_id = 2;
+INSERT INTO fact_sales_order VALUES (9, 5, '2023-12-20', '10:00', '2023-12-20', '10:00', 2, 2, 3, 2.00, 1, 2,
+    '2024-01-10', '2024-01-05', 2, false);
+INSERT INTO fact_payment VALUES (6, 4, '2023-12-01', '09:00', '2023-12-01', '09:00', 1, 1, 5.00, 1, 1, false,
+    '2023-12-20', false);
+"""
+
+
+def test_summaries_stay_equal_to_the_facts_after_fixes_in_place_deletions_and_earlier_months(
+    hand_warehouse, reader, fold
+) -> None:
+    """Each fold merges a run's running totals per month into the stored ones: a version that
+    replaces another with the same last_updated, a deletion version, and a month before
+    every month listed so far must all leave the summaries equal to the facts, over every range."""
+    hand_warehouse.admin.execute_simple(FIX_IN_PLACE_SQL)
+    fold()
+    february = sales_page(reader(), Filters(start=FEB, end=FEB))
+    assert (february.orders, february.units) == (2, 16)  # order 3 now 12 units, order 4 4 units
+    hand_warehouse.admin.execute_simple(DELETE_AND_EARLIER_MONTH_SQL)
+    fold()
+    con = reader()
+    page = sales_page(con, Filters())
+    # Current, live: order 1 (90 x 2.50 GBP), 3 (12 x 100.00 EUR), 4 (4 x 0.25 GBP), 5 (3 x 2.00 GBP).
+    assert (page.orders, page.units, page.by_currency.amounts) == (4, 109, {"GBP": D("232.00"), "EUR": D("1200.00")})
+    december = sales_page(con, Filters(start=DEC, end=DEC))
+    assert (december.orders, december.units, december.by_currency.amounts) == (1, 3, {"GBP": D("6.00")})
+    assert [(c.name, c.orders) for c in sales_page(con, Filters(end=JAN)).counterparties] == [
+        ("Fahey and Sons", 1),  # order 1
+        # Leannon: order 5 (December); its order 2 is deleted
+        ("Leannon Ltd", 1),
+    ]
+    outstanding = purchases_page(con, Filters()).outstanding
+    assert [(o.name, o.payments, dict(o.amount.amounts)) for o in outstanding] == [
+        ("Fahey and Sons", 2, {"GBP": D("13.00")})  # payment 3 as fixed (8.00) and payment 4 (5.00)
+    ]
+    for months in (*RANGES, {"start": DEC, "end": DEC}, {"end": DEC}, {"start": DEC, "end": JAN}):
+        _assert_summaries_equal_facts(con, months)
 
 
 def test_purchases_and_payments(hand_warehouse, reader) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, month_number, running_range
+from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, running_range
 from dashboard.money import Money, Rates, money_by_currency
 
 
@@ -37,17 +37,20 @@ def test_filters_are_whole_months_in_order() -> None:
     assert Filters(departments=("Sales",)).needs_facts
 
 
-def test_a_range_reads_running_totals_at_its_month_numbers() -> None:
-    assert month_number(date(2024, 1, 1)) == 2024 * 12
+def test_a_range_reads_running_totals_at_its_last_month_and_the_day_before_it() -> None:
     c = Conditions()
     sql = running_range(Filters(start=date(2024, 2, 1), end=date(2024, 6, 1)), "running_units", c, prefix="y_")
     assert sql == (
-        "(analytics.running_at(running_units, :y_last_month) - analytics.running_at(running_units, :y_first_month - 1))"
+        "(analytics.running_at(running_months, running_units, CAST(:y_range_end AS date))"
+        " - analytics.running_at(running_months, running_units, CAST(:y_before_range AS date)))"
     )
-    assert c.params == {"y_first_month": 2024 * 12 + 1, "y_last_month": 2024 * 12 + 5}
+    assert c.params == {"y_before_range": date(2024, 1, 31), "y_range_end": date(2024, 6, 1)}
     open_ended = Conditions()
     running_range(Filters(end=date(2024, 6, 1)), "r", open_ended)
-    assert open_ended.params["first_month"] <= month_number(date(1, 1, 1))  # from the first month there is
+    assert open_ended.params["before_range"] is None  # from the first month there is: nothing to subtract
+    to_the_last = Conditions()
+    running_range(Filters(start=date(2024, 6, 1)), "r", to_the_last)
+    assert to_the_last.params["range_end"] == date.max
 
 
 def test_conditions_bind_values_and_skip_columns_a_fact_lacks() -> None:
