@@ -46,7 +46,7 @@ from common.s3_store import LakeStore, ObjectExistsError
 from common.source_tables import SourceTable
 from common.timefmt import utc_stamp
 from ingestion import compare_source
-from ingestion.compare_lake import Carried, StateFile, carried_since, line_digest
+from ingestion.compare_lake import Carried, CarriedObject, StateFile, carried_since, line_digest
 from ingestion.errors import MassDeletionHeldError
 from ingestion.snapshot import read_only_snapshot
 from ingestion.spool import JsonlSpool
@@ -89,10 +89,24 @@ class Findings:
 
     deleted: list[int] = field(default_factory=list)
     changed: list[int] = field(default_factory=list)  # content hash differs from the last comparison's
-    unverified: dict[int, bytes] = field(default_factory=dict)  # carried since: compare lines (id -> digest)
+    # Carried since the last comparison with the same last_updated: compare the rendered line
+    # with the lake's (per range: sorted ids and their lines' md5). Columnar: the first
+    # comparison of a table puts every row here.
+    unverified: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     changed_in_place: list[int] = field(default_factory=list)  # confirmed, after rendering
     source_rows: int = 0
     lake_rows: int = 0
+
+    def unverified_ids(self) -> np.ndarray:
+        return np.concatenate([ids for ids, _ in self.unverified]) if self.unverified else np.empty(0, np.int64)
+
+    def unverified_digests(self) -> np.ndarray:
+        """(n, 16) uint8, in the order of ``unverified_ids`` (ascending: ranges and ids within them are)."""
+        return np.concatenate([d for _, d in self.unverified]) if self.unverified else np.empty((0, 16), np.uint8)
+
+    def candidates(self) -> np.ndarray:
+        """Every id whose current row must be rendered: changed, or unverified (sorted, distinct)."""
+        return np.union1d(np.asarray(self.changed, np.int64), self.unverified_ids())
 
 
 @dataclass
@@ -149,25 +163,32 @@ def diff_range(source: pa.Table, state: pa.Table, carried: pa.Table, found: Find
     same = s_lu[at] == l_lu[present]
     known = l_known[present]
     found.changed += l_id[present][same & known & (s_hash[at] != l_hash[present])].tolist()
-    digests = dict(zip(c_id.tolist(), carried.column("digest").to_pylist(), strict=True))
-    found.unverified.update((i, digests[i]) for i in l_id[present][same & ~known].tolist())
+    unverified = l_id[present][same & ~known]
+    if len(unverified):  # carried ids are sorted: find each one's line digest
+        digests = carried.column("digest").combine_chunks()  # fixed_size_binary(16): one buffer of 16-byte values
+        c_digest = np.frombuffer(digests.buffers()[1], np.uint8)[16 * digests.offset :][: 16 * len(c_id)]
+        c_digest = c_digest.reshape(-1, 16)
+        found.unverified.append((unverified, c_digest[np.searchsorted(c_id, unverified)]))
 
 
 class _DiffersFromLake:
     """The spool's row filter: keep a rendered row the lake does not hold as it is now."""
 
     def __init__(self, found: Findings) -> None:
-        self.changed, self.unverified, self.found = set(found.changed), found.unverified, found
+        self.changed, self.found = np.asarray(found.changed, np.int64), found
+        self.ids, self.digests = found.unverified_ids(), found.unverified_digests()
 
     def __call__(self, block: RenderedBlock) -> pa.Array | None:
-        keep = []
-        for pk, line in zip(pc.cast(block.ids, pa.int64()).to_pylist(), block.lines.to_pylist(), strict=True):
-            digest = self.unverified.get(pk)
-            differs = pk in self.changed or (digest is not None and line_digest(line.encode()) != digest)
-            keep.append(differs)
-            if differs:
-                self.found.changed_in_place.append(pk)
-        return pa.array(keep, pa.bool_())
+        ids = pc.cast(block.ids, pa.int64()).to_numpy()
+        differs = np.isin(ids, self.changed)
+        if len(self.ids):
+            at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+            known = self.ids[at] == ids
+            lines = b"".join(line_digest(line.encode()) for line in block.lines.to_pylist())
+            rendered = np.frombuffer(lines, np.uint8).reshape(-1, 16)
+            differs |= known & (self.digests[at] != rendered).any(axis=1)
+        self.found.changed_in_place += ids[differs].tolist()
+        return pa.array(differs, pa.bool_())
 
 
 def _compare_table(
@@ -195,8 +216,8 @@ def _emit_changed_rows(
     store: LakeStore, con: pg8000.native.Connection, table: SourceTable, found: Findings, key: str
 ) -> TableEntry | None:
     """Render the candidates' current rows; the ones that differ from the lake become the run's data object."""
-    candidates = sorted({*found.changed, *found.unverified})
-    if not candidates:
+    candidates = found.candidates()
+    if not len(candidates):
         return None
     with JsonlSpool(table) as spool:
         spool.begin(_DiffersFromLake(found))
@@ -232,10 +253,16 @@ def _compare_all(
 
 
 def _compare_one(
-    store: LakeStore, con: pg8000.native.Connection, table: SourceTable, run: _Run, guard: DeleteGuard, carried: Carried
+    store: LakeStore,
+    con: pg8000.native.Connection,
+    table: SourceTable,
+    run: _Run,
+    guard: DeleteGuard,
+    since: list[CarriedObject],
 ) -> None:
     t0, seq, attempt = time.perf_counter(), run.result.run_seq, run.result.attempt
     previous_state = run.previous.compare_state.tables.get(table.name) if run.previous.compare_state else None
+    carried = Carried.read(store, since, table.primary_key)
     state = StateFile(store, previous_state)
     try:
         with tempfile.NamedTemporaryFile(suffix=".parquet") as new_state:
@@ -258,7 +285,7 @@ def _compare_one(
         "table compared",
         extra={"table": table.name, "source_rows": found.source_rows, "lake_rows": found.lake_rows,
                "deleted": len(found.deleted), "changed_in_place": len(found.changed_in_place),
-               "rendered": len({*found.changed, *found.unverified}),
+               "rendered": len(found.candidates()),
                "duration_ms": round((time.perf_counter() - t0) * 1000)},
     )  # fmt: skip
 

@@ -19,7 +19,7 @@ the bounds and the id lists are bound as values.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -132,8 +132,13 @@ def read_ranges(
             yield pending[0], pending[1].result()
 
 
-def extract_ids(con: pg8000.native.Connection, table: SourceTable, ids: list[int], spool: JsonlSpool) -> None:
-    """Stream the current rows of ``ids`` through ``spool`` (the lake's one rendering), in (last_updated, id) order."""
+def extract_ids(con: pg8000.native.Connection, table: SourceTable, ids: Iterable[int], spool: JsonlSpool) -> None:
+    """Stream the current rows of ``ids`` through ``spool`` (the lake's one rendering), in (last_updated, id) order.
+
+    The ids are joined as a set (``unnest`` is evaluated once), not tested with ``= ANY(...)``:
+    the array comes from a setting, not a constant, so a sequential scan re-parsed it for
+    every row, quadratic in the first comparison of a table, which renders all its rows.
+    """
     t, pk = identifier(table.name), identifier(table.primary_key)
     cols = ", ".join(f"s.{identifier(c)}" for c in table.column_names)
     con.run(
@@ -143,7 +148,8 @@ def extract_ids(con: pg8000.native.Connection, table: SourceTable, ids: list[int
     )
     select = (
         f"SELECT {cols} FROM {t} AS s "  # noqa: S608  # nosec B608
-        f"WHERE s.{pk} = ANY(current_setting('{IDS_SETTING}')::bigint[]) ORDER BY s.last_updated, s.{pk}"
+        f"JOIN unnest(current_setting('{IDS_SETTING}')::bigint[]) AS k (id) ON s.{pk} = k.id "
+        f"ORDER BY s.last_updated, s.{pk}"
     )
     con.run(f"COPY ({select}) TO STDOUT (FORMAT csv)", stream=spool)
     spool.drain()
