@@ -18,13 +18,21 @@ schedule and the S3 notifications exactly as in ``make run``:
 
 Peak RSS per stage: the stages share the child process (as ``make run`` does), so a
 sampler thread reads VmRSS every 5 ms and each stage gets the maximum seen while it ran
-(memory an earlier stage kept counts too: an upper bound); ``peak_rss_mib_pipeline`` is
-the child's VmHWM after the cycles, ``peak_rss_mib`` after the final reconcile too.
-The machine is shared: every figure is a median of ``repeats`` lives.
+(memory an earlier stage kept counts too: an upper bound; ``rss_at_start_mib`` is what
+the process held when the stage began); ``peak_rss_mib_pipeline`` is the child's VmHWM
+after the cycles, ``peak_rss_mib`` after the final reconcile too. CPU per stage (the
+machine is shared, so wall time is noisy): ``cpu_s`` is this process's CPU (every
+thread) while the stage ran, ``server_cpu_s`` the PostgreSQL server's (source and
+warehouse share it: the source's COPY for ingestion, the warehouse's for load); both
+are sampled every 20 ms. ``largest_ingest_object_mib``: the biggest object the initial
+ingestion wrote, which is what it spooled on ``/tmp`` at once (one table at a time,
+``ingestion.spool``): the ephemeral storage it needs.
+Every figure is a median of ``repeats`` lives.
 
 Usage::
 
     .venv/bin/python -m benchmarks.bench_e2e --scale small --repeats 3
+    .venv/bin/python -m benchmarks.bench_e2e --scale 5m --repeats 1 --cycles 1   # ~22M rows: opt-in
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess  # nosec B404 - runs this module as a child with list arguments
@@ -47,7 +56,8 @@ from typing import Any
 
 from local.paths import LOCAL_DIR
 
-SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
+# Generator scale: 200 = 1,000,000 sales orders; 5m (~22M rows) only when asked (benchmarks/run.py).
+SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0, "5m": 1000.0}
 _CONFIG_ENV = "BENCH_E2E_CONFIG"  # passwords travel in the environment, not argv
 HANDLERS = {
     "ingestion": "ingestion.handler.lambda_handler",
@@ -67,17 +77,54 @@ def _rss_mib(field: str = "VmRSS:") -> float:
     return 0.0
 
 
-class RssSampler:
-    """Samples this process's RSS in a thread; ``peak(t0, t1)`` = max RSS seen in [t0, t1]."""
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
-    def __init__(self, interval_s: float = 0.005) -> None:
+
+def _proc_cpu_s(pid: int, *, reaped: bool = False) -> float:
+    """CPU seconds of a local process (Linux /proc); with ``reaped`` its exited children's too."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if reaped else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu_s(postmaster: int) -> float:
+    """The whole PostgreSQL server's CPU so far: the postmaster, its live backends, and those
+    that exited (their time is in the postmaster's children's counters once reaped)."""
+    try:
+        with open(f"/proc/{postmaster}/task/{postmaster}/children", encoding="ascii") as children:
+            pids = [int(p) for p in children.read().split()]
+    except OSError:
+        pids = []
+    return _proc_cpu_s(postmaster, reaped=True) + sum(_proc_cpu_s(p) for p in pids)
+
+
+class RssSampler:
+    """Samples this process's RSS (every 5 ms), its CPU and the server's (every 20 ms) in a
+    thread; ``peak(t0, t1)`` = max RSS seen in [t0, t1], ``cpu(t0, t1)`` the CPU spent in it."""
+
+    def __init__(self, postmaster: int | None = None, interval_s: float = 0.005) -> None:
         self.samples: list[tuple[float, float]] = []
+        self.cpu_samples: list[tuple[float, float, float]] = []  # (time, own CPU, server CPU)
+        self._postmaster = postmaster
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, args=(interval_s,), daemon=True)
 
     def _loop(self, interval_s: float) -> None:
+        tick = 0
         while not self._stop.is_set():
-            self.samples.append((time.time(), _rss_mib()))
+            now = time.time()
+            self.samples.append((now, _rss_mib()))
+            if tick % 4 == 0:
+                server = _server_cpu_s(self._postmaster) if self._postmaster else 0.0
+                self.cpu_samples.append((now, _cpu_s(), server))
+            tick += 1
             self._stop.wait(interval_s)
 
     def __enter__(self) -> RssSampler:
@@ -90,6 +137,16 @@ class RssSampler:
 
     def peak(self, t0: float, t1: float) -> float:
         return max((rss for t, rss in self.samples if t0 <= t <= t1), default=0.0)
+
+    def at(self, t0: float) -> float:
+        """RSS at the last sample before ``t0``."""
+        return next((rss for t, rss in reversed(self.samples) if t <= t0), 0.0)
+
+    def cpu(self, t0: float, t1: float) -> tuple[float, float]:
+        """(own, server) CPU seconds between the samples bracketing [t0, t1]."""
+        before = next((c for c in reversed(self.cpu_samples) if c[0] <= t0), self.cpu_samples[0])
+        after = next((c for c in self.cpu_samples if c[0] >= t1), self.cpu_samples[-1])
+        return after[1] - before[1], after[2] - before[2]
 
 
 def _zip() -> bytes:
@@ -155,18 +212,38 @@ def _measure_cycle(runner: Any, sampler: RssSampler) -> dict[str, Any]:
     for inv in cycle.invocations:
         stage = inv.function.rsplit("-", 1)[1]
         start = inv.started_at.timestamp()
-        entry = stages.setdefault(stage, {"seconds": 0.0, "rows": 0, "invocations": 0, "peak_rss_mib": 0.0})
+        entry = stages.setdefault(
+            stage, {"seconds": 0.0, "rows": 0, "invocations": 0, "peak_rss_mib": 0.0, "cpu_s": 0.0,
+                    "server_cpu_s": 0.0, "rss_at_start_mib": sampler.at(start)},
+        )  # fmt: skip
         entry["seconds"] += inv.duration_s
         entry["rows"] += _stage_rows(stage, inv.result or {})
         entry["invocations"] += 1
         entry["peak_rss_mib"] = max(entry["peak_rss_mib"], sampler.peak(start, start + inv.duration_s))
+        own, server = sampler.cpu(start, start + inv.duration_s)
+        entry["cpu_s"] += own
+        entry["server_cpu_s"] += server
         if stage == "load":
             load_end = max(load_end, start + inv.duration_s)
     for entry in stages.values():
         entry["rows_per_s"] = round(entry["rows"] / entry["seconds"]) if entry["seconds"] else None
-        entry["seconds"] = round(entry["seconds"], 3)
+        rows = entry["rows"] or 1
+        entry["cpu_s_per_1m_rows"] = round(1e6 * entry["cpu_s"] / rows, 3)
+        entry["server_cpu_s_per_1m_rows"] = round(1e6 * entry["server_cpu_s"] / rows, 3)
+        for key in ("seconds", "cpu_s", "server_cpu_s"):
+            entry[key] = round(entry[key], 3)
         entry["peak_rss_mib"] = round(entry["peak_rss_mib"], 1)
+        entry["rss_at_start_mib"] = round(entry["rss_at_start_mib"], 1)
     return {"cycle_seconds": round(t1 - t0, 3), "load_end": load_end, "stages": stages}
+
+
+def _largest_ingest_object_mib(runner: Any) -> dict[str, Any]:
+    """The biggest data object in the ingest bucket (after the first cycle: a table's snapshot)."""
+    pages = runner.s3.get_paginator("list_objects_v2").paginate(Bucket=runner.buckets[0], Prefix="data/")
+    biggest = max((o for page in pages for o in page.get("Contents", [])), key=lambda o: o["Size"], default=None)
+    if biggest is None:
+        return {"key": None, "mib": 0.0}
+    return {"key": biggest["Key"], "mib": round(biggest["Size"] / 2**20, 1)}
 
 
 def _child(incremental_cycles: int) -> dict[str, Any]:
@@ -184,10 +261,14 @@ def _child(incremental_cycles: int) -> dict[str, Any]:
 
     runner = deploy_handlers(config)
     admin = connect(DbCredentials(**config["admin"]), "bench-e2e")
+    backend = admin.run("SELECT pg_backend_pid()")[0][0]
+    with open(f"/proc/{backend}/stat", encoding="ascii") as stat:
+        postmaster = int(stat.read().rsplit(")", 1)[1].split()[1])  # the backend's parent
     out: dict[str, Any] = {"incremental": []}
-    with RssSampler() as sampler:
+    with RssSampler(postmaster) as sampler:
         initial = _measure_cycle(runner, sampler)
         initial.pop("load_end")
+        initial["largest_ingest_object_mib"] = _largest_ingest_object_mib(runner)
         out["initial"] = initial
         for k in range(incremental_cycles):
             report = simulate_changes(admin, seed=1000 + k)
@@ -301,7 +382,14 @@ def _summarise(
             "rows": rows,
             "rows_per_s": round(rows / statistics.median(secs)) if rows else None,
             "peak_rss_mib": max(life["initial"]["stages"][stage]["peak_rss_mib"] for life in lives),
+            **{
+                k: _median([life["initial"]["stages"][stage].get(k, 0.0) for life in lives])
+                for k in ("cpu_s", "server_cpu_s", "cpu_s_per_1m_rows", "server_cpu_s_per_1m_rows", "rss_at_start_mib")
+            },
         }
+    initial["largest_ingest_object_mib"] = max(
+        (life["initial"].get("largest_ingest_object_mib", {}) for life in lives), key=lambda b: b.get("mib", 0.0)
+    )
     cyc = [c for life in lives for c in life["incremental"]]
     incremental: dict[str, Any] = {
         "cycles": len(cyc),
@@ -313,8 +401,10 @@ def _summarise(
     for stage in HANDLERS:
         secs = [c["stages"][stage]["seconds"] for c in cyc if stage in c["stages"]]
         rows = [c["stages"][stage]["rows"] for c in cyc if stage in c["stages"]]
+        cpus = [c["stages"][stage].get("cpu_s", 0.0) for c in cyc if stage in c["stages"]]
         incremental[stage] = {
             "seconds": _median(secs) if secs else None,
+            "cpu_s": _median(cpus) if cpus else None,
             "rows_median": statistics.median(rows) if rows else None,
             "peak_rss_mib": max((c["stages"][stage]["peak_rss_mib"] for c in cyc if stage in c["stages"]), default=0),
         }

@@ -1,9 +1,11 @@
 """`make bench`: every benchmark at every scale, one machine-readable record per invocation.
 
 Scales are named by sales orders (other tables in proportion, ``local.generator``):
-``small`` (10,000), ``100k`` and ``1m``. Each area's module (``benchmarks/bench_<area>.py``)
-exposes ``run(scale, repeats) -> dict`` with its own scale names; ``SCALE_NAMES`` maps
-ours onto theirs, so the modules stay runnable on their own. What each area measures,
+``small`` (10,000), ``100k`` and ``1m``; ``5m`` (generator scale 1000, ~22M rows) is
+opt-in (``--scales 1m,5m --only e2e``: only the end-to-end area has it). Each area's
+module (``benchmarks/bench_<area>.py``) exposes ``run(scale, repeats) -> dict`` with its
+own scale names; ``SCALE_NAMES`` maps ours onto theirs, so the modules stay runnable on
+their own. What each area measures,
 side by side in the same run where the issue asks for a baseline:
 
 * ``generate``: the totesys generator (generate + COPY load);
@@ -30,6 +32,7 @@ across commits; the human summary is docs/benchmarks.md. Usage::
     make bench                                           # every area, small,100k,1m
     make bench BENCH_ARGS="--scales small --only e2e"    # a subset
     make bench BENCH_ARGS="--scales 1m --tls off"        # TLS-off baseline (what TLS costs)
+    make bench BENCH_ARGS="--scales 1m,5m --only e2e --repeats 1"   # 5M sales orders beside 1M
 
 Every database connection uses verify-full TLS, as in AWS; ``--tls off`` runs the
 throwaway server and every connection without it (``benchmarks/server.py``).
@@ -53,19 +56,20 @@ from typing import Any
 from benchmarks.server import TLS_ENV
 
 AREAS = ("generate", "ingestion", "transform", "load", "e2e", "dashboard", "compare", "reconcile")
-SCALES = ("small", "100k", "1m")
+SCALES = ("small", "100k", "1m")  # the default
+OPT_IN_SCALES = ("5m",)  # ~22M rows: only when named in --scales
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # Our scale name -> the area module's own scale argument (None: the module has no such scale).
 SCALE_NAMES: dict[str, dict[str, str | None]] = {
-    "generate": {"small": "2", "100k": "20", "1m": "200"},  # generator scale; 200 = 1,000,000 sales orders
-    "ingestion": {"small": "small", "100k": "100k", "1m": "1m"},
-    "transform": {"small": "small", "100k": "100k", "1m": "1m"},
-    "load": {"small": None, "100k": "small", "1m": "full"},  # bench_load's smallest is 100,000 fact rows
-    "e2e": {"small": "small", "100k": "100k", "1m": "1m"},
-    "dashboard": {"small": "small", "100k": "100k", "1m": "1m"},
-    "compare": {"small": "small", "100k": "100k", "1m": "1m"},
-    "reconcile": {"small": "small", "100k": "100k", "1m": "1m"},
+    "generate": {"small": "2", "100k": "20", "1m": "200", "5m": None},  # generator scale; 200 = 1M sales orders
+    "ingestion": {"small": "small", "100k": "100k", "1m": "1m", "5m": None},
+    "transform": {"small": "small", "100k": "100k", "1m": "1m", "5m": None},
+    "load": {"small": None, "100k": "small", "1m": "full", "5m": None},  # bench_load's smallest is 100k fact rows
+    "e2e": {"small": "small", "100k": "100k", "1m": "1m", "5m": "5m"},
+    "dashboard": {"small": "small", "100k": "100k", "1m": "1m", "5m": None},
+    "compare": {"small": "small", "100k": "100k", "1m": "1m", "5m": None},
+    "reconcile": {"small": "small", "100k": "100k", "1m": "1m", "5m": None},
 }
 
 
@@ -128,7 +132,9 @@ def headline(area: str, result: dict[str, Any]) -> dict[str, Any]:
         out = {"initial_cycle_s": initial.get("cycle_seconds")}
         for stage in ("ingestion", "transform", "load"):
             got = initial.get(stage, {})
-            out[f"initial_{stage}"] = {k: got.get(k) for k in ("seconds", "rows", "rows_per_s", "peak_rss_mib")}
+            keys = ("seconds", "rows", "rows_per_s", "peak_rss_mib", "cpu_s_per_1m_rows", "server_cpu_s_per_1m_rows")
+            out[f"initial_{stage}"] = {k: got.get(k) for k in keys}
+        out["largest_ingest_object_mib"] = initial.get("largest_ingest_object_mib")
         out["incremental_cycle_s"] = inc.get("cycle_seconds")
         for stage in ("ingestion", "transform", "load"):
             got = inc.get(stage, {})
@@ -183,13 +189,13 @@ def markdown(record: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", default=",".join(SCALES), help="comma list of small | 100k | 1m")
+    parser.add_argument("--scales", default=",".join(SCALES), help="comma list of small | 100k | 1m | 5m (opt-in)")
     parser.add_argument("--scale", dest="scales", help=argparse.SUPPRESS)  # the old single-scale flag
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default=",".join(AREAS), help="comma list of areas")
     parser.add_argument(
         "--e2e-1m-repeats", type=int, default=1,
-        help="lives of the pipeline at 1m (each one is a full 4.4M-row initial load; its incremental "
+        help="lives of the pipeline at 1m and 5m (each one a full 4.4M- or 22M-row initial load; its incremental "
              "cycles are still >= 3)",
     )  # fmt: skip
     parser.add_argument("--markdown", metavar="RESULTS_JSON", help="print the headline table of a results file")
@@ -202,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     areas = [a.strip() for a in args.only.split(",") if a.strip()]
     os.environ[TLS_ENV] = args.tls  # the benches' servers and their children read it
     for s in scales:
-        if s not in SCALES:
-            parser.error(f"unknown scale {s!r}; use {', '.join(SCALES)}")
+        if s not in SCALES + OPT_IN_SCALES:
+            parser.error(f"unknown scale {s!r}; use {', '.join(SCALES + OPT_IN_SCALES)}")
     record: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _commit(),
@@ -225,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"== {area} @ {scale}: not measured (no such scale in bench_{area})", flush=True)
                 continue
             module = importlib.import_module(f"benchmarks.bench_{area}")
-            repeats = args.e2e_1m_repeats if (area, scale) == ("e2e", "1m") else args.repeats
+            repeats = args.e2e_1m_repeats if area == "e2e" and scale in ("1m", *OPT_IN_SCALES) else args.repeats
             print(f"== {area} @ {scale} ({their_scale}), {repeats} repeats", flush=True)
             t0 = time.perf_counter()
             try:
