@@ -105,6 +105,10 @@ resource "aws_lambda_function" "stage" {
   timeout                        = var.function_settings[each.key].timeout
   reserved_concurrent_executions = var.function_settings[each.key].reserved_concurrency
 
+  ephemeral_storage {
+    size = var.function_settings[each.key].ephemeral_storage
+  }
+
   environment {
     variables = local.function_environment[each.key]
   }

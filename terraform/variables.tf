@@ -90,11 +90,12 @@ variable "aws_sdk_pandas_version" {
 }
 
 variable "function_settings" {
-  description = "Memory (MB), timeout (seconds) and reserved concurrency (-1 = unreserved) per function. Keys: ingestion, transform, load."
+  description = "Memory (MB), timeout (seconds), reserved concurrency (-1 = unreserved) and /tmp size (ephemeral_storage, MB) per function. Keys: ingestion, transform, load. Ingestion spools one table's gzipped snapshot on /tmp at a time: size its ephemeral_storage by the rule in docs/architecture.md (Limits of one invocation)."
   type = map(object({
     memory_size          = number
     timeout              = number
     reserved_concurrency = optional(number, -1)
+    ephemeral_storage    = optional(number, 512)
   }))
   default = {
     ingestion = { memory_size = 512, timeout = 300 }
@@ -110,6 +111,11 @@ variable "function_settings" {
   validation {
     condition     = alltrue([for s in values(var.function_settings) : s.timeout >= 1 && s.timeout <= 900 && s.memory_size >= 128 && s.memory_size <= 10240])
     error_message = "timeout must be 1-900 seconds and memory_size 128-10240 MB."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.function_settings) : s.ephemeral_storage >= 512 && s.ephemeral_storage <= 10240])
+    error_message = "ephemeral_storage must be 512-10240 MB (Lambda's /tmp)."
   }
 }
 

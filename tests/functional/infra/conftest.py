@@ -189,6 +189,12 @@ def deployed() -> Iterator[Deployed]:
                 "database_cidr_blocks": ["203.0.113.10/32"],
                 "create_vpc_endpoints": True,
                 "create_warehouse": True,
+                # A bigger /tmp for ingestion (its spool; docs/architecture.md, Limits): the variable reaches Lambda.
+                "function_settings": {
+                    "ingestion": {"memory_size": 512, "timeout": 300, "ephemeral_storage": 1024},
+                    "transform": {"memory_size": 2048, "timeout": 600},
+                    "load": {"memory_size": 1024, "timeout": 600},
+                },
             },
         )
         deployment = Deployed(moto, account, outputs, root / "deploy", bootstrap["state_bucket_name"])

@@ -240,6 +240,7 @@ def test_functions_run_the_documented_handlers_with_the_right_environment(deploy
         config = _function(deployed, stage)
         assert config["Handler"] == f"{stage}.handler.lambda_handler"
         assert config["Runtime"] == "python3.12"
+        assert config["EphemeralStorage"]["Size"] == (1024 if stage == "ingestion" else 512)  # conftest's settings
         variables = config["Environment"]["Variables"]
         assert {k: variables.get(k) for k in env} == env
         # A stage never learns about a resource it has no permission for.
