@@ -163,6 +163,23 @@ def test_summaries_stay_equal_to_the_facts_after_fixes_in_place_deletions_and_ea
         _assert_summaries_equal_facts(con, months)
 
 
+def test_a_department_change_moves_the_figures_without_a_fold(hand_warehouse, reader) -> None:
+    """Departments are a type-1 attribute of dim_staff: a staff member moving department
+    (the load upserts the dimension, no fact changes, nothing to fold) moves their orders in
+    every path at once. Nothing is summarised by department, so nothing can go stale."""
+    hand_warehouse.admin.run("UPDATE dim_staff SET department_name = 'Purchasing' WHERE staff_id = 1")
+    con = reader()
+    for months in ({}, {"start": FEB, "end": FEB}):
+        for facts in (False, True):
+            page = sales_page(con, Filters(**months), facts=facts)
+            assert [d.name for d in page.departments] == ["Purchasing"]
+            assert page.departments[0].units == page.units
+        everything = sales_page(con, Filters(**months))
+        purchasing = sales_page(con, Filters(departments=("Purchasing",), **months))
+        assert (purchasing.orders, purchasing.units) == (everything.orders, everything.units)
+        assert sales_page(con, Filters(departments=("Sales",), **months)).orders == 0
+
+
 def test_purchases_and_payments(hand_warehouse, reader) -> None:
     page = purchases_page(reader(), Filters())
     assert [(m.month, m.count, dict(m.value.amounts)) for m in page.purchases_by_month] == [
