@@ -305,6 +305,59 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(file))
 
 
+# trylast: after every conftest has put its xdist_group marks and ordered its own items.
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_longest_first(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the longest work units first: the units holding a ``slow`` test, the groups
+    (a shared fixture's tests) among them by size, then everything else in file order.
+
+    xdist hands the units out in this order (``pytest_xdist_make_scheduler``) to whichever
+    worker is free, so the slowest items start at once, side by side, and the run ends on
+    many short tests that keep every worker busy to the end. Without xdist nothing moves.
+    """
+    if not hasattr(config, "workerinput"):
+        return
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(_work_unit(item), []).append(item)
+
+    def longest_first(unit: list[pytest.Item]) -> tuple[bool, int]:
+        slow = any(item.get_closest_marker("slow") for item in unit)
+        return (not slow, -len(unit) if slow else 0)
+
+    items[:] = [item for unit in sorted(units.values(), key=longest_first) for item in unit]
+
+
+def _work_unit(item: pytest.Item) -> str:
+    """What ``--dist loadgroup`` keeps on one worker: the item's xdist_group, else the item alone."""
+    group = item.get_closest_marker("xdist_group")
+    return f"@{group.args[0] if group.args else group.kwargs['name']}" if group else item.nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` that hands out the units in collection order (the order above),
+    not xdist's default of the units with the most tests first."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    config.option.loadscopereorder = False
+    return LoadGroupScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core, plus one.
+
+    Part of the suite waits rather than computes: the Terraform provider polls moto on
+    fixed delays (an RDS instance, S3 lifecycle rules), a browser renders, a server
+    starts. One more worker than cores keeps the cores busy meanwhile; each worker costs
+    its own servers and session fixtures (docs/testing.md, "Run time").
+    """
+    return len(os.sched_getaffinity(0)) + 1
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]

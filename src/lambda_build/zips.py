@@ -22,8 +22,12 @@ code or its dependencies change. Every entry therefore has a fixed timestamp
 and nothing machine-specific goes in (no ``__pycache__``/``.pyc``, no tests, no
 console-script launchers whose shebang names the build machine's Python).
 
-The installed dependencies are cached under ``build/.deps/<hash>/``, keyed by the
-``# zip`` lines and the pip target, so a repeat build makes no network call.
+The installed dependencies are cached under ``<user cache>/lambda-deps/<hash>/``
+(``lambda_build.cache``), keyed by the ``# zip`` lines and the pip target, so a repeat
+build, in this checkout or another, makes no network call. ``build(..., reuse=dir)``
+(the local Terraform apply) also keeps each zip in ``dir`` under the hash of everything
+that goes into it, and copies it from there when nothing changed: the bytes are the same
+either way, since the build is reproducible.
 
 Usage: ``make build``, i.e. ``python scripts/build_lambdas.py [--out-dir build] [--stage ingestion ...]``;
 ``local.terraform_local`` calls ``build`` before applying the Terraform to moto.
@@ -45,11 +49,16 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from lambda_build.cache import user_cache_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SRC_DIR = REPO_ROOT / "src"
 BUILD_DIR = REPO_ROOT / "build"
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
 WAREHOUSE_SQL_DIR = REPO_ROOT / "sql" / "warehouse"
+DEPS_CACHE = user_cache_dir() / "lambda-deps"
+ZIP_CACHE = BUILD_DIR / "zip-cache"  # zips by content hash (build(reuse=...)); the newest few are kept
+ZIP_CACHE_KEEP = 6
 SQL_ARCHIVE_DIR = "sql/warehouse"  # where load.schema looks in the zip
 MIGRATION_STAGE = "load"
 
@@ -246,6 +255,56 @@ def write_zip(entries: dict[str, Path], out_path: Path) -> str:
     return hashlib.sha256(out_path.read_bytes()).hexdigest()
 
 
+def _entries_key(entries: dict[str, Path]) -> str:
+    """A hash of every archive name and file content (and of how write_zip lays them out)."""
+    digest = hashlib.sha256(repr((FIXED_DATE_TIME, FILE_MODE, zipfile.ZIP_DEFLATED, 6)).encode())
+    for name in sorted(entries):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(entries[name].read_bytes()).digest())
+    return digest.hexdigest()[:32]
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp_name)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_zip_reusing(entries: dict[str, Path], out_path: Path, cache: Path) -> None:
+    """``write_zip``, unless ``cache`` holds the zip of exactly these entries: then a copy of it.
+
+    Concurrent builds (xdist workers) are safe: each writes and renames its own file.
+    """
+    cached = cache / f"{out_path.stem}-{_entries_key(entries)}.zip"
+    try:
+        _copy_atomically(cached, out_path)
+        os.utime(cached)  # recently used: the pruning keeps it
+        return
+    except FileNotFoundError:  # not built yet, or pruned by another build meanwhile
+        pass
+    write_zip(entries, out_path)
+    _copy_atomically(out_path, cached)
+    _prune(cache, ZIP_CACHE_KEEP)
+
+
+def _prune(cache: Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recently used zips of ``cache``."""
+    dated = []
+    for path in cache.glob("*.zip"):
+        try:
+            dated.append((path.stat().st_mtime, path))
+        except FileNotFoundError:  # another build pruned it
+            continue
+    for _, stale in sorted(dated, reverse=True)[keep:]:
+        stale.unlink(missing_ok=True)
+
+
 def build(
     stages: Iterable[str] = STAGES,
     *,
@@ -255,18 +314,24 @@ def build(
     deps_cache: Path | None = None,
     sql_dir: Path = WAREHOUSE_SQL_DIR,
     rds_ca: Path | None = None,
+    reuse: Path | None = None,
 ) -> dict[str, Path]:
     """Build one zip per stage into ``out_dir``; return {stage: zip path}.
 
     ``rds_ca``: the RDS CA bundle to ship in every zip (``resolve_rds_ca``), or None.
+    ``reuse``: a folder of zips by content hash (``write_zip_reusing``), or None to write every zip.
     """
-    deps_dir = install_dependencies(zip_requirements(requirements), deps_cache or BUILD_DIR / ".deps")
+    deps_dir = install_dependencies(zip_requirements(requirements), deps_cache or DEPS_CACHE)
     built = {}
     for stage in stages:
         if stage not in STAGES:
             raise BuildError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
         out_path = out_dir / f"{stage}.zip"
-        write_zip(stage_entries(stage, src_dir, deps_dir, sql_dir=sql_dir, rds_ca=rds_ca), out_path)
+        entries = stage_entries(stage, src_dir, deps_dir, sql_dir=sql_dir, rds_ca=rds_ca)
+        if reuse is None:
+            write_zip(entries, out_path)
+        else:
+            write_zip_reusing(entries, out_path, reuse)
         built[stage] = out_path
     return built
 

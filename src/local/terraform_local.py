@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config import PipelineResources
-from lambda_build.zips import build
+from lambda_build.zips import ZIP_CACHE, build
 from local.aws_resources import put_db_secrets
 from local.moto_server import FAKE_CREDENTIALS, REGION, moto_client
 from local.paths import LOCAL_DIR, REPO_ROOT
@@ -220,8 +220,10 @@ def build_lambda_zips(out_dir: Path) -> dict[str, Path]:
 
     Each workdir gets its own zips: the repository's build/ may be rebuilt by
     someone else between terraform's plan and apply (a "inconsistent final plan").
+    Unchanged zips are copied from ``build/zip-cache`` (every apply of a test run
+    builds the same three).
     """
-    return build(out_dir=out_dir)
+    return build(out_dir=out_dir, reuse=ZIP_CACHE)
 
 
 def pull_state(moto_endpoint: str, workdir: Path) -> str:

@@ -1,13 +1,14 @@
 """The Lambda runtime, reproduced: python3.12 with only the layer's packages, the zips unpacked read-only.
 
 ``layer_python`` is a python3.12 venv holding exactly ``layer-requirements.txt`` (pip
-``--no-deps``), cached under ``build/runtime/`` by the hash of that file and the
-interpreter's version, so only the first run on a machine downloads. ``LambdaRuntime``
-unpacks the three zips built by the project's build code and invokes a handler in a
-fresh python3.12 process per invocation (``lambda_bootstrap.py``), with the function's
-code directory read-only and only a temporary directory writable: as root, through a
-read-only bind mount in a private mount namespace (``unshare -m``); otherwise through
-file permissions; in both cases also through an audit hook in the bootstrap.
+``--no-deps``), cached under ``<user cache>/runtime/`` (``lambda_build.cache``: shared by
+every checkout) by the hash of that file and the interpreter's version, so only the
+first run on a machine installs it. ``LambdaRuntime`` unpacks the three zips built by
+the project's build code and invokes a handler in a fresh python3.12 process per
+invocation (``lambda_bootstrap.py``), with the function's code directory read-only and
+only a temporary directory writable: as root, through a read-only bind mount in a
+private mount namespace (``unshare -m``); otherwise through file permissions; in both
+cases also through an audit hook in the bootstrap.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from typing import Any
 import pytest
 
 from lambda_build import zips
+from lambda_build.cache import user_cache_dir
 from lambda_build.layer import LAYER_REQUIREMENTS
 from local.paths import REPO_ROOT
 
-RUNTIME_CACHE = REPO_ROOT / "build" / "runtime"
+RUNTIME_CACHE = user_cache_dir() / "runtime"
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 HANDLERS = {
     "ingestion": "ingestion.handler.lambda_handler",
@@ -207,4 +209,4 @@ def lambda_runtime(layer_python: Path, lambda_zips: dict[str, Path], tmp_path: P
 @pytest.fixture(scope="session")
 def lambda_zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The three zips as `make build` makes them (the RDS CA bundle left out: the local CA is in the secrets)."""
-    return zips.build(out_dir=tmp_path_factory.mktemp("zips"))
+    return zips.build(out_dir=tmp_path_factory.mktemp("zips"), reuse=zips.ZIP_CACHE)

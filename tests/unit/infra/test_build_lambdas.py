@@ -1,7 +1,7 @@
 """lambda_build.zips (scripts/build_lambdas.py, make build): reproducible zips with the right contents.
 
-The dependency install (pip, python3.12 manylinux wheels) is cached under
-build/.deps by requirements hash, so only the first run on a machine downloads.
+The dependency install (pip, python3.12 manylinux wheels) is cached in the user's cache
+(lambda_build.cache) by requirements hash, so only the first run on a machine downloads.
 """
 
 from __future__ import annotations
@@ -120,6 +120,36 @@ def test_a_code_change_changes_the_hash_and_a_touch_does_not(tmp_path: Path) -> 
     assert _sha256(build_lambdas.build(["load"], out_dir=tmp_path / "c", src_dir=src)["load"]) != before
 
 
+def test_a_reused_zip_is_the_zip_of_the_same_entries_and_a_change_is_built_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "handler.py"
+    source.write_text("x = 1\n")
+    entries, cache = {"load/handler.py": source}, tmp_path / "cache"
+    fresh = tmp_path / "fresh.zip"
+    build_lambdas.write_zip(entries, fresh)
+    build_lambdas.write_zip_reusing(entries, tmp_path / "a" / "load.zip", cache)
+    assert _sha256(tmp_path / "a" / "load.zip") == _sha256(fresh)
+
+    def no_writing(*_args: object) -> str:
+        raise AssertionError("the same entries were zipped again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(build_lambdas, "write_zip", no_writing)
+        build_lambdas.write_zip_reusing(entries, tmp_path / "b" / "load.zip", cache)
+    assert _sha256(tmp_path / "b" / "load.zip") == _sha256(fresh)
+
+    source.write_text("x = 2\n")  # same name and size, other content
+    build_lambdas.write_zip_reusing(entries, tmp_path / "c" / "load.zip", cache)
+    with zipfile.ZipFile(tmp_path / "c" / "load.zip") as archive:
+        assert archive.read("load/handler.py") == b"x = 2\n"
+
+    monkeypatch.setattr(build_lambdas, "ZIP_CACHE_KEEP", 2)
+    source.write_text("x = 3\n")
+    build_lambdas.write_zip_reusing(entries, tmp_path / "d" / "load.zip", cache)
+    assert len(list(cache.glob("*.zip"))) == 2
+
+
 def test_missing_stage_package_is_an_error(tmp_path: Path) -> None:
     src = tmp_path / "src"
     for package in build_lambdas.SHARED_PACKAGES:
@@ -135,7 +165,7 @@ def test_unknown_stage_is_an_error(tmp_path: Path) -> None:
 
 def test_dependency_cache_is_reused(tmp_path: Path) -> None:
     specs = build_lambdas.zip_requirements()
-    cache = REPO_ROOT / "build" / ".deps"
+    cache = build_lambdas.DEPS_CACHE
     first = build_lambdas.install_dependencies(specs, cache)
     marker = first / "aws_lambda_powertools" / "__init__.py"
     assert marker.is_file()
