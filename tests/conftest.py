@@ -347,14 +347,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto``: one worker per core, plus one.
 
     Part of the suite waits rather than computes: the Terraform provider polls moto on
     fixed delays (an RDS instance, S3 lifecycle rules), a browser renders, a server
     starts. One more worker than cores keeps the cores busy meanwhile; each worker costs
     its own servers and session fixtures (docs/testing.md, "Run time").
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides when it is set (xdist's own hook).
     """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
     return len(os.sched_getaffinity(0)) + 1
 
 
