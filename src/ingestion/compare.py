@@ -177,6 +177,7 @@ class _DiffersFromLake:
     def __init__(self, found: Findings) -> None:
         self.changed, self.found = np.asarray(found.changed, np.int64), found
         self.ids, self.digests = found.unverified_ids(), found.unverified_digests()
+        found.unverified = [(self.ids, self.digests)]  # the per-range chunks are freed
 
     def __call__(self, block: RenderedBlock) -> pa.Array | None:
         ids = pc.cast(block.ids, pa.int64()).to_numpy()
@@ -262,11 +263,13 @@ def _compare_one(
 ) -> None:
     t0, seq, attempt = time.perf_counter(), run.result.run_seq, run.result.attempt
     previous_state = run.previous.compare_state.tables.get(table.name) if run.previous.compare_state else None
-    carried = Carried.read(store, since, table.primary_key)
     state = StateFile(store, previous_state)
     try:
         with tempfile.NamedTemporaryFile(suffix=".parquet") as new_state:
+            # Carried (every lake line of the table, on its first comparison) is freed before the rendering.
+            carried = Carried.read(store, since, table.primary_key)
             found = _compare_table(con, table, state, carried, new_state.name)
+            del carried
             guard.check(table.name, len(found.deleted), found.lake_rows)
             key = data_key(table.name, seq, attempt, run.started_at)
             entry = _emit_changed_rows(store, con, table, found, key)

@@ -78,8 +78,11 @@ class _Columns:
         self.n, self._ids, self._lu, self._digests = end, [], [], bytearray()
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The filled columns, handed over (this object keeps no reference, so the caller can free them)."""
         self._flush()
-        return self.ids, self.lu, self.digests, self.n
+        out = self.ids, self.lu, self.digests, self.n
+        self.ids = self.lu = self.digests = np.empty(0, np.int64)
+        return out
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,11 @@ class Carried:
         last = np.ones(n, bool)
         last[:-1] = ids[order[:-1]] != ids[order[1:]]
         keep = order[last]
-        return cls(ids[keep], lu[keep], digests[keep])
+        del order, last
+        # One column at a time, each read column freed as soon as its kept rows are copied.
+        ids = ids[keep]
+        lu = lu[keep]
+        return cls(ids, lu, digests[keep])
 
     @classmethod
     def nothing(cls) -> Carried:
