@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from common.source_tables import SOURCE_TABLES
 from lake.quarantine import BadRow
 from transform.errors import ObjectRejectedError
-from transform.facts import FACT_FEEDS, foreign_key_checks, referenced_dates
+from transform.facts import FACT_FEEDS, KnownIds, foreign_key_checks, referenced_dates
 from transform.reader import Chunk
 from transform.rejects import bad_rows_from, split_rejected
 from transform.run_reader import RunReader
@@ -47,12 +47,14 @@ class FactFiles:
 def write_fact_files(reader: RunReader, known_ids: Mapping[str, pa.Array], workdir: str) -> FactFiles:
     """Stream every fact source of the run into ``workdir``; ``known_ids`` are the dimension sources' ids."""
     out = FactFiles()
+    parents = {parent for feed in FACT_FEEDS.values() for _, parent in feed.foreign_keys}
+    known = {parent: KnownIds.of(known_ids[parent]) for parent in parents}  # once per run, not per block
     for source, feed in FACT_FEEDS.items():
         fact_name = feed.fact
         if not reader.has_object(source):
             continue
         path = os.path.join(workdir, f"{fact_name}.parquet")
-        writer = _FactWriter(reader, source, fact_name, known_ids)
+        writer = _FactWriter(reader, source, fact_name, known)
         try:
             writer.write(path)
         except ObjectRejectedError:
@@ -68,7 +70,7 @@ def write_fact_files(reader: RunReader, known_ids: Mapping[str, pa.Array], workd
 class _FactWriter:
     """One fact's Parquet from the run's object of its source; counts and rejects kept apart until verified."""
 
-    def __init__(self, reader: RunReader, source: str, fact_name: str, known_ids: Mapping[str, pa.Array]) -> None:
+    def __init__(self, reader: RunReader, source: str, fact_name: str, known_ids: Mapping[str, KnownIds]) -> None:
         self.reader, self.source, self.fact_name, self.known_ids = reader, source, fact_name, known_ids
         self.key = reader.manifest.tables[source].key or ""
         self.written = self.rows_in = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -20,7 +21,38 @@ from transform.dimensions import conform
 from transform.rejects import Check
 
 
-def foreign_key_checks(rows: pa.Table, source_table: str, known_ids: Mapping[str, pa.Array]) -> list[Check]:
+@dataclass(frozen=True)
+class KnownIds:
+    """A parent table's primary keys, sorted once per run, for the facts' foreign-key checks.
+
+    Not ``pc.is_in``: it hashes its whole ``value_set`` on every call, so checking each
+    block of a fact re-hashed the parent's whole state (a first load at 5M sales orders:
+    7.5M transaction ids for each of ~200 blocks of payments), and the first run's cost
+    grew with the square of its size (docs/benchmarks.md, "At 5M sales orders"). Sorted
+    once, a block's ids are found by binary search: O(block rows · log ids).
+    """
+
+    sorted_ids: np.ndarray
+
+    @classmethod
+    def of(cls, ids: pa.Array | pa.ChunkedArray) -> KnownIds:
+        """From a snapshot's primary keys (already in key order; sorted here if not)."""
+        values = pc.drop_null(ids).to_numpy()
+        if len(values) > 1 and not bool(np.all(values[:-1] <= values[1:])):
+            values = np.sort(values)
+        return cls(values)
+
+    def contains(self, ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """True where an id is one of these keys; false where it is not, or is null (as ``pc.is_in``)."""
+        values = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        if not len(self.sorted_ids):
+            return pa.array(np.zeros(len(values), dtype=bool))
+        wanted = pc.fill_null(values, self.sorted_ids[0].item()).to_numpy()
+        at = np.minimum(np.searchsorted(self.sorted_ids, wanted), len(self.sorted_ids) - 1)
+        return pc.and_(pa.array(self.sorted_ids[at] == wanted), pc.is_valid(values))
+
+
+def foreign_key_checks(rows: pa.Table, source_table: str, known_ids: Mapping[str, KnownIds]) -> list[Check]:
     """One check per foreign key: true where the id matches no row of the parent's current state.
 
     Parameters
@@ -34,7 +66,7 @@ def foreign_key_checks(rows: pa.Table, source_table: str, known_ids: Mapping[str
     """
     checks: list[Check] = []
     for column, parent in FACT_FEEDS[source_table].foreign_keys:
-        missing = pc.invert(pc.is_in(rows.column(column), value_set=known_ids[parent]))
+        missing = pc.invert(known_ids[parent].contains(rows.column(column)))
         checks.append((missing, f"foreign key matches nothing: {column} -> {parent}"))
     return checks
 

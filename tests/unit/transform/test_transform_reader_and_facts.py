@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from common.source_tables import SOURCE_TABLES
 from transform.dim_date import build_dim_date
-from transform.facts import build_fact_payment, foreign_key_checks, referenced_dates
+from transform.facts import KnownIds, build_fact_payment, foreign_key_checks, referenced_dates
 from transform.reader import ObjectRows, iter_blocks, iter_chunks
 from transform.rejects import split_rejected
 from transform.snapshot import apply_changes, empty_state, latest_per_key
@@ -89,11 +90,24 @@ def test_iter_blocks_cuts_at_line_ends_and_keeps_a_last_unterminated_line() -> N
 
 def test_foreign_key_checks_name_the_column_and_parent() -> None:
     rows = _read("payment", json.dumps(PAYMENT), json.dumps({**PAYMENT, "payment_id": 2, "transaction_id": 99})).rows
-    known = {t: pa.array([1, 2, 3, 4], pa.int32()) for t in ("transaction", "counterparty", "currency", "payment_type")}
+    ids = KnownIds.of(pa.array([1, 2, 3, 4], pa.int32()))
+    known = dict.fromkeys(("transaction", "counterparty", "currency", "payment_type"), ids)
     good, bad_index, reasons = split_rejected(rows, foreign_key_checks(rows, "payment", known))
     assert good.column("payment_id").to_pylist() == [1]
     assert bad_index == [1]
     assert reasons == ["foreign key matches nothing: transaction_id -> transaction"]
+
+
+@pytest.mark.parametrize("id_type", [pa.int32(), pa.int64()])
+def test_known_ids_answer_as_is_in_does(id_type: pa.DataType) -> None:
+    # Unsorted keys, gaps, ids below, between and above them, nulls, several chunks.
+    keys = pa.array([9, 3, 1, 7, 100, 50], id_type)
+    values = pa.chunked_array([pa.array([1, 2, None, 100, 101], id_type), pa.array([0, 50, 49, None, 9, -5], id_type)])
+    expected = pc.is_in(values, value_set=keys).combine_chunks()
+    got = KnownIds.of(keys).contains(values)
+    assert got.null_count == 0
+    assert got.to_pylist() == expected.to_pylist()
+    assert KnownIds.of(pa.array([], id_type)).contains(values).to_pylist() == [False] * len(values)
 
 
 def test_dim_date_iso_weekday_names_and_quarter() -> None:
