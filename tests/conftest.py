@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import shutil
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -398,3 +399,30 @@ def _placeholder_zip() -> bytes:
 def deployed_handlers(pipeline: Pipeline, stack: TestStack) -> DeployedHandlers:
     """The real handlers deployed to this test's pipeline (``TestStack.deploy_handlers``)."""
     return stack.deploy_handlers(pipeline)
+
+
+OutputsWriter = Callable[..., Path]
+
+
+@pytest.fixture
+def write_outputs(tmp_path: Path) -> OutputsWriter:
+    """Writes what ``terraform output -json > outputs.json`` gives for a deployment (the names ops reads).
+
+    ``write_outputs(resources, functions={"load": name, ...})`` returns the file's path.
+    """
+
+    def write(resources: PipelineResources, functions: Mapping[str, str] | None = None) -> Path:
+        values = {
+            "ingest_bucket_name": resources.ingest_bucket,
+            "processed_bucket_name": resources.processed_bucket,
+            "ssm_prefix": resources.ssm_prefix,
+            "source_db_secret_name": resources.source_db_secret,
+            "warehouse_db_secret_name": resources.warehouse_db_secret,
+            "aws_region": REGION,
+            **{f"{stage}_function_name": name for stage, name in (functions or {}).items()},
+        }
+        path = tmp_path / "outputs.json"
+        path.write_text(json.dumps({k: {"sensitive": False, "type": "string", "value": v} for k, v in values.items()}))
+        return path
+
+    return write

@@ -114,26 +114,15 @@ def test_a_value_the_warehouse_refuses_at_load_is_quarantined_and_the_run_commit
     assert world.ledger() == [1, 2, 3]
 
 
-def _outputs_file(world, tmp_path) -> str:
-    res, functions = world.pipeline.resources, world.functions
-    outputs = {
-        "ingest_bucket_name": res.ingest_bucket,
-        "processed_bucket_name": res.processed_bucket,
-        "ssm_prefix": res.ssm_prefix,
-        "source_db_secret_name": res.source_db_secret,
-        "warehouse_db_secret_name": res.warehouse_db_secret,
-        "transform_function_name": functions["transform"],
-        "load_function_name": functions["load"],
-    }
-    path = tmp_path / "outputs.json"
-    path.write_text(json.dumps({k: {"value": v} for k, v in outputs.items()}))
-    return str(path)
+def _outputs_file(world, write_outputs) -> str:
+    functions = {stage: world.functions[stage] for stage in ("transform", "load")}
+    return str(write_outputs(world.pipeline.resources, functions))
 
 
-def test_replay_and_backfill_over_a_run_with_a_refused_row_succeed(seeded, tmp_path) -> None:
+def test_replay_and_backfill_over_a_run_with_a_refused_row_succeed(seeded, write_outputs) -> None:
     world = seeded
     order = _refuse_poison(world)
-    outputs = _outputs_file(world, tmp_path)
+    outputs = _outputs_file(world, write_outputs)
     cli = CliRunner()
 
     for args in (
@@ -150,9 +139,9 @@ def test_replay_and_backfill_over_a_run_with_a_refused_row_succeed(seeded, tmp_p
     assert [(q[0], q[3]["sales_order_id"]) for q in _load_quarantine(world)] == [(2, order)] * 4
 
 
-def test_a_replay_that_cannot_finish_ends_with_a_message_not_a_traceback(seeded, tmp_path) -> None:
+def test_a_replay_that_cannot_finish_ends_with_a_message_not_a_traceback(seeded, write_outputs) -> None:
     world = seeded
-    outputs = _outputs_file(world, tmp_path)
+    outputs = _outputs_file(world, write_outputs)
     world.set_secret("warehouse", dataclasses.replace(world.pipeline.warehouse.credentials, port=world.closed_port()))
 
     result = CliRunner().invoke(app, ["backfill", "--from-run", "1", "--yes", "--outputs", outputs])

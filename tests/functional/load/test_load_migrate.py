@@ -27,23 +27,9 @@ ALL_VERSIONS = [m.version for m in discover()]
 
 
 @pytest.fixture
-def outputs_file(pipeline, deployed_handlers, tmp_path) -> Path:
-    """What `terraform output -json > outputs.json` gives for this deployment (the names ops reads)."""
-    res = pipeline.resources
-    values = {
-        "ingest_bucket_name": res.ingest_bucket,
-        "processed_bucket_name": res.processed_bucket,
-        "ssm_prefix": res.ssm_prefix,
-        "source_db_secret_name": res.source_db_secret,
-        "warehouse_db_secret_name": res.warehouse_db_secret,
-        "load_function_name": deployed_handlers.function_name("load"),
-        "transform_function_name": deployed_handlers.function_name("transform"),
-        "ingestion_function_name": deployed_handlers.function_name("ingestion"),
-        "aws_region": "eu-west-2",
-    }
-    path = tmp_path / "outputs.json"
-    path.write_text(json.dumps({k: {"sensitive": False, "type": "string", "value": v} for k, v in values.items()}))
-    return path
+def outputs_file(pipeline, deployed_handlers, write_outputs) -> Path:
+    stages = ("ingestion", "transform", "load")
+    return write_outputs(pipeline.resources, {stage: deployed_handlers.function_name(stage) for stage in stages})
 
 
 def _tables(stack, db) -> set[str]:

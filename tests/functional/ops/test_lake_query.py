@@ -206,22 +206,13 @@ def _athena_views_answer_as_the_warehouse(s3, bucket: str, wh) -> None:
 
 
 @pytest.fixture
-def one_cycle_outputs(pipeline, deployed_handlers, tmp_path):
+def one_cycle_outputs(pipeline, deployed_handlers, write_outputs):
     """A small totesys through one cycle; the Terraform-style outputs file naming its buckets."""
     res, runner = pipeline.resources, _runner(pipeline, deployed_handlers)
     seed_database(pipeline.source.admin, seed=7, scale=0.01)
     cycle = runner.run_cycle()
     assert cycle.ok, [(i.function, i.error) for i in cycle.failures]
-    outputs = {
-        "ingest_bucket_name": res.ingest_bucket,
-        "processed_bucket_name": res.processed_bucket,
-        "ssm_prefix": res.ssm_prefix,
-        "source_db_secret_name": res.source_db_secret,
-        "warehouse_db_secret_name": res.warehouse_db_secret,
-    }
-    path = tmp_path / "outputs.json"
-    path.write_text(json.dumps({k: {"value": v} for k, v in outputs.items()}))
-    return pipeline, str(path)
+    return pipeline, str(write_outputs(res))
 
 
 def test_totes_lake_query_prints_the_warehouses_numbers_and_names_what_failed_where(one_cycle_outputs) -> None:
