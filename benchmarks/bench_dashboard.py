@@ -2,14 +2,17 @@
 
 One throwaway PostgreSQL (fsync off) and moto under ``.local/bench-dashboard``. totesys is
 seeded by the generator, then one ingestion and one transform run make processed run 1.
-Three warehouse templates are migrated alike; in the *baseline* one
-``analytics.refresh_summaries()`` is replaced by a no-op, so the same ``run_load`` code
-runs with and without the summary upkeep:
+Three warehouses are migrated alike and loaded by the same ``run_load`` code with a
+different ``load.summaries.FoldPolicy``: *with* (the default: a big run's summaries are
+folded after its commit, migration 011), *in_run* (every fold inside the run's
+transaction, as before 011) and *without* (``analytics.refresh_summaries`` replaced by a
+no-op, folded in the run):
 
 * ``initial``: ``repeats`` times, a fresh copy of each template loads run 1 (the whole
-  data set) through ``run_load``, interleaved (with, upkeep_007, without, then reversed):
-  wall seconds and the PostgreSQL backend's CPU seconds of each. ``upkeep_007`` has the
-  fold functions of migrations 004 and 007 (before 010), side by side.
+  data set) through ``run_load``, interleaved (with, in_run, without, then reversed):
+  wall seconds and the PostgreSQL backend's CPU seconds of each; for *with* also the
+  same up to the run's COMMIT (``commit_s``, ``commit_backend_cpu_s``: the facts are
+  visible from then on) and of the fold after it.
 * ``incremental``: on the last copies, ``batches`` batches of simulated changes, each made
   into a run by ingestion + transform and loaded into every warehouse (order alternating).
   The first batch comes right after the initial loads, whose facts autovacuum may not have
@@ -21,6 +24,7 @@ runs with and without the summary upkeep:
   fact path it took before 007 (``facts=True``), interleaved; plus ``EXPLAIN (ANALYZE)``.
 
 Run: ``.venv/bin/python -m benchmarks.bench_dashboard --scale 1m --repeats 2 --batches 4``.
+``--no-pages`` leaves the page queries out (the load's figures only).
 """
 
 from __future__ import annotations
@@ -46,18 +50,11 @@ sys.path.insert(0, str(ROOT / "src"))
 from local.paths import LOCAL_DIR  # noqa: E402
 
 SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
-NO_OP_REFRESH = "CREATE OR REPLACE FUNCTION analytics.refresh_summaries() RETURNS void LANGUAGE sql AS $$ SELECT $$"
-# The upkeep before migration 010: 004's retire_versions and 007's running totals per month
-# (dense arrays by month number), measured side by side.
-MIGRATIONS = ROOT / "sql" / "warehouse"
-UPKEEP_007 = (
-    ("004_analytics.sql", ("retire_versions",)),
-    (
-        "007_analytics_month_ranges.sql",
-        ("running_at", "running_totals", "add_running", "refresh_sales", "refresh_payments"),
-    ),
+NO_OP_REFRESH = (
+    "CREATE OR REPLACE FUNCTION analytics.refresh_summaries(through_run integer DEFAULT NULL,"
+    " rebuild_at real DEFAULT 1) RETURNS void LANGUAGE sql AS $$ SELECT $$"
 )
-VARIANTS = ("with", "upkeep_007", "without")
+VARIANTS = ("with", "in_run", "without")
 # Whether a fact had been analyzed when a batch was loaded (the plans depend on it).
 FACTS_ANALYZED = (
     "SELECT count(*) = 3 FROM pg_stats WHERE schemaname = 'public' AND (tablename, attname) IN"
@@ -66,41 +63,41 @@ FACTS_ANALYZED = (
 )
 
 
-def _upkeep_007_sql() -> str:
-    """The fold functions as 007 left them, as CREATE OR REPLACE over 010's (whose settings they drop)."""
-    out = []
-    for file, names in UPKEEP_007:
-        text = (MIGRATIONS / file).read_text()
-        for name in names:
-            start = text.index(f"FUNCTION analytics.{name}(")
-            start = text.rindex("CREATE ", 0, start)
-            end = text.index("\n$$;", start) + len("\n$$;")
-            body = text[start:end].replace("CREATE OR REPLACE FUNCTION", "CREATE FUNCTION", 1)
-            out.append(body.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
-    out.append("ALTER FUNCTION analytics.refresh_purchases(integer, integer) RESET jit;")
-    return "\n".join(out)
-
-
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _timed_load(store: Any, connect: Any) -> dict[str, Any]:
-    from load.run import run_load
+def _policy(kind: str) -> Any:
+    from load.summaries import FoldPolicy
+
+    return FoldPolicy() if kind == "with" else FoldPolicy(after_commit_rows=None)
+
+
+def _timed_load(store: Any, connect: Any, kind: str) -> dict[str, Any]:
+    from load.run import LoadHooks, run_load
 
     con = connect()
     try:
         analyzed = con.run(FACTS_ANALYZED)[0][0]
         backend = con.run("SELECT pg_backend_pid()")[0][0]
+        committed: list[tuple[float, float]] = []  # (s, backend CPU-s) at the run's COMMIT, before its own fold
         cpu0, t0 = _cpu_s(backend), time.perf_counter()
+        hooks = LoadHooks(
+            after_commit=lambda _seq: committed.append((time.perf_counter() - t0, _cpu_s(backend) - cpu0))
+        )
         with contextlib.redirect_stdout(io.StringIO()):
-            result = run_load(store, con)
+            result = run_load(store, con, hooks=hooks, fold=_policy(kind))
         seconds = time.perf_counter() - t0
+        cpu = _cpu_s(backend) - cpu0
         assert result.runs_committed >= 1, "nothing was loaded"
+        commit_s, commit_cpu = committed[0] if committed else (seconds, cpu)
         return {
             "s": round(seconds, 3),
-            "backend_cpu_s": round(_cpu_s(backend) - cpu0, 3),
+            "backend_cpu_s": round(cpu, 3),
+            "commit_s": round(commit_s, 3),
+            "commit_backend_cpu_s": round(commit_cpu, 3),
+            "folded_after_commit": bool(committed),
             "loadavg": os.getloadavg()[0],
             "facts_analyzed": analyzed,
         }
@@ -215,7 +212,7 @@ def _explain(connect: Any) -> dict[str, str]:
 
 
 def run(
-    scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: int = 42, batches: int = 4
+    scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: int = 42, batches: int = 4, pages: bool = True
 ) -> dict[str, Any]:
     """Measure; start and stop the servers; return medians and every sample."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -247,9 +244,6 @@ def run(
 
         con = connect_as("wh_without")()
         con.run(NO_OP_REFRESH)
-        con.close()
-        con = connect_as("wh_upkeep_007")()
-        con.execute_simple(_upkeep_007_sql())
         con.close()
         admin = server.connect("totesys")
         t0 = time.perf_counter()
@@ -288,7 +282,7 @@ def run(
                     f"CREATE DATABASE {identifier(db)} TEMPLATE {identifier('wh_' + kind)}"
                     f" OWNER {identifier(WAREHOUSE_ROLE)}"
                 )
-                initial[kind].append(_timed_load(store, connect_as(db)))
+                initial[kind].append(_timed_load(store, connect_as(db), kind))
                 if pair.get(kind):
                     admin_pg.run(f"DROP DATABASE {identifier(pair[kind])}")
                 pair[kind] = db
@@ -298,7 +292,7 @@ def run(
             simulate_changes(admin, seed=100 + i)
             make_run()
             for kind in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
-                incremental[kind].append(_timed_load(store, connect_as(pair[kind])))
+                incremental[kind].append(_timed_load(store, connect_as(pair[kind]), kind))
             if i == 0:  # what autovacuum does some minutes after a big load
                 for kind in VARIANTS:
                     con = connect_as(pair[kind])()
@@ -306,8 +300,9 @@ def run(
                     con.close()
         admin_pg.run(f"ALTER ROLE {identifier(READER_ROLE)} LOGIN PASSWORD {literal(reader_pw)}")
         reader = connect_as(pair["with"], READER_ROLE, reader_pw)
-        out["pages"] = _measure_pages(reader, query_repeats)
-        out["plans"] = _explain(reader)
+        if pages:
+            out["pages"] = _measure_pages(reader, query_repeats)
+            out["plans"] = _explain(reader)
         wh = connect_as(pair["with"])()
         out["summary_rows"] = dict(
             wh.run(
@@ -328,19 +323,20 @@ def run(
         ):
             if not runs["with"]:
                 continue
-            w = statistics.median(s["s"] for s in runs["with"])
-            old = statistics.median(s["s"] for s in runs["upkeep_007"])
-            wo = statistics.median(s["s"] for s in runs["without"])
+            med = {
+                (kind, key): statistics.median(s[key] for s in runs[kind])
+                for kind in VARIANTS
+                for key in ("s", "backend_cpu_s", "commit_s", "commit_backend_cpu_s")
+            }
+            wo, wo_cpu = med["without", "s"], med["without", "backend_cpu_s"]
             out[f"run_load_{label}"] = {
-                "with_summaries_s": w,
-                "with_007_upkeep_s": old,
-                "without_s": wo,
-                "overhead_pct": round(100 * (w - wo) / wo, 1),
-                "overhead_007_pct": round(100 * (old - wo) / wo, 1),
-                **{
-                    f"backend_cpu_{kind}_s": statistics.median(s["backend_cpu_s"] for s in runs[kind])
-                    for kind in VARIANTS
-                },
+                **{f"{kind}_{key}": value for (kind, key), value in med.items()},
+                "overhead_to_commit_pct": round(100 * (med["with", "commit_s"] - wo) / wo, 1),
+                "overhead_to_commit_cpu_pct": round(100 * (med["with", "commit_backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
+                "overhead_with_fold_pct": round(100 * (med["with", "s"] - wo) / wo, 1),
+                "overhead_with_fold_cpu_pct": round(100 * (med["with", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
+                "overhead_in_run_pct": round(100 * (med["in_run", "s"] - wo) / wo, 1),
+                "overhead_in_run_cpu_pct": round(100 * (med["in_run", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
                 "samples": runs,
             }
     return out
@@ -352,8 +348,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--query-repeats", type=int, default=9)
     parser.add_argument("--batches", type=int, default=4, help="Incremental batches (the first before ANALYZE).")
+    parser.add_argument("--no-pages", action="store_true", help="Time the loads only, not the page queries.")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.scale, args.repeats, args.query_repeats, batches=args.batches), indent=2, default=str))
+    result = run(args.scale, args.repeats, args.query_repeats, batches=args.batches, pages=not args.no_pages)
+    print(json.dumps(result, indent=2, default=str))
     return 0
 
 

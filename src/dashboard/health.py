@@ -68,6 +68,14 @@ def data_loaded(con: pg8000.native.Connection) -> StageRun:
     return StageRun("load", int(rows[0][0]), _utc(rows[0][1]))
 
 
+def figures_run(con: pg8000.native.Connection) -> int | None:
+    """The last load run the summaries include, and so every page's figures (None before the first).
+
+    The load folds a big run after its commit (load.summaries): until then this trails ``data_loaded``.
+    """
+    return con.run("SELECT min(run_seq) FROM analytics.summary_state")[0][0]
+
+
 def pipeline_health(con: pg8000.native.Connection, lake_status: Callable[[], LakeStatus] | None = None) -> Health:
     """The health figures; the lake's are skipped when ``lake_status`` is None, and its error shown if it fails."""
     now = datetime.now(UTC)

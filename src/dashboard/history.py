@@ -25,6 +25,8 @@ COLUMNS = (
     "created",
 )
 
+# Current by SPEC §2 from the order's own versions (greatest last_updated, ties by the later
+# load), not from analytics.sales_order_superseded, which trails a big run's commit.
 HISTORY_SQL = """
 SELECT f.sales_record_id, f.last_updated_date, f.last_updated_time, {deleted} AS is_deleted,
        f.units_sold, f.unit_price, c.currency_code,
@@ -33,7 +35,9 @@ SELECT f.sales_record_id, f.last_updated_date, f.last_updated_time, {deleted} AS
        s.first_name || ' ' || s.last_name || ' #' || f.sales_staff_id,
        l.city || ', ' || l.country || ' #' || f.agreed_delivery_location_id,
        f.agreed_payment_date, f.agreed_delivery_date, f.created_date + f.created_time,
-       EXISTS (SELECT 1 FROM analytics.sales_order_superseded x WHERE x.sales_record_id = f.sales_record_id)
+       f.sales_record_id = first_value(f.sales_record_id) OVER (
+           ORDER BY f.last_updated_date DESC, f.last_updated_time DESC, f.sales_record_id DESC
+       ) AS is_current
 FROM fact_sales_order f
 JOIN dim_currency c USING (currency_id)
 JOIN dim_design d USING (design_id)
@@ -91,7 +95,7 @@ def order_history(con: pg8000.native.Connection, sales_order_id: int) -> OrderHi
                 record_id=r[0],
                 last_updated=datetime.combine(r[1], r[2]),
                 values=values,
-                is_current=not r[14],
+                is_current=r[14],
                 is_deleted=bool(r[3]),
                 changes=changes,
             )

@@ -16,7 +16,7 @@ import pg8000.native
 
 from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, running_range
 from dashboard.money import Money, money_by_currency
-from dashboard.schema import live_condition
+from dashboard.schema import shown_condition
 
 TOP = 10
 
@@ -165,9 +165,9 @@ def purchases_page(con: pg8000.native.Connection, filters: Filters, *, facts: bo
         yw = member_conditions(filters, PURCHASE_COLUMNS, prefix="y_")
         month_conditions(filters, "date_trunc('month', f.payment_date::timestamp)::date", yw, prefix="y_")
         pay = "pay AS MATERIALIZED ({}),".format(
-            PAYMENT_ROWS.format(live=live_condition(con, "fact_payment"), where=yw.sql)
+            PAYMENT_ROWS.format(live=shown_condition(con, "fact_payment"), where=yw.sql)
         )
-        purchases = PURCHASE_FACTS.format(live=live_condition(con, "fact_purchase_order"), where=pw.sql)
+        purchases = PURCHASE_FACTS.format(live=shown_condition(con, "fact_purchase_order"), where=pw.sql)
         sql = PAGE_SQL.format(pay=pay, materialized="MATERIALIZED", purchases=purchases, payments=PAYMENT_FACTS)
     else:
         pw = member_conditions(filters, {"currency": "currency_id"})

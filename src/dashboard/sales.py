@@ -21,7 +21,7 @@ import pg8000.native
 
 from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, running_range
 from dashboard.money import Money, money_by_currency
-from dashboard.schema import live_condition
+from dashboard.schema import shown_condition
 
 TOP = 10  # members shown in each "top" chart
 
@@ -188,7 +188,7 @@ def sales_page(con: pg8000.native.Connection, filters: Filters, *, facts: bool =
     if facts:
         where = member_conditions(filters, FACT_COLUMNS)
         month_conditions(filters, "date_trunc('month', f.created_date::timestamp)::date", where)
-        source = FACT_SOURCE.format(where=where.sql, live=live_condition(con, "fact_sales_order"))
+        source = FACT_SOURCE.format(where=where.sql, live=shown_condition(con, "fact_sales_order"))
         materialized = "MATERIALIZED"
     else:
         source, where = _summary_source(filters)

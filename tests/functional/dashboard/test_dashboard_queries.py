@@ -163,6 +163,23 @@ def test_summaries_stay_equal_to_the_facts_after_fixes_in_place_deletions_and_ea
         _assert_summaries_equal_facts(con, months)
 
 
+def test_pages_stop_where_the_summaries_stop_until_the_fold(hand_warehouse, reader, fold) -> None:
+    """A big run's facts commit before its summaries' fold (load.summaries): until the fold,
+    every page, from the summaries or from the facts, shows the figures of the run before
+    (never the summaries of one run with the facts of the next); the history shows the new
+    versions at once (it reads nothing folded). After the fold both paths move together."""
+    hand_warehouse.admin.execute_simple(FIX_IN_PLACE_SQL)  # committed, not folded
+    con = reader()
+    for months in RANGES:
+        _assert_summaries_equal_facts(con, months)
+    assert sales_page(con, Filters(counterparties=(1,))).units == 100  # orders 1 (90) and 3 (10), as folded
+    assert [(v.record_id, v.is_current) for v in order_history(con, 3).versions] == [(3, False), (7, True)]
+    fold()
+    assert sales_page(con, Filters(counterparties=(1,))).units == 102  # order 3 now 12
+    for months in RANGES:
+        _assert_summaries_equal_facts(con, months)
+
+
 def test_a_department_change_moves_the_figures_without_a_fold(hand_warehouse, reader) -> None:
     """Departments are a type-1 attribute of dim_staff: a staff member moving department
     (the load upserts the dimension, no fact changes, nothing to fold) moves their orders in

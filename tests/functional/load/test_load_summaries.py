@@ -1,0 +1,198 @@
+"""The analytics summaries' fold (load.summaries, migration 011): a bulk rebuild gives exactly
+what run-by-run incremental folds give; a big run commits its facts, then folds; a crash
+between the two commits is folded by the next load. Real PostgreSQL and moto."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from load.errors import WarehouseLoadError
+from load.run import LoadHooks, run_load
+from load.summaries import FoldPolicy
+
+INCREMENTAL = FoldPolicy(after_commit_rows=None, rebuild_at=float("inf"))  # every run in its transaction, merged
+AFTER_COMMIT = FoldPolicy(after_commit_rows=1, rebuild_at=0)  # every run folded after its commit, rebuilt
+
+T1 = dt.datetime(2024, 1, 2, 10, 0)
+T2 = dt.datetime(2024, 3, 5, 8, 0)
+FEB = dt.datetime(2024, 2, 10, 9, 0)
+OBSERVED = "2024-06-01T12:00:00.250"
+
+SNAPSHOT = {
+    "sales_summary": "SELECT * FROM analytics.sales_summary ORDER BY breakdown, period, currency_id, member_id",
+    "purchase_summary": "SELECT * FROM analytics.purchase_summary ORDER BY breakdown, period, currency_id, member_id",
+    "payment_summary": "SELECT * FROM analytics.payment_summary"
+    " ORDER BY breakdown, period, currency_id, payment_type_id, paid, member_id",
+    "sales_order_superseded": "SELECT * FROM analytics.sales_order_superseded ORDER BY 1",
+    "purchase_order_superseded": "SELECT * FROM analytics.purchase_order_superseded ORDER BY 1",
+    "payment_superseded": "SELECT * FROM analytics.payment_superseded ORDER BY 1",
+}
+FACTS = ("fact_sales_order", "fact_purchase_order", "fact_payment")
+
+
+def snapshot(admin: Any) -> dict[str, list[list[Any]]]:
+    return {name: admin.run(sql) for name, sql in SNAPSHOT.items()}
+
+
+def rebuilt_from_zero(admin: Any) -> dict[str, list[list[Any]]]:
+    """The summaries of every fact folded again in one set-based pass (the bulk build), in a
+    transaction rolled back afterwards, so the warehouse keeps what the load made."""
+    admin.run("BEGIN")
+    try:
+        clear_all(admin)
+        admin.run("SELECT analytics.refresh_summaries()")
+        return snapshot(admin)
+    finally:
+        admin.run("ROLLBACK")
+
+
+def stamp(admin: Any) -> int | None:
+    return admin.run("SELECT min(run_seq) FROM analytics.summary_state")[0][0]
+
+
+def commit_run(runs: Any, make: Any, seq: int) -> None:
+    """Runs 1-3: versions of one order within a run, a fix in place with an equal
+    last_updated (SPEC §2: the later load is current), a late older version, several months,
+    a deletion version, a payment becoming paid."""
+    sales, purchase, payment = make.sales_order, make.purchase_order, make.payment
+    if seq == 1:
+        dims = make.base_dimensions()
+        dims["dim_currency"].append(make.currency(2, "EUR", "Euro"))
+        dims["dim_design"].append(make.design(2, "Bronze"))
+        runs.commit(
+            1,
+            {
+                **dims,
+                "fact_sales_order": [
+                    sales(1),
+                    sales(1, updated=T1, units_sold=7),  # two versions in one run
+                    sales(2, unit_price=Decimal("3.10"), currency_id=2),
+                    sales(3, created_date=FEB.date(), updated=FEB, design_id=2),
+                ],
+                "fact_purchase_order": [purchase(1), purchase(2, currency_id=2)],
+                "fact_payment": [payment(1), payment(2, paid=True, currency_id=2)],
+            },
+        )
+    elif seq == 2:
+        runs.commit(
+            2,
+            {
+                "fact_sales_order": [
+                    sales(1, updated=T1, units_sold=9),  # fixed in place: same last_updated, later load
+                    sales(2, updated=dt.datetime(2023, 12, 1)),  # older than the stored version: never current
+                    sales(4, created_date=T2.date(), updated=T2, units_sold=3),
+                ],
+                "fact_purchase_order": [purchase(1, updated=T1, item_quantity=8)],
+                "fact_payment": [payment(1, updated=T1, paid=True)],
+            },
+        )
+    else:
+        runs.commit(3, deletions={"fact_sales_order": {"observed_at": OBSERVED, "ids": [3]}})
+
+
+def clear_all(admin: Any) -> None:
+    for fact in FACTS:
+        admin.run("SELECT analytics.clear_summaries(:f)", f=fact)
+
+
+def test_a_bulk_rebuild_gives_what_incremental_folds_give(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    admin = pipeline.warehouse.admin
+    for seq in (1, 2, 3):  # one load per run: each run folded by itself, in its transaction
+        commit_run(runs, make, seq)
+        result = run_load(processed, loader_con, fold=INCREMENTAL)
+        assert [(r.run_seq, r.folded_in_run) for r in result.runs] == [(seq, True)]
+        assert stamp(admin) == seq
+    incremental = snapshot(admin)
+    superseded = [r[0] for r in incremental["sales_order_superseded"]]
+    # order 1's first two versions (the fix in place replaced the second), order 2's late copy, order 3's live version
+    assert len(superseded) == 4
+    assert rebuilt_from_zero(admin) == incremental
+    # and the same when the rebuild is what the load chose (after the commit, every run rebuilt)
+    clear_all(admin)
+    admin.run("UPDATE analytics.summary_state SET run_seq = NULL")
+    assert run_load(processed, loader_con, fold=AFTER_COMMIT).runs == ()  # nothing pending: folds what is missing
+    assert stamp(admin) == 3
+    assert snapshot(admin) == incremental
+
+
+@pytest.mark.parametrize("policy", [INCREMENTAL, AFTER_COMMIT], ids=["incremental", "after-commit-rebuild"])
+def test_every_policy_gives_the_summaries_of_the_current_versions(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any, policy: FoldPolicy
+) -> None:
+    """Run by run with each policy: hand-computed figures of the current, live versions."""
+    admin = pipeline.warehouse.admin
+    for seq in (1, 2, 3):
+        commit_run(runs, make, seq)
+        run_load(processed, loader_con, fold=policy)
+    totals = admin.run(
+        "SELECT currency_id, orders, units, value FROM analytics.sales_summary"
+        " WHERE breakdown = 'total' AND period = '-infinity' ORDER BY currency_id"
+    )
+    # GBP: order 1 as fixed (9 x 2.50), order 4 (3 x 2.50); order 3 deleted. EUR: order 2 (10 x 3.10)
+    assert totals == [[1, 2, 12, Decimal("30.00")], [2, 1, 10, Decimal("31.00")]]
+    unpaid = admin.run("SELECT count(*) FROM analytics.payment_summary WHERE breakdown = 'unpaid' AND payments <> 0")
+    assert unpaid == [[0]]  # payment 1 was paid in run 2; payment 2 was always paid
+    assert rebuilt_from_zero(admin) == snapshot(admin)
+
+
+def test_a_big_run_commits_its_facts_then_folds(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    admin = pipeline.warehouse.admin
+    for seq in (1, 2, 3):
+        commit_run(runs, make, seq)
+    seen: list[tuple[int, int, int | None]] = []
+
+    def between(seq: int) -> None:  # another session, between the two commits
+        facts = admin.run("SELECT count(*) FROM fact_sales_order")[0][0]
+        seen.append((seq, facts, stamp(admin)))
+
+    result = run_load(processed, loader_con, hooks=LoadHooks(after_commit=between), fold=AFTER_COMMIT)
+    assert [r.folded_in_run for r in result.runs] == [False, False, False]
+    # each run's facts were visible before its fold; the summaries still said the run before
+    assert seen == [(1, 4, None), (2, 7, 1), (3, 8, 2)]
+    assert stamp(admin) == 3
+    assert rebuilt_from_zero(admin) == snapshot(admin)
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_a_crash_between_the_commits_is_folded_by_the_next_load(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any, how: str
+) -> None:
+    admin = pipeline.warehouse.admin
+    commit_run(runs, make, 1)
+    run_load(processed, loader_con, fold=INCREMENTAL)  # run 1, in its transaction
+    commit_run(runs, make, 2)
+    small = snapshot(admin)
+
+    def crash(seq: int) -> None:
+        if how == "raise":
+            raise RuntimeError(f"crash after run {seq}'s commit")
+        pid = loader_con.run("SELECT pg_backend_pid()")[0][0]
+        admin.run("SELECT pg_terminate_backend(:p)", p=pid)
+
+    with pytest.raises(RuntimeError if how == "raise" else WarehouseLoadError):
+        run_load(processed, loader_con, hooks=LoadHooks(after_commit=crash), fold=AFTER_COMMIT)
+    assert admin.run("SELECT max(run_seq) FROM pipeline.load_ledger") == [[2]]  # run 2's facts are committed
+    assert stamp(admin) == 1  # ... its fold is not
+    assert snapshot(admin) == small
+    con = pipeline.warehouse.connect() if how == "kill" else loader_con
+    try:
+        again = run_load(processed, con, fold=AFTER_COMMIT)  # nothing pending: it folds what is missing
+        assert again.runs == ()
+        assert stamp(admin) == 2
+        assert rebuilt_from_zero(admin) == snapshot(admin)
+        assert snapshot(admin) != small
+        commit_run(runs, make, 3)
+        assert [r.run_seq for r in run_load(processed, con).runs] == [3]  # and loads on as usual
+    finally:
+        if con is not loader_con:
+            con.close()
+    assert stamp(admin) == 3
+    assert rebuilt_from_zero(admin) == snapshot(admin)
