@@ -426,3 +426,16 @@ def write_outputs(tmp_path: Path) -> OutputsWriter:
         return path
 
     return write
+
+
+MetricsReader = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> MetricsReader:
+    """The EMF objects the handlers printed since the last read (Powertools writes metrics to stdout)."""
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+    return read

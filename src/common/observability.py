@@ -20,7 +20,7 @@ from common.errors import failure_fields
 
 NAMESPACE_DEFAULT = "TotesPipeline"
 
-__all__ = ["MetricUnit", "failures_logged", "get_logger", "get_metrics"]
+__all__ = ["FAILURE_METRIC", "MetricUnit", "failures_logged", "get_logger", "get_metrics"]
 
 
 class _CurrentStdout:
@@ -42,17 +42,27 @@ def get_logger(service: str) -> Logger:
     return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service), stream=_CurrentStdout())
 
 
+FAILURE_METRIC = "InvocationsFailed"
+
+
 @contextmanager
-def failures_logged(logger: Logger) -> Iterator[None]:
-    """Log the error that fails an invocation with its kind (retriable, fatal), then let it escape.
+def failures_logged(logger: Logger, metrics: Metrics) -> Iterator[None]:
+    """Log and count the error that fails an invocation, with its kind (retriable, fatal), then let it escape.
 
     WARNING, not ERROR: the function's Errors alarm already counts the failed
-    invocation, and an ERROR line would page a second time for it.
+    invocation, and an ERROR line would page a second time for it. The count means no
+    failed invocation publishes empty metrics, whatever failed before its first metric
+    (an unreachable database, an unknown event action, bad configuration). The kind is
+    metadata, not a dimension: a dimension would apply to every metric of the
+    invocation and move them out of the series the alarms watch.
     """
     try:
         yield
     except Exception as exc:
-        logger.warning("invocation failed", extra=failure_fields(exc))
+        fields = failure_fields(exc)
+        logger.warning("invocation failed", extra=fields)
+        metrics.add_metric(name=FAILURE_METRIC, unit=MetricUnit.Count, value=1)
+        metrics.add_metadata(key="failure_kind", value=fields["failure_kind"])
         raise
 
 

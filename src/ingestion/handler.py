@@ -50,11 +50,10 @@ def _client(service: str, endpoint: str | None) -> Any:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Run one ingestion and return its summary (status, run_seq, rows per table)."""
     action = event.get("action") if isinstance(event, dict) else None
-    with failures_logged(logger):
+    with failures_logged(logger, metrics):
         if action == COMPARE_ACTION:
             return _ingest(compare=DeleteGuard(allow=event.get("allow_mass_delete") is True))
         if action is not None:
-            metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
             raise UnknownActionError(f"unknown ingestion event action {action!r}; the only one is {COMPARE_ACTION!r}")
         return _ingest(context=context)
 

@@ -90,10 +90,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Load every pending processed run (or migrate, for ``{"action": "migrate"}``); raise on failure."""
     action = (event or {}).get("action")
     if action is not None:
-        with failures_logged(logger):
+        with failures_logged(logger, metrics):
             if action != MIGRATE_ACTION:
-                # Counted so the invocation's metrics are never empty (and a typo is visible).
-                metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
                 raise UnknownActionError(f"unknown load event action {action!r}; the only one is {MIGRATE_ACTION!r}")
             try:
                 return _migrate()
@@ -102,7 +100,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 raise
     started = time.perf_counter()
     try:
-        with failures_logged(logger):
+        with failures_logged(logger, metrics):
             result = _load(event, context)
     finally:
         elapsed_ms = (time.perf_counter() - started) * 1000

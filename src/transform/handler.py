@@ -23,11 +23,11 @@ metrics = get_metrics(SERVICE)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Transform every pending ingestion run; return a summary."""
-    config = TransformConfig.from_env()
     woken_by = [r.get("s3", {}).get("object", {}).get("key") for r in (event or {}).get("Records", [])]
     logger.info("transform invoked", extra={"woken_by": woken_by})
-    s3 = boto3.client("s3")
-    with failures_logged(logger):
+    with failures_logged(logger, metrics):
+        config = TransformConfig.from_env()
+        s3 = boto3.client("s3")
         result = run_transform(
             LakeStore(config.ingest_bucket, s3), LakeStore(config.processed_bucket, s3), logger=logger, metrics=metrics
         )

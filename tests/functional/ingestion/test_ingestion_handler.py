@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -40,17 +41,17 @@ def test_an_unknown_table_in_source_tables_is_rejected(ingest, monkeypatch) -> N
     assert ingest.manifests() == []
 
 
-def test_an_unknown_action_fails_and_runs_nothing(ingest, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_action_fails_and_runs_nothing(ingest, emitted_metrics: Any) -> None:
     ingest.add_currency("GBP", ingest.clock.now)
     with pytest.raises(UnknownActionError, match="unknown ingestion event action 'comapre'"):
         lambda_handler({"action": "comapre"}, None)  # a typo must not run an ordinary ingestion
     assert ingest.manifests() == []
     assert ingest.ssm("last_run_seq") == "0"
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert [m["RejectedEvents"] for m in emf] == [[1.0]]
+    (emf,) = emitted_metrics()  # a failed invocation still publishes its metrics, never an empty set
+    assert (emf["InvocationsFailed"], emf["failure_kind"]) == ([1.0], "fatal")
 
 
-def test_an_unreachable_database_fails_the_invocation(ingest) -> None:
+def test_an_unreachable_database_fails_the_invocation(ingest, emitted_metrics: Any) -> None:
     creds = ingest.pipeline.source.credentials
     unreachable = dataclasses.replace(creds, port=free_port())
     ingest.pipeline.aws.secretsmanager.put_secret_value(
@@ -60,6 +61,8 @@ def test_an_unreachable_database_fails_the_invocation(ingest) -> None:
         lambda_handler({}, None)
     assert ingest.manifests() == []
     assert ingest.ssm("last_run_seq") == "0"
+    (emf,) = emitted_metrics()
+    assert (emf["InvocationsFailed"], emf["failure_kind"]) == ([1.0], "retriable")
 
 
 @pytest.mark.parametrize(

@@ -173,7 +173,7 @@ def test_bulk_mode_keeps_every_foreign_key_and_still_enforces_them(
 
 
 def test_handler_loads_from_an_s3_event_and_ignores_what_it_names(
-    pipeline: Any, runs: Any, make: Any, capsys: pytest.CaptureFixture[str]
+    pipeline: Any, runs: Any, make: Any, emitted_metrics: Any
 ) -> None:
     _two_runs(runs, make)
     bucket = pipeline.resources.processed_bucket
@@ -183,7 +183,7 @@ def test_handler_loads_from_an_s3_event_and_ignores_what_it_names(
     assert summary["run_seqs"] == [1, 2]
     assert summary["inferred_members"] == 1
     assert lambda_handler({}, None)["runs_committed"] == 0  # the scheduled sweep: nothing pending
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    emf = emitted_metrics()
     first = emf[0]
     assert first["service"] == "load"
     assert sorted(first["RunsCommitted"]) == [0, 1, 1]

@@ -9,10 +9,10 @@ warehouse secret from moto and migrates the real PostgreSQL over verify-full TLS
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -130,11 +130,11 @@ def test_concurrent_migrations_apply_each_version_once(stack, bare_warehouse) ->
     assert _versions(stack, bare_warehouse) == ALL_VERSIONS
 
 
-def test_an_unknown_action_fails_loudly(pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_action_fails_loudly(pipeline, emitted_metrics: Any) -> None:
     with pytest.raises(UnknownActionError, match="unknown load event action 'migrat'"):
         load_handler({"action": "migrat"}, None)
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert [m["RejectedEvents"] for m in emf] == [[1.0]]  # never an invocation with no metrics
+    (emf,) = emitted_metrics()  # never an invocation with no metrics
+    assert (emf["InvocationsFailed"], emf["failure_kind"]) == ([1.0], "fatal")
 
 
 def test_a_failing_migration_exits_non_zero_naming_the_file_and_applies_nothing(

@@ -14,7 +14,7 @@ def _reasons(lake, seq: int, table: str) -> dict[int | None, str]:
     return {q["line_no"]: q["reason"] for q in lake.quarantined(seq, table)}
 
 
-def test_bad_fact_rows_are_quarantined_and_good_rows_proceed(lake, pipeline, capsys, caplog) -> None:
+def test_bad_fact_rows_are_quarantined_and_good_rows_proceed(lake, pipeline, emitted_metrics, caplog) -> None:
     r = lake.row
     good = r("sales_order", 1)
     bad_date = r("sales_order", 2, agreed_payment_date="2024-02-30")
@@ -69,7 +69,7 @@ def test_bad_fact_rows_are_quarantined_and_good_rows_proceed(lake, pipeline, cap
     assert summary["rows_quarantined"] == 9
     errors = [rec for rec in caplog.records if rec.levelname == "ERROR"]
     assert [(e.table, e.rows) for e in errors] == [("sales_order", 9)]
-    emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    emf = emitted_metrics()
     assert emf[-1]["RowsQuarantined"] == [9.0]
 
 

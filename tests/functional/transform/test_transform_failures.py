@@ -24,13 +24,15 @@ def test_manifest_naming_a_missing_object_fails_and_commits_nothing(lake, pipeli
     assert not lake.processed.exists(run_key(2))
 
 
-def test_manifest_breaking_the_contract_is_a_manifest_error(lake, pipeline) -> None:
+def test_manifest_breaking_the_contract_is_a_manifest_error(lake, pipeline, emitted_metrics) -> None:
     lake.ingest.put_new_json(run_key(1), {"format": 1, "run_seq": 7, "tables": {}})
 
     with pytest.raises(ManifestError, match="does not match its key"):
         lambda_handler({}, None)
 
     assert list(lake.processed.list_keys("runs/")) == []
+    (emf,) = emitted_metrics()  # failed before its first metric, yet counted
+    assert (emf["InvocationsFailed"], emf["failure_kind"]) == ([1.0], "fatal")
 
 
 def test_a_dimension_failure_while_the_first_fact_is_read_early_commits_nothing(lake, pipeline) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import boto3
 
 from common.s3_store import LakeStore
@@ -51,7 +49,7 @@ def test_lost_event_heals_on_next_trigger(lake, pipeline) -> None:
     assert [d["design_id"] for d in lake.rows(2, "dim_design")] == [2]
 
 
-def test_sequence_gap_is_counted_and_skipped(lake, pipeline, capsys) -> None:
+def test_sequence_gap_is_counted_and_skipped(lake, pipeline, emitted_metrics) -> None:
     lake.commit_ingest(1, lake.base_rows())
     lake.commit_ingest(3, {"design": [lake.row("design", 3)]})
 
@@ -59,7 +57,7 @@ def test_sequence_gap_is_counted_and_skipped(lake, pipeline, capsys) -> None:
 
     assert summary["runs_committed"] == [1, 3]
     assert summary["sequence_gaps"] == [2]
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    emf = emitted_metrics()
     assert emf[-1]["SequenceGaps"] == [1.0]
     # Run 3 built on run 1's state.
     assert lake.commit_record(3)["snapshots"]["address"] == lake.commit_record(1)["snapshots"]["address"]
