@@ -6,10 +6,11 @@ Three warehouses are migrated alike and loaded by the same ``run_load`` code wit
 different ``load.summaries.FoldPolicy``: *with* (the default: a big run's summaries are
 folded after its commit, migration 011), *in_run* (every fold inside the run's
 transaction, as before 011) and *without* (``analytics.refresh_summaries`` replaced by a
-no-op, folded in the run):
+no-op, folded in the run); *before_012* is *with* with the fold functions as 011 left them (010's
+``retire_versions`` and ``refresh_sales``: the current-versions tables of 012 not kept):
 
 * ``initial``: ``repeats`` times, a fresh copy of each template loads run 1 (the whole
-  data set) through ``run_load``, interleaved (with, in_run, without, then reversed):
+  data set) through ``run_load``, interleaved (with, in_run, without, before_012, then reversed):
   wall seconds and the PostgreSQL backend's CPU seconds of each; for *with* also the
   same up to the run's COMMIT (``commit_s``, ``commit_backend_cpu_s``: the facts are
   visible from then on) and of the fold after it.
@@ -20,8 +21,10 @@ no-op, folded in the run):
   autovacuum does within minutes, and the other batches follow.
 * ``pages``: on the loaded warehouse (with summaries), as the read-only ``warehouse_reader``,
   each page's query function with several filter sets, ``query_repeats`` times each:
-  median and all samples in ms and the backend's CPU ms; a date range also through the
-  fact path it took before 007 (``facts=True``), interleaved; plus ``EXPLAIN (ANALYZE)``.
+  median and all samples in ms and the backend's CPU ms; a date range or a member filter
+  also as the pages read it before 012 (the current versions found in the facts, with their
+  ``NOT EXISTS`` in ``<fact>_superseded``: the ``analytics.<fact>_current_of_facts`` views),
+  interleaved; plus ``EXPLAIN (ANALYZE)``.
 
 Run: ``.venv/bin/python -m benchmarks.bench_dashboard --scale 1m --repeats 2 --batches 4``.
 ``--no-pages`` leaves the page queries out (the load's figures only).
@@ -40,6 +43,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,7 +58,12 @@ NO_OP_REFRESH = (
     "CREATE OR REPLACE FUNCTION analytics.refresh_summaries(through_run integer DEFAULT NULL,"
     " rebuild_at real DEFAULT 1) RETURNS void LANGUAGE sql AS $$ SELECT $$"
 )
-VARIANTS = ("with", "in_run", "without")
+VARIANTS = ("with", "in_run", "without", "before_012")
+# The fold before migration 012 kept the current-versions tables (as 010 left it), side by side.
+MIGRATIONS = ROOT / "sql" / "warehouse"
+UPKEEP_BEFORE_012 = (("010_analytics_fold_cost.sql", ("retire_versions", "refresh_sales")),)
+# The pages' member filters and date ranges as before 012: from the facts (the same rows, as views).
+BEFORE_012 = "(fact versions, as before 012)"
 # Whether a fact had been analyzed when a batch was loaded (the plans depend on it).
 FACTS_ANALYZED = (
     "SELECT count(*) = 3 FROM pg_stats WHERE schemaname = 'public' AND (tablename, attname) IN"
@@ -71,7 +80,42 @@ def _cpu_s(pid: int) -> float:
 def _policy(kind: str) -> Any:
     from load.summaries import FoldPolicy
 
-    return FoldPolicy() if kind == "with" else FoldPolicy(after_commit_rows=None)
+    return FoldPolicy(after_commit_rows=None) if kind in ("in_run", "without") else FoldPolicy()
+
+
+def _upkeep_before_012_sql() -> str:
+    """The fold functions as 010 left them, as CREATE OR REPLACE over 012's."""
+    out = []
+    for file, names in UPKEEP_BEFORE_012:
+        text = (MIGRATIONS / file).read_text()
+        for name in names:
+            start = text.index(f"FUNCTION analytics.{name}(")
+            start = text.rindex("CREATE ", 0, start)
+            end = text.index("\n$$;", start) + len("\n$$;")
+            body = text[start:end].replace("CREATE OR REPLACE FUNCTION", "CREATE FUNCTION", 1)
+            out.append(body.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    return "\n".join(out)
+
+
+@contextlib.contextmanager
+def _from_facts() -> Iterator[None]:
+    """The pages' current-versions path reading ``analytics.<fact>_current_of_facts`` instead of
+    the tables: the facts with their ``NOT EXISTS`` in ``<fact>_superseded``, as before 012."""
+    from dashboard import purchases, sales
+
+    saved = {
+        (m, name): getattr(m, name)
+        for m, name in ((sales, "CURRENT_SOURCE"), (purchases, "PURCHASE_CURRENT"), (purchases, "PAYMENT_ROWS"))
+    }
+    try:
+        for (m, name), sql in saved.items():
+            for table in ("sales_current", "purchase_current", "payment_current"):
+                sql = sql.replace(f"analytics.{table} f", f"analytics.{table}_of_facts f")
+            setattr(m, name, sql)
+        yield
+    finally:
+        for (m, name), sql in saved.items():
+            setattr(m, name, sql)
 
 
 def _timed_load(store: Any, connect: Any, kind: str) -> dict[str, Any]:
@@ -140,11 +184,19 @@ def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
     changed = con.run("SELECT min(sales_order_id) FROM fact_sales_order GROUP BY sales_order_id HAVING count(*) > 1")
     order_id = changed[0][0] if changed else 1
     backend = con.run("SELECT pg_backend_pid()")[0][0]
+
+    def before_012(page: Any) -> Any:
+        def run_page(f: Any) -> Any:
+            with _from_facts():
+                return page(con, f, facts=True)
+
+        return run_page
+
     run = {
         "sales": lambda f: sales_page(con, f),
-        "sales (facts, as before 007)": lambda f: sales_page(con, f, facts=True),
+        f"sales {BEFORE_012}": before_012(sales_page),
         "purchases": lambda f: purchases_page(con, f),
-        "purchases (facts, as before 007)": lambda f: purchases_page(con, f, facts=True),
+        f"purchases {BEFORE_012}": before_012(purchases_page),
         "history": lambda _f: order_history(con, order_id),
         "health": lambda _f: pipeline_health(con),
     }
@@ -157,8 +209,9 @@ def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
     out["filter options (every page's dropdowns)"] = {"median_ms": round(statistics.median(options_ms), 1)}
     for page, cases in _page_cases().items():
         for name, filters in cases:
-            # A date range was read from the facts before 007: that path, interleaved with the new one.
-            pages = [page, f"{page} (facts, as before 007)"] if filters and filters.has_range else [page]
+            # A date range or a member filter: the path before 012, interleaved with the new one.
+            old = filters is not None and (filters.has_range or filters.needs_facts)
+            pages = [page, f"{page} {BEFORE_012}"] if old else [page]
             for p in pages:
                 run[p](filters)  # warm: the first call pays for plan caches and reading pages in
             samples: dict[str, list[tuple[float, float]]] = {p: [] for p in pages}
@@ -179,7 +232,7 @@ def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
 
 
 def _explain(connect: Any) -> dict[str, str]:
-    """The plans of the Sales and Purchases pages' SQL (all time, and a counterparty)."""
+    """The plans of the Sales and Purchases pages' SQL (all time, a year, member filters)."""
     from dashboard import purchases, sales
     from dashboard.filters import Filters
     from dashboard.session import prepare_session
@@ -190,6 +243,8 @@ def _explain(connect: Any) -> dict[str, str]:
     for label, fn, f in (
         ("sales, all time", sales.sales_page, Filters()),
         ("sales, a counterparty", sales.sales_page, Filters(counterparties=(5,))),
+        ("sales, a department", sales.sales_page, Filters(departments=("Sales",))),
+        ("purchases, a counterparty", purchases.purchases_page, Filters(counterparties=(5,))),
         ("sales, one year", sales.sales_page, Filters(start=date(2024, 1, 1), end=date(2024, 12, 1))),
         ("purchases, all time", purchases.purchases_page, Filters()),
         ("purchases, one year", purchases.purchases_page, Filters(start=date(2024, 1, 1), end=date(2024, 12, 1))),
@@ -244,6 +299,9 @@ def run(
 
         con = connect_as("wh_without")()
         con.run(NO_OP_REFRESH)
+        con.close()
+        con = connect_as("wh_before_012")()
+        con.execute_simple(_upkeep_before_012_sql())
         con.close()
         admin = server.connect("totesys")
         t0 = time.perf_counter()
@@ -308,7 +366,10 @@ def run(
             wh.run(
                 "SELECT 'sales_summary', count(*) FROM analytics.sales_summary UNION ALL"
                 " SELECT 'purchase_summary', count(*) FROM analytics.purchase_summary UNION ALL"
-                " SELECT 'payment_summary', count(*) FROM analytics.payment_summary"
+                " SELECT 'payment_summary', count(*) FROM analytics.payment_summary UNION ALL"
+                " SELECT 'sales_current', count(*) FROM analytics.sales_current UNION ALL"
+                " SELECT 'purchase_current', count(*) FROM analytics.purchase_current UNION ALL"
+                " SELECT 'payment_current', count(*) FROM analytics.payment_current"
             )
         )
         wh.close()
@@ -337,6 +398,7 @@ def run(
                 "overhead_with_fold_cpu_pct": round(100 * (med["with", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
                 "overhead_in_run_pct": round(100 * (med["in_run", "s"] - wo) / wo, 1),
                 "overhead_in_run_cpu_pct": round(100 * (med["in_run", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
+                "current_tables_cpu_s": round(med["with", "backend_cpu_s"] - med["before_012", "backend_cpu_s"], 3),
                 "samples": runs,
             }
     return out

@@ -1,6 +1,7 @@
 """The Purchases and Payments page's figures, in one query, from the summaries (also over a
 date range: totals per month, unpaid payments' running totals per month) or, with a
-counterparty filter, finer than they are kept by, from the current fact versions.
+counterparty filter, finer than they are kept by, from the current versions of the facts
+(``analytics.purchase_current``, ``payment_current``).
 
 Purchases are dated by created_date, payments by payment_date. Money stays per currency.
 """
@@ -16,7 +17,6 @@ import pg8000.native
 
 from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, running_range
 from dashboard.money import Money, money_by_currency
-from dashboard.schema import shown_condition
 
 TOP = 10
 
@@ -24,18 +24,13 @@ PURCHASE_SUMMARY = """
     SELECT breakdown, period, currency_id, member_id, orders, value
     FROM analytics.purchase_summary WHERE {where}
 """
-PURCHASE_FACTS = """
+# From the current, live versions (analytics.purchase_current, payment_current:
+# sql/warehouse/012_analytics_current_versions.sql), read through the counterparty's index.
+PURCHASE_CURRENT = """
     SELECT CASE WHEN grouping(counterparty_id) = 0 THEN 'counterparty' ELSE 'total' END AS breakdown,
            CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period, currency_id,
-           coalesce(counterparty_id, 0) AS member_id, count(*) AS orders,
-           sum((item_quantity * item_unit_price * 100)::bigint) * 0.01 AS value
-    FROM (
-        SELECT date_trunc('month', f.created_date::timestamp)::date AS month, f.*
-        FROM fact_purchase_order f
-        WHERE NOT EXISTS (SELECT 1 FROM analytics.purchase_order_superseded s
-                          WHERE s.purchase_record_id = f.purchase_record_id)
-          AND {live} AND {where}
-    ) f
+           coalesce(counterparty_id, 0) AS member_id, count(*) AS orders, sum(cents) * 0.01 AS value
+    FROM analytics.purchase_current f WHERE {where}
     GROUP BY GROUPING SETS ((month, currency_id), (currency_id, counterparty_id))
 """
 PAYMENT_SUMMARY = """
@@ -55,22 +50,15 @@ PAYMENT_RANGE_SUMMARY = """
     SELECT breakdown, period, currency_id, payment_type_id, paid, member_id, {payments}, {amount}
     FROM analytics.payment_summary WHERE breakdown = 'unpaid' AND {where}
 """
-PAYMENT_FACTS = """
+PAYMENT_CURRENT = """
     SELECT 'type' AS breakdown, CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period,
-           currency_id, payment_type_id, paid, 0 AS member_id, count(*) AS payments,
-           sum((payment_amount * 100)::bigint) * 0.01 AS amount
+           currency_id, payment_type_id, paid, 0 AS member_id, count(*) AS payments, sum(cents) * 0.01 AS amount
     FROM pay GROUP BY GROUPING SETS ((month, currency_id, payment_type_id, paid), (currency_id, payment_type_id, paid))
     UNION ALL
-    SELECT 'unpaid', '-infinity', currency_id, 0, false, counterparty_id, count(*),
-           sum((payment_amount * 100)::bigint) * 0.01
+    SELECT 'unpaid', '-infinity', currency_id, 0, false, counterparty_id, count(*), sum(cents) * 0.01
     FROM pay WHERE NOT paid GROUP BY currency_id, counterparty_id
 """
-PAYMENT_ROWS = """
-    SELECT date_trunc('month', f.payment_date::timestamp)::date AS month, f.*
-    FROM fact_payment f
-    WHERE NOT EXISTS (SELECT 1 FROM analytics.payment_superseded s WHERE s.payment_record_id = f.payment_record_id)
-      AND {live} AND {where}
-"""
+PAYMENT_ROWS = "SELECT * FROM analytics.payment_current f WHERE {where}"
 
 PAGE_SQL = """
 WITH {pay}
@@ -110,7 +98,7 @@ SELECT json_build_object(
 )
 """
 
-PURCHASE_COLUMNS = {"currency": "f.currency_id", "counterparty": "f.counterparty_id"}
+CURRENT_COLUMNS = {"currency": "f.currency_id", "counterparty": "f.counterparty_id"}
 
 
 @dataclass(frozen=True)
@@ -160,15 +148,13 @@ def purchases_page(con: pg8000.native.Connection, filters: Filters, *, facts: bo
     """
     facts = facts or filters.needs_facts
     if facts:
-        pw = member_conditions(filters, PURCHASE_COLUMNS)
-        month_conditions(filters, "date_trunc('month', f.created_date::timestamp)::date", pw)
-        yw = member_conditions(filters, PURCHASE_COLUMNS, prefix="y_")
-        month_conditions(filters, "date_trunc('month', f.payment_date::timestamp)::date", yw, prefix="y_")
-        pay = "pay AS MATERIALIZED ({}),".format(
-            PAYMENT_ROWS.format(live=shown_condition(con, "fact_payment"), where=yw.sql)
-        )
-        purchases = PURCHASE_FACTS.format(live=shown_condition(con, "fact_purchase_order"), where=pw.sql)
-        sql = PAGE_SQL.format(pay=pay, materialized="MATERIALIZED", purchases=purchases, payments=PAYMENT_FACTS)
+        pw = member_conditions(filters, CURRENT_COLUMNS)
+        month_conditions(filters, "f.month", pw)
+        yw = member_conditions(filters, CURRENT_COLUMNS, prefix="y_")
+        month_conditions(filters, "f.month", yw, prefix="y_")
+        pay = f"pay AS MATERIALIZED ({PAYMENT_ROWS.format(where=yw.sql)}),"
+        purchases = PURCHASE_CURRENT.format(where=pw.sql)
+        sql = PAGE_SQL.format(pay=pay, materialized="MATERIALIZED", purchases=purchases, payments=PAYMENT_CURRENT)
     else:
         pw = member_conditions(filters, {"currency": "currency_id"})
         month_conditions(filters, "period", pw)  # the page reads the purchase totals per month only

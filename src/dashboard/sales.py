@@ -1,6 +1,7 @@
 """The Sales page's figures: one query per page, from the summaries or, when a filter is
 finer than they are kept by (a member of a dimension), from the current sales-order
-versions themselves. A date range is answered by the summaries: totals per month, and
+versions themselves (``analytics.sales_current``: one narrow row per current, live
+version, indexed by member). A date range is answered by the summaries: totals per month, and
 each member's running totals per month (sql/warehouse/007_analytics_month_ranges.sql).
 
 Both sources give rows of the same shape (``breakdown, period, currency_id, member_id,
@@ -21,7 +22,6 @@ import pg8000.native
 
 from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, running_range
 from dashboard.money import Money, money_by_currency
-from dashboard.schema import shown_condition
 
 TOP = 10  # members shown in each "top" chart
 
@@ -34,26 +34,17 @@ SUMMARY_SOURCE = """
     FROM analytics.sales_summary WHERE breakdown <> 'total' AND {where}
 """
 
-# The summaries' rows for the current, live versions that pass the filters.
-FACT_SOURCE = """
-    SELECT CASE
-               WHEN grouping(design_id) = 0 THEN 'design'
-               WHEN grouping(counterparty_id) = 0 THEN 'counterparty'
-               WHEN grouping(sales_staff_id) = 0 THEN 'staff'
-               WHEN grouping(agreed_delivery_location_id) = 0 THEN 'location'
-               ELSE 'total'
-           END AS breakdown,
+# The summaries' rows for the current, live versions that pass the filters: grouped from
+# analytics.sales_current (sql/warehouse/012_analytics_current_versions.sql), read through its
+# member's index; labelled as the fold labels the summaries (analytics.sales_breakdown).
+CURRENT_SOURCE = """
+    SELECT analytics.sales_breakdown(grouping(design_id, counterparty_id, sales_staff_id, agreed_delivery_location_id))
+               AS breakdown,
            CASE WHEN grouping(month) = 0 THEN month ELSE '-infinity' END AS period, currency_id,
            coalesce(design_id, counterparty_id, sales_staff_id, agreed_delivery_location_id, 0) AS member_id,
            count(*) AS orders, sum(units_sold) AS units, sum(cents) * 0.01 AS value
-    FROM (
-        SELECT date_trunc('month', f.created_date::timestamp)::date AS month, f.currency_id, f.design_id,
-               f.counterparty_id, f.sales_staff_id, f.agreed_delivery_location_id, f.units_sold,
-               (f.units_sold * f.unit_price * 100)::bigint AS cents
-        FROM fact_sales_order f
-        WHERE NOT EXISTS (SELECT 1 FROM analytics.sales_order_superseded s WHERE s.sales_record_id = f.sales_record_id)
-          AND {live} AND {where}
-    ) f
+    FROM analytics.sales_current f
+    WHERE {where}
     GROUP BY GROUPING SETS (
         (month, currency_id), (currency_id, design_id), (currency_id, counterparty_id),
         (currency_id, sales_staff_id), (currency_id, agreed_delivery_location_id)
@@ -118,7 +109,7 @@ SELECT json_build_object(
 )
 """
 
-FACT_COLUMNS = {
+CURRENT_COLUMNS = {
     "currency": "f.currency_id",
     "counterparty": "f.counterparty_id",
     "design": "f.design_id",
@@ -181,14 +172,14 @@ class SalesPage:
 def sales_page(con: pg8000.native.Connection, filters: Filters, *, facts: bool = False) -> SalesPage:
     """Every figure of the Sales page for ``filters``, in one query.
 
-    ``facts`` reads the fact versions even where the summaries could answer (tests hold
-    the two against each other; the benchmark times both).
+    ``facts`` reads the current versions (``analytics.sales_current``) even where the
+    summaries could answer (tests hold the two against each other; the benchmark times both).
     """
     facts = facts or filters.needs_facts
     if facts:
-        where = member_conditions(filters, FACT_COLUMNS)
-        month_conditions(filters, "date_trunc('month', f.created_date::timestamp)::date", where)
-        source = FACT_SOURCE.format(where=where.sql, live=shown_condition(con, "fact_sales_order"))
+        where = member_conditions(filters, CURRENT_COLUMNS)
+        month_conditions(filters, "f.month", where)
+        source = CURRENT_SOURCE.format(where=where.sql)
         materialized = "MATERIALIZED"
     else:
         source, where = _summary_source(filters)

@@ -165,7 +165,7 @@ def test_summaries_stay_equal_to_the_facts_after_fixes_in_place_deletions_and_ea
 
 def test_pages_stop_where_the_summaries_stop_until_the_fold(hand_warehouse, reader, fold) -> None:
     """A big run's facts commit before its summaries' fold (load.summaries): until the fold,
-    every page, from the summaries or from the facts, shows the figures of the run before
+    every page, from the summaries or from the current versions, shows the figures of the run before
     (never the summaries of one run with the facts of the next); the history shows the new
     versions at once (it reads nothing folded). After the fold both paths move together."""
     hand_warehouse.admin.execute_simple(FIX_IN_PLACE_SQL)  # committed, not folded
@@ -178,6 +178,80 @@ def test_pages_stop_where_the_summaries_stop_until_the_fold(hand_warehouse, read
     assert sales_page(con, Filters(counterparties=(1,))).units == 102  # order 3 now 12
     for months in RANGES:
         _assert_summaries_equal_facts(con, months)
+
+
+CURRENT_TABLES = {
+    "sales_current": ("sales_record_id", "fact_sales_order"),
+    "purchase_current": ("purchase_record_id", "fact_purchase_order"),
+    "payment_current": ("payment_record_id", "fact_payment"),
+}
+
+
+def _current_ids(con: pg8000.native.Connection) -> dict[str, list[int]]:
+    """Each current-versions table's record ids, and the same worked out from the facts by
+    migration 009's views (DISTINCT ON the source id, SPEC §2's order, deletions left out)."""
+    out = {}
+    for table, (id_col, fact) in CURRENT_TABLES.items():
+        out[table] = [r[0] for r in con.run(f"SELECT {id_col} FROM analytics.{table} ORDER BY 1")]
+        out[fact] = [r[0] for r in con.run(f"SELECT {id_col} FROM pipeline.{fact}_current ORDER BY 1")]
+    return out
+
+
+def test_member_filters_read_the_current_versions_after_fixes_in_place_and_deletions(
+    hand_warehouse, reader, fold
+) -> None:
+    """analytics.sales_current / purchase_current / payment_current (migration 012), kept by
+    each fold: a version fixed in place with the same last_updated replaces the stored one, a
+    deletion version takes its order out, a late older copy never comes in; the member filters
+    read them, money per currency."""
+    wh = hand_warehouse
+    ids = _current_ids(wh.admin)
+    # Runs 1-2: order 1 v2 (4), order 2 (2; its late copy 5 is older), 3, 4 (6); payment 2 v2 (3), 3 (4).
+    assert ids == {
+        "sales_current": [2, 3, 4, 6], "fact_sales_order": [2, 3, 4, 6],
+        "purchase_current": [1], "fact_purchase_order": [1],
+        "payment_current": [1, 3, 4], "fact_payment": [1, 3, 4],
+    }  # fmt: skip
+    wh.admin.execute_simple(FIX_IN_PLACE_SQL)
+    fold()
+    wh.admin.execute_simple(DELETE_AND_EARLIER_MONTH_SQL)
+    fold()
+    ids = _current_ids(wh.admin)
+    # Order 3 fixed in place (7), order 2 deleted (8, a deletion version: no row), order 5 (9);
+    # payment 3 fixed in place (5), payment 4 (6).
+    assert ids == {
+        "sales_current": [4, 6, 7, 9], "fact_sales_order": [4, 6, 7, 9],
+        "purchase_current": [1], "fact_purchase_order": [1],
+        "payment_current": [1, 3, 5, 6], "fact_payment": [1, 3, 5, 6],
+    }  # fmt: skip
+    con = reader()
+    fahey = sales_page(con, Filters(counterparties=(1,)))
+    assert not fahey.from_summaries
+    # Order 1 (90 x 2.50 GBP) and order 3 as fixed (12 x 100.00 EUR): two currencies, never added.
+    assert (fahey.orders, fahey.units, fahey.by_currency.amounts) == (2, 102, {"GBP": D("225.00"), "EUR": D("1200.00")})
+    assert D("1425.00") not in fahey.by_currency.amounts.values()
+    assert [(c.name, c.units) for c in fahey.counterparties] == [("Fahey and Sons", 102)]
+    # Purchasing = Deron Beier: order 3 (EUR) and order 5 (3 x 2.00 GBP, December 2023).
+    purchasing = sales_page(con, Filters(departments=("Purchasing",)))
+    assert (purchasing.orders, purchasing.units) == (2, 15)
+    assert purchasing.by_currency.amounts == {"EUR": D("1200.00"), "GBP": D("6.00")}
+    assert [(m.month, m.units) for m in purchasing.by_month] == [(DEC, 3), (FEB, 12)]
+    # Leannon (counterparty 2): order 2 deleted, order 4 (1.00 GBP), order 5 (6.00 GBP); a design over a range.
+    leannon = sales_page(con, Filters(counterparties=(2,), end=JAN))
+    assert (leannon.orders, leannon.units, leannon.by_currency.amounts) == (1, 3, {"GBP": D("6.00")})
+    bronze = sales_page(con, Filters(designs=(2,), start=FEB))
+    assert (bronze.orders, bronze.units, bronze.by_currency.amounts) == (1, 4, {"GBP": D("1.00")})
+    outstanding = purchases_page(con, Filters(counterparties=(1,))).outstanding
+    assert not purchases_page(con, Filters(counterparties=(1,))).from_summaries
+    assert [(o.name, o.payments, dict(o.amount.amounts)) for o in outstanding] == [
+        ("Fahey and Sons", 2, {"GBP": D("13.00")})  # payment 3 as fixed (8.00) and payment 4 (5.00)
+    ]
+    # What migration 012 does for a warehouse that has facts: refill each table from the facts.
+    wh.admin.run(
+        "SELECT analytics.rebuild_current(fact_table, last_record_id) FROM analytics.summary_state"
+        " WHERE fact_table <> 'fact_purchase_order'"
+    )
+    assert _current_ids(wh.admin) == ids
 
 
 def test_a_department_change_moves_the_figures_without_a_fold(hand_warehouse, reader) -> None:
@@ -265,6 +339,8 @@ def test_the_app_role_reads_and_cannot_write(hand_warehouse, reader) -> None:
         "DELETE FROM analytics.sales_summary",
         "SELECT count(*) FROM pipeline.load_ledger",
         "SELECT analytics.refresh_summaries()",
+        "SELECT analytics.rebuild_current('fact_sales_order', 0)",
+        "DELETE FROM analytics.sales_current",
     ):
         with pytest.raises(pg8000.exceptions.DatabaseError, match="permission denied"):
             con.run(sql)
@@ -275,5 +351,7 @@ def test_a_truncated_fact_empties_its_summaries(hand_warehouse, reader, fold, lo
     hand_warehouse.admin.run("TRUNCATE fact_sales_order, fact_purchase_order, fact_payment RESTART IDENTITY")
     fold()
     assert sales_page(reader(), Filters()).orders == 0
+    assert all(ids == [] for ids in _current_ids(hand_warehouse.admin).values())
     load_run(1)
     assert sales_page(reader(), Filters()).units == 117  # 100 + 7 + 10, folded from zero
+    assert sales_page(reader(), Filters(staff=(1,))).units == 107  # the current versions too
