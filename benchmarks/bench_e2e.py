@@ -19,7 +19,12 @@ schedule and the S3 notifications exactly as in ``make run``:
 Peak RSS per stage: the stages share the child process (as ``make run`` does), so a
 sampler thread reads VmRSS every 5 ms and each stage gets the maximum seen while it ran
 (memory an earlier stage kept counts too: an upper bound; ``rss_at_start_mib`` is what
-the process held when the stage began); ``peak_rss_mib_pipeline`` is the child's VmHWM
+the process held when the stage began). What one stage's own Lambda would need is
+estimated as ``own_rss_estimate_mib`` = ``import_rss_mib`` (a fresh interpreter that
+imported only that stage's handler, as a Lambda's init phase does) + ``rss_growth_mib``
+(the stage's peak minus ``rss_at_start_mib``): not a bound either way (memory an earlier
+stage freed but the allocators kept can be reused without growth), but the stage's own
+figure where the upper bound mixes the stages. ``peak_rss_mib_pipeline`` is the child's VmHWM
 after the cycles, ``peak_rss_mib`` after the final reconcile too. CPU per stage (the
 machine is shared, so wall time is noisy): ``cpu_s`` is this process's CPU (every
 thread) while the stage ran, ``server_cpu_s`` the PostgreSQL server's (source and
@@ -232,6 +237,7 @@ def _measure_cycle(runner: Any, sampler: RssSampler) -> dict[str, Any]:
         entry["server_cpu_s_per_1m_rows"] = round(1e6 * entry["server_cpu_s"] / rows, 3)
         for key in ("seconds", "cpu_s", "server_cpu_s"):
             entry[key] = round(entry[key], 3)
+        entry["rss_growth_mib"] = round(max(entry["peak_rss_mib"] - entry["rss_at_start_mib"], 0.0), 1)
         entry["peak_rss_mib"] = round(entry["peak_rss_mib"], 1)
         entry["rss_at_start_mib"] = round(entry["rss_at_start_mib"], 1)
     return {"cycle_seconds": round(t1 - t0, 3), "load_end": load_end, "stages": stages}
@@ -302,6 +308,14 @@ def _spawn(env: dict[str, str], incremental_cycles: int) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def import_rss_mib(stage: str) -> float:
+    """Peak RSS of a fresh interpreter that imported only ``stage``'s handler module (a Lambda's init)."""
+    module = HANDLERS[stage].rsplit(".", 1)[0]
+    code = f"import {module}; from benchmarks.bench_e2e import _rss_mib; print(_rss_mib('VmHWM:'))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # nosec B603
+    return round(float(proc.stdout.strip().splitlines()[-1]), 1)
+
+
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
@@ -326,6 +340,7 @@ def run(scale: str = "small", repeats: int = 3, seed: int = 42, incremental_cycl
     from local.stack import SOURCE_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
 
     gen_scale = SCALES[scale] if scale in SCALES else float(scale)
+    imports = {stage: import_rss_mib(stage) for stage in HANDLERS}
     root = LOCAL_DIR / "bench" / f"e2e-{os.getpid()}"
     server = start_bench_postgres(root / "pg")
     moto = None
@@ -367,11 +382,17 @@ def run(scale: str = "small", repeats: int = 3, seed: int = 42, incremental_cycl
             moto.stop()
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-    return _summarise(scale, repeats, incremental_cycles, counts, seed_s, lives)
+    return _summarise(scale, repeats, incremental_cycles, counts, seed_s, lives, imports)
 
 
 def _summarise(
-    scale: str, repeats: int, cycles: int, counts: dict[str, int], seed_s: float, lives: list[dict[str, Any]]
+    scale: str,
+    repeats: int,
+    cycles: int,
+    counts: dict[str, int],
+    seed_s: float,
+    lives: list[dict[str, Any]],
+    imports: dict[str, float],
 ) -> dict[str, Any]:
     initial: dict[str, Any] = {"cycle_seconds": _median([life["initial"]["cycle_seconds"] for life in lives])}
     for stage in HANDLERS:
@@ -382,6 +403,11 @@ def _summarise(
             "rows": rows,
             "rows_per_s": round(rows / statistics.median(secs)) if rows else None,
             "peak_rss_mib": max(life["initial"]["stages"][stage]["peak_rss_mib"] for life in lives),
+            "rss_growth_mib": max(life["initial"]["stages"][stage].get("rss_growth_mib", 0.0) for life in lives),
+            "import_rss_mib": imports[stage],
+            "own_rss_estimate_mib": round(
+                imports[stage] + max(life["initial"]["stages"][stage].get("rss_growth_mib", 0.0) for life in lives), 1
+            ),
             **{
                 k: _median([life["initial"]["stages"][stage].get(k, 0.0) for life in lives])
                 for k in ("cpu_s", "server_cpu_s", "cpu_s_per_1m_rows", "server_cpu_s_per_1m_rows", "rss_at_start_mib")

@@ -207,7 +207,7 @@ def _copy_into_fact(
         raise ParquetSchemaError(f"{fact.name}: {seen.rows} rows streamed, the Parquet footer says {reserved}")
     inserted = con.row_count
     dates = upsert.ensure_dates(con, seen.dates())  # type: ignore[arg-type]
-    inferred = upsert.infer_missing_members(con, seen, run_seq)
+    inferred = upsert.infer_missing_members(con, fact, target, run_seq, first_id)
     # Primary key first: the version index is the bigger sort, and fails on a duplicate.
     for unique in sorted(uniques or (), key=lambda u: not u.primary):
         kind = "PRIMARY KEY" if unique.primary else "UNIQUE"

@@ -162,15 +162,16 @@ def _apply_rows(
     buffer.seek(0)
     staged = stage_parquet(con, table, buffer, batch_rows)
     rows_staged = staged.rows
-    nulls = upsert.quarantine_nulls(con, staged, run_seq)
     dates, loaded = 0, 0
     members: list[upsert.InferredMember] = []
     if table.kind is Kind.FACT:
         dates = upsert.ensure_dates(con, staged.dates())  # type: ignore[arg-type]
-        members = upsert.infer_missing_members(con, staged, run_seq)
+        members = upsert.infer_for_staged(con, staged, run_seq)  # before the NULL rows go, as the normal path
+        nulls = upsert.quarantine_nulls(con, staged, run_seq)
         # Bulk mode for a big part, as the normal path: its dropped keys come back with the savepoint.
         loaded = upsert.append_facts(con, staged, bulk=upsert.use_bulk_mode(con, staged))
     else:
+        nulls = upsert.quarantine_nulls(con, staged, run_seq)
         loaded, _completed = upsert.upsert_dimension(con, staged, run_seq)
     # The next part of this table stages into a table of the same name.
     con.run(f"DROP TABLE {identifier(staged.staging)}")

@@ -362,8 +362,9 @@ def _apply(
     staged, facts = _stage(con, record, files, batch_rows)
     if hooks.after_staging:
         hooks.after_staging(seq)
-    quarantined = sum(fact_load.quarantine_nulls(con, st, seq) for st in staged.values())
     dims = {name: st for name, st in staged.items() if st.table.kind is not Kind.FACT}
+    # A staged fact's NULL rows are quarantined at its turn (``StagedFact.load``).
+    quarantined = sum(fact_load.quarantine_nulls(con, st, seq) for st in dims.values())
     loaded = _upsert_dimensions(con, dims, seq)
     # Every date any staged fact references, generated in one statement before the first fact.
     staged_facts = [st for st in staged.values() if st.table.kind is Kind.FACT]

@@ -4,9 +4,10 @@ Each record batch is rendered to CSV by pyarrow (C++, no Python row objects) and
 handed to pg8000 as one CopyData message, so memory stays at one row group plus
 one batch of CSV however large the file is. While the batches stream past, the few
 facts the rest of the run needs are collected from them (row count, NULLs in
-required columns, the distinct dimension keys and dates a fact references, the
-newest ``last_updated``), so nothing has to scan the staging table a second time
-to find them.
+required columns, the distinct dates a fact references, the newest ``last_updated``),
+so nothing has to scan the staging table a second time to find them. The dimension
+keys a fact references are not collected: there can be millions (one transaction per
+payment), so the database finds the missing ones (``upsert.infer_missing_members``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class CopySummary:
     table: WarehouseTable
     rows: int = 0
     null_counts: dict[str, int] = field(default_factory=dict)  # required columns only
-    distinct: dict[str, set[object]] = field(default_factory=dict)  # reference and date columns of a fact
+    distinct: dict[str, set[object]] = field(default_factory=dict)  # date columns of a fact (a few thousand days)
     max_last_updated: dt.datetime | None = None
 
     @property
@@ -134,7 +135,7 @@ def _observe(staged: CopySummary, batch: pa.RecordBatch) -> None:
     for name in table.required:
         staged.null_counts[name] = staged.null_counts.get(name, 0) + batch.column(name).null_count
     if table.kind is Kind.FACT:
-        for name in (*table.references, *table.date_columns):
+        for name in table.date_columns:
             staged.distinct.setdefault(name, set()).update(_distinct(batch.column(name)))
         newest = _combine_date_time(batch.column("last_updated_date"), batch.column("last_updated_time"))
         if newest is not None and (staged.max_last_updated is None or newest > staged.max_last_updated):

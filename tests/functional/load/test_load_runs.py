@@ -216,11 +216,14 @@ def test_null_in_required_column_is_quarantined_not_fatal(
 
     # A producer whose schema marks every field nullable can write a NULL the warehouse refuses.
     loose = pa.schema([f.with_nullable(True) for f in TABLES["fact_sales_order"].schema])
-    body = make.parquet_bytes("x", [make.sales_order(1), make.sales_order(2, units_sold=None)], loose)
+    body = make.parquet_bytes("x", [make.sales_order(1), make.sales_order(2, units_sold=None, design_id=99)], loose)
     runs.commit(1, make.base_dimensions(), raw={"fact_sales_order": body})
     result = run_load(processed, loader_con)
     admin = pipeline.warehouse.admin
     assert result.runs[0].rows_quarantined == 1
+    # The member only the quarantined row references is inferred all the same (upsert.infer_for_staged).
+    assert result.runs[0].inferred_members == 1
+    assert admin.run("SELECT member_id, referenced_by FROM pipeline.inferred_member") == [[99, "fact_sales_order"]]
     assert admin.run("SELECT sales_order_id FROM fact_sales_order") == [[1]]
     table, reason, row = admin.run("SELECT table_name, reason, row_data FROM pipeline.load_quarantine")[0]
     assert table == "fact_sales_order"

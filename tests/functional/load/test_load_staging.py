@@ -37,7 +37,7 @@ def test_copy_round_trip_keeps_nulls_empty_strings_quotes_and_money(warehouse_db
     assert got == [[1, '1 "Quoted", Lane\nBack', "", None], [2, "2 High St", None, "Ünïcødé"]]
 
 
-def test_fact_staging_collects_references_dates_and_newest_update(warehouse_db: Any, make: Any) -> None:
+def test_fact_staging_collects_dates_and_newest_update(warehouse_db: Any, make: Any) -> None:
     late = dt.datetime(2024, 1, 5, 8, 0, 0, 1)
     rows = [
         make.sales_order(1, design_id=3),
@@ -49,7 +49,7 @@ def test_fact_staging_collects_references_dates_and_newest_update(warehouse_db: 
     staged = stage_parquet(con, TABLES["fact_sales_order"], _parquet("fact_sales_order", rows), batch_rows=2)
     prices = con.run("SELECT unit_price FROM stg_fact_sales_order ORDER BY sales_order_id")
     con.run("ROLLBACK")
-    assert staged.distinct["design_id"] == {1, 3, 4}
+    assert "design_id" not in staged.distinct  # dimension keys stay in the database (upsert.infer_missing_members)
     assert staged.distinct["last_updated_date"] == {dt.date(2024, 1, 1), dt.date(2024, 1, 5)}
     assert staged.max_last_updated == late
     assert prices == [[Decimal("2.50")], [Decimal("2.50")], [Decimal("-0.05")]]
