@@ -37,6 +37,7 @@ locals {
         SSM_PREFIX              = local.ssm_prefix
         SOURCE_DB_SECRET        = aws_secretsmanager_secret.source_db.name
         LOOKBACK_SECONDS        = tostring(var.lookback_seconds)
+        SNAPSHOT_ROWS_PER_RUN   = tostring(var.snapshot_rows_per_run)
       },
       # Unset (not empty) means "all eleven tables".
       var.source_tables == "" ? {} : { SOURCE_TABLES = var.source_tables },

@@ -142,6 +142,17 @@ variable "lookback_seconds" {
   default     = 900
 }
 
+variable "snapshot_rows_per_run" {
+  description = "At most this many rows of first snapshots per ingestion run (SNAPSHOT_ROWS_PER_RUN): a bigger table's first snapshot is taken in key ranges over several runs. The default fits every stage in half its timeout at the default memory sizes (docs/architecture.md, Limits of one invocation); scale it with the memory of the smallest stage."
+  type        = number
+  default     = 4000000
+
+  validation {
+    condition     = var.snapshot_rows_per_run >= 1 && var.snapshot_rows_per_run <= 1000000000 && floor(var.snapshot_rows_per_run) == var.snapshot_rows_per_run
+    error_message = "snapshot_rows_per_run must be a whole number from 1 to 1000000000."
+  }
+}
+
 variable "metrics_namespace" {
   description = "CloudWatch namespace of the pipeline's EMF metrics (POWERTOOLS_METRICS_NAMESPACE)."
   type        = string

@@ -56,6 +56,10 @@ class IntSetting:
 LOOKBACK_SECONDS = IntSetting("LOOKBACK_SECONDS", 900, 0, 86_400)
 # A source row stamped more than this after a run's start is reported as from the future.
 FUTURE_TOLERANCE_SECONDS = IntSetting("FUTURE_TOLERANCE_SECONDS", 300, 0, 86_400)
+# At most this many rows of first snapshots per ingestion run (a bigger table's first snapshot
+# is taken in key ranges over several runs). The default is what every stage handles in
+# half its timeout at its default memory (docs/architecture.md, "Limits of one invocation").
+SNAPSHOT_ROWS_PER_RUN = IntSetting("SNAPSHOT_ROWS_PER_RUN", 4_000_000, 1, 1_000_000_000)
 
 
 # Exchange rates (issue 17, docs/ingestion.md "Exchange rates"): dates asked of the API per
@@ -117,6 +121,7 @@ class IngestionConfig:
     source_tables: str | None
     lookback_seconds: int
     future_tolerance_seconds: int
+    snapshot_rows_per_run: int = SNAPSHOT_ROWS_PER_RUN.default
 
     @classmethod
     def from_env(cls) -> IngestionConfig:
@@ -127,6 +132,7 @@ class IngestionConfig:
             source_tables=os.environ.get("SOURCE_TABLES") or None,
             lookback_seconds=LOOKBACK_SECONDS.read(),
             future_tolerance_seconds=FUTURE_TOLERANCE_SECONDS.read(),
+            snapshot_rows_per_run=SNAPSHOT_ROWS_PER_RUN.read(),
         )
 
 

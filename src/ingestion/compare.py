@@ -302,6 +302,7 @@ def _commit(store: LakeStore, run: _Run, clock: Callable[[], datetime]) -> Inges
         committed_at=utc_stamp(clock()), previous_run_seq=previous.run_seq, tables=run.entries,
         watermarks=dict(previous.watermarks), recent_keys=previous.recent_keys,
         changes={t: c for t, c in result.tables.items() if c.found}, compare_state=CompareState(result.run_seq, states),
+        snapshot_cursors=previous.snapshot_cursors,
     )  # fmt: skip
     try:
         write_manifest(store, manifest)
@@ -343,7 +344,7 @@ def run_comparison(
     _compare_all(store, connection, tables, run, guard or DeleteGuard())
     manifest = _commit(store, run, clock)
     if result.status == "committed":
-        publish_state(store, ssm, ssm_prefix, manifest.run_seq, manifest.watermarks)
+        publish_state(store, ssm, ssm_prefix, manifest)
     result.duration_ms = round((time.perf_counter() - t_start) * 1000)
     _report(result, metrics)
     return result

@@ -198,6 +198,7 @@ def commit_rates(
         run_seq=seq, attempt=attempt, started_at=utc_stamp(started), committed_at=utc_stamp(clock()),
         previous_run_seq=previous.run_seq, tables={}, watermarks=dict(previous.watermarks),
         recent_keys=previous.recent_keys, compare_state=previous.compare_state, fx_rates=entry,
+        snapshot_cursors=previous.snapshot_cursors,
     )  # fmt: skip
     try:
         write_manifest(store, manifest)
@@ -206,7 +207,7 @@ def commit_rates(
         logger.warning("another run committed this sequence id first; the rates are asked again next run")
         return
     result.status, result.run_seq = COMMITTED, seq
-    publish_state(store, ssm, ssm_prefix, seq, manifest.watermarks)
+    publish_state(store, ssm, ssm_prefix, manifest)
     ssm.put_parameter(Name=names.fx_rates_state_name(ssm_prefix), Value=state_key, Type="String", Overwrite=True)
 
 

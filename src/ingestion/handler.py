@@ -5,10 +5,11 @@ Thin on purpose: config from the environment, clients, then ``run_ingestion``, o
 operator's ``{"action": "compare", "allow_mass_delete": true}`` applies deletions the
 guard held). Every error escapes so that the invocation fails, is retried and reaches the alarm.
 
-After a table run (not a comparison), when ``FX_RATES_URL`` is set, the exchange-rate step
-(``ingestion.fx_run``), which runs only once the table run has committed and can never
-fail the invocation: its errors are logged at ERROR (the error-lines alarm) and counted
-(``FxRatesFailed``).
+A table run starts no further table once half the invocation's time is gone (a first
+snapshot's next range then waits for the next run). After a table run (not a comparison),
+when ``FX_RATES_URL`` is set, the exchange-rate step (``ingestion.fx_run``), which runs
+only once the table run has committed and can never fail the invocation: its errors are
+logged at ERROR (the error-lines alarm) and counted (``FxRatesFailed``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 FX_TIME_MARGIN_S = 30.0
 
 
+def _table_deadline(context: Any) -> float | None:
+    """When the run starts no further table: once half the invocation's time is gone.
+
+    A first snapshot's range is sized (``SNAPSHOT_ROWS_PER_RUN``) to take at most half the
+    timeout, so a table started later might not finish; the run then commits what it has.
+    """
+    if context is None:
+        return None
+    return time.monotonic() + context.get_remaining_time_in_millis() / 1000 / 2
+
+
 def _ingest(compare: DeleteGuard | None = None, context: Any = None) -> dict[str, Any]:
     config = IngestionConfig.from_env()
     tables = resolve_tables(config.source_tables)  # an unknown table fails before any I/O
@@ -82,6 +94,7 @@ def _ingest(compare: DeleteGuard | None = None, context: Any = None) -> dict[str
             store=store, ssm=ssm, connection=connection, ssm_prefix=config.ssm_prefix, tables=tables,
             lookback=timedelta(seconds=config.lookback_seconds),
             future_tolerance=timedelta(seconds=config.future_tolerance_seconds), metrics=metrics,
+            snapshot_rows_per_run=config.snapshot_rows_per_run, deadline=_table_deadline(context),
         )  # fmt: skip
         summary = result.summary()
         fx = _fx_rates(store, ssm, connection, config.ssm_prefix, context)

@@ -6,7 +6,10 @@ Order of a run (docs/ingestion.md explains why each step is where it is):
 2. claim ``seq = previous + 1`` (only a claim: the manifest decides who wins it);
 3. one ``REPEATABLE READ READ ONLY`` transaction on totesys: every table from the same
    snapshot; per table check the live columns, stream its window to a gzip temp file,
-   create ``data/<table>/<day>/<seq>-<attempt>.jsonl.gz`` (only if it has rows);
+   create ``data/<table>/<day>/<seq>-<attempt>.jsonl.gz`` (only if it has rows). A table
+   never extracted is read in key ranges, at most ``snapshot_rows_per_run`` rows of such
+   first snapshots per run (``ingestion.key_ranges``); no new table is started once the
+   ``deadline`` has passed;
 4. create the recent-keys object, then ``runs/<seq>.json`` LAST (``If-None-Match: *``):
    the commit point; if it exists another run won the seq and this one is superseded;
 5. update SSM (watermarks, then ``last_run_seq``), never backwards.
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pg8000.native
 from aws_lambda_powertools.metrics import single_metric
 
-from common.config import FUTURE_TOLERANCE_SECONDS, LOOKBACK_SECONDS
+from common.config import FUTURE_TOLERANCE_SECONDS, LOOKBACK_SECONDS, SNAPSHOT_ROWS_PER_RUN
 from common.observability import MetricUnit, get_logger
 from common.s3_store import LakeStore, ObjectExistsError
 from common.timefmt import utc_stamp
@@ -34,12 +37,13 @@ from ingestion import recent_keys
 from ingestion.compare import ComparisonResult, DeleteGuard, run_comparison
 from ingestion.extract import check_source_columns, extract_table
 from ingestion.future_rows import FutureRows, find_future_rows
+from ingestion.key_ranges import KeyRange, first_key, next_range
 from ingestion.snapshot import read_only_snapshot
 from ingestion.spool import JsonlSpool
 from ingestion.state import Previous, publish_state, read_state, resolve_previous, write_state
 from ingestion.watermarks import Window, format_watermark, parse_watermark, to_source_time, window_for
 from lake.keys import data_key, new_attempt_id, recent_keys_key, run_key
-from lake.manifest import IngestManifest, TableEntry, write_manifest
+from lake.manifest import IngestManifest, SnapshotCursor, TableEntry, write_manifest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -50,6 +54,7 @@ logger = get_logger("ingestion")
 
 DEFAULT_LOOKBACK = timedelta(seconds=LOOKBACK_SECONDS.default)
 DEFAULT_FUTURE_TOLERANCE = timedelta(seconds=FUTURE_TOLERANCE_SECONDS.default)
+DEFAULT_SNAPSHOT_ROWS = SNAPSHOT_ROWS_PER_RUN.default
 COMMITTED = "committed"
 SUPERSEDED = "superseded"
 
@@ -72,6 +77,9 @@ class IngestionResult:
     sequence_gaps: tuple[int, ...] = ()
     rolled_forward: tuple[int, ...] = ()
     future_rows: dict[str, FutureRows] = field(default_factory=dict)
+    # Tables whose first snapshot continues next run, with the next range's first key.
+    snapshot_pending: dict[str, int] = field(default_factory=dict)
+    stopped_early: bool = False  # the deadline came: later tables wait for the next run
     duration_ms: int = 0
 
     @property
@@ -88,6 +96,8 @@ class IngestionResult:
             "tables": dict(self.rows),
             "sequence_gaps": list(self.sequence_gaps),
             "future_rows": {t: f.rows for t, f in self.future_rows.items()},
+            "snapshot_pending": dict(self.snapshot_pending),
+            "stopped_early": self.stopped_early,
             "duration_ms": self.duration_ms,
         }
 
@@ -100,7 +110,7 @@ def _continue_from(store: LakeStore, ssm: Any, ssm_prefix: str, metrics: Metrics
             "manifests beyond SSM's last_run_seq (a run died before updating SSM): rolling SSM forward",
             extra={"manifests": list(previous.rolled_forward)},
         )
-        write_state(ssm, ssm_prefix, previous.run_seq, previous.watermarks)
+        write_state(ssm, ssm_prefix, previous.run_seq, previous.watermarks, previous.snapshot_cursors)
     if previous.missing:
         logger.warning("run sequence gap: manifests missing", extra={"missing_run_seqs": list(previous.missing)})
     if metrics is not None:
@@ -108,6 +118,26 @@ def _continue_from(store: LakeStore, ssm: Any, ssm_prefix: str, metrics: Metrics
     if previous.ssm_stale:
         logger.warning("SSM watermarks differ from the last manifest's; continuing from the manifest")
     return previous
+
+
+@dataclass
+class _Plan:
+    """What this run may still take of first snapshots: rows left of the budget, the deadline.
+
+    Walking the tables in order, the first table whose snapshot stays incomplete (or the
+    budget, or the deadline) stops every later table's first snapshot from starting, so
+    parents always complete before their children begin.
+    """
+
+    rows_left: int | None
+    deadline: float | None
+    blocked: bool = False
+    stopped_early: bool = False
+
+    def out_of_time(self) -> bool:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stopped_early = True
+        return self.stopped_early
 
 
 def _extract_all(
@@ -123,28 +153,56 @@ def _extract_all(
     lookback: timedelta,
     future_tolerance: timedelta,
     spool_dir: str | None,
+    plan: _Plan,
     result: IngestionResult,
-) -> tuple[dict[str, TableEntry], dict[str, set[recent_keys.Key]]]:
+) -> _Extracted:
     """Extract every table from one snapshot and create its data object."""
-    entries: dict[str, TableEntry] = {}
+    out = _Extracted(dict(previous.watermarks), dict(previous.snapshot_cursors))
     # Tables not in this run keep their previous recent keys (their watermark is unchanged).
-    recent: dict[str, set[recent_keys.Key]] = {t: k for t, k in seen.items() if t not in {x.name for x in tables}}
+    out.recent = {t: k for t, k in seen.items() if t not in {x.name for x in tables}}
     with read_only_snapshot(connection, f"extraction of run {run_seq} failed"):
         for name, columns in check_source_columns(connection, tables).items():
             logger.warning("columns outside the contract; not ingested", extra={"table": name, "columns": columns})
         for table in tables:
+            if plan.out_of_time():
+                logger.warning("little time left: committing what this run has", extra={"table": table.name})
+                out.recent.setdefault(table.name, seen.get(table.name, set()))
+                continue
             t0 = time.perf_counter()
-            window = window_for(previous.watermarks.get(table.name), started_at, lookback)
+            snapshot = table.name in previous.snapshot_cursors or table.name not in previous.watermarks
+            if snapshot and (plan.blocked or plan.rows_left == 0):
+                plan.blocked = True  # a parent is incomplete, or the budget is spent: not this run
+                out.recent.setdefault(table.name, seen.get(table.name, set()))
+                continue
+            key_range, cursor = None, None
+            if snapshot:
+                cursor = previous.snapshot_cursors.get(table.name) or SnapshotCursor(
+                    format_watermark(started_at), first_key(connection, table)
+                )
+                key_range = next_range(connection, table, cursor.from_id, plan.rows_left)
+                window = window_for(None, parse_watermark(cursor.bound), lookback)
+            else:
+                window = window_for(previous.watermarks.get(table.name), started_at, lookback)
             table_seen = seen.get(table.name, set())
             table_recent = recent_keys.carry_forward(table_seen, window.recent_from)
             key = data_key(table.name, run_seq, attempt, started_at)
             key, rows, digest, dropped = _spool(
-                store, connection, table, window, table_seen, table_recent, spool_dir, key
+                store, connection, table, window, table_seen, table_recent, spool_dir, key, key_range
             )
             _note_future_rows(connection, table, started_at + future_tolerance, result)
-            entries[table.name] = TableEntry(key, rows, window.start, window.end, digest)
-            recent[table.name] = table_recent
+            out.entries[table.name] = TableEntry(key, rows, window.start, window.end, digest)
+            out.recent[table.name] = table_recent
             result.rows[table.name], result.dropped[table.name] = rows, dropped
+            if cursor is None or key_range is None or key_range.last:
+                out.watermarks[table.name] = window.end
+                out.cursors.pop(table.name, None)
+            else:
+                out.cursors[table.name] = SnapshotCursor(
+                    cursor.bound, key_range.to_id or 0, cursor.rows + rows, cursor.runs + 1
+                )
+                plan.blocked = True
+            if snapshot and plan.rows_left is not None:
+                plan.rows_left = max(0, plan.rows_left - rows)
             logger.info(
                 "table extracted",
                 extra={
@@ -152,11 +210,25 @@ def _extract_all(
                     "rows": rows,
                     "dropped_as_seen": dropped,
                     "window": {"start": window.start, "end": window.end},
+                    **({"key_range": [key_range.from_id, key_range.to_id]} if key_range else {}),
+                    "snapshot_complete": table.name in out.watermarks,
                     "key": key,
                     "duration_ms": round((time.perf_counter() - t0) * 1000),
                 },
             )
-    return entries, recent
+    result.snapshot_pending = {t: c.from_id for t, c in out.cursors.items()}
+    result.stopped_early = plan.stopped_early
+    return out
+
+
+@dataclass
+class _Extracted:
+    """What the tables of a run produced: the manifest's tables, watermarks, cursors and recent keys."""
+
+    watermarks: dict[str, str]
+    cursors: dict[str, SnapshotCursor]
+    entries: dict[str, TableEntry] = field(default_factory=dict)
+    recent: dict[str, set[recent_keys.Key]] = field(default_factory=dict)
 
 
 def _spool(
@@ -168,13 +240,14 @@ def _spool(
     recent: set[recent_keys.Key],
     spool_dir: str | None,
     key: str,
+    key_range: KeyRange | None = None,
 ) -> tuple[str | None, int, str | None, int]:
     """Extract one table's window to a spool and create its data object at ``key`` if it has rows.
 
     Returns the object's key and sha256 (None when no rows), the rows, and the rows dropped as seen.
     """
     with JsonlSpool(table, spool_dir) as spool:
-        dropped = extract_table(connection, table, window, seen, spool, recent)
+        dropped = extract_table(connection, table, window, seen, spool, recent, key_range)
         digest = spool.finish()
         if not spool.rows:
             return None, 0, None, dropped
@@ -213,6 +286,8 @@ def run_ingestion(
     clock: Callable[[], datetime] = utc_now,
     metrics: Metrics | None = None,
     spool_dir: str | None = None,
+    snapshot_rows_per_run: int | None = DEFAULT_SNAPSHOT_ROWS,
+    deadline: float | None = None,
 ) -> IngestionResult:
     """Run one ingestion: extract every table's changes since its watermark and commit them.
 
@@ -232,6 +307,12 @@ def run_ingestion(
     clock, metrics, spool_dir
         Returns the current time (aware, or naive UTC); Powertools Metrics to add to
         (the caller flushes), or None; the folder for temp files (default: /tmp on Lambda).
+    snapshot_rows_per_run
+        At most this many rows of first snapshots per run (None: no limit); a bigger
+        table's snapshot continues in the next runs (``ingestion.key_ranges``).
+    deadline
+        ``time.monotonic()`` after which no further table is started: the run commits what
+        it has (the handler sets it from the Lambda's remaining time).
 
     Returns
     -------
@@ -249,12 +330,12 @@ def run_ingestion(
     result = _claim(previous)
     seen = recent_keys.load(store, previous.recent_keys)
     started_at = to_source_time(clock())
-    entries, recent = _extract_all(
+    extracted = _extract_all(
         store=store, connection=connection, tables=tables, previous=previous, seen=seen, run_seq=result.run_seq,
         attempt=result.attempt, started_at=started_at, lookback=lookback, future_tolerance=future_tolerance,
-        spool_dir=spool_dir, result=result,
+        spool_dir=spool_dir, plan=_Plan(snapshot_rows_per_run, deadline), result=result,
     )  # fmt: skip
-    manifest = _commit(store, result, previous, entries, recent, started_at, clock)
+    manifest = _commit(store, result, previous, extracted, started_at, clock)
     if result.status == COMMITTED:
         _publish(store, ssm, ssm_prefix, manifest)
     result.duration_ms = round((time.perf_counter() - t_start) * 1000)
@@ -277,18 +358,26 @@ def run_compare(
 
     Continues from the same state as an incremental run (SSM, rolled forward over later
     manifests) and claims the next id the same way, so the two never commit one id twice.
+    Only tables whose first snapshot is complete are compared (a partial snapshot must
+    never look like deletions).
     """
     previous = _continue_from(store, ssm, ssm_prefix, metrics)
     claim = _claim(previous)
+    # A table whose first snapshot is incomplete (or not begun) is not compared: the lake
+    # holds only part of it, and its state would name rows the lake never got.
+    ready = [t for t in tables if t.name in previous.watermarks and t.name not in previous.snapshot_cursors]
+    waiting = [t.name for t in tables if t not in ready]
+    if waiting:
+        logger.info("not compared until their first snapshot is complete", extra={"tables": waiting})
     return run_comparison(
-        store=store, ssm=ssm, connection=connection, ssm_prefix=ssm_prefix, tables=tables, previous=previous,
+        store=store, ssm=ssm, connection=connection, ssm_prefix=ssm_prefix, tables=ready, previous=previous,
         run_seq=claim.run_seq, attempt=claim.attempt, guard=guard, clock=clock, metrics=metrics,
     )  # fmt: skip
 
 
 def _publish(store: LakeStore, ssm: Any, ssm_prefix: str, manifest: IngestManifest) -> None:
     """Update SSM (watermarks, then ``last_run_seq``) for a committed run, converging on the newest manifest."""
-    named = publish_state(store, ssm, ssm_prefix, manifest.run_seq, manifest.watermarks)
+    named = publish_state(store, ssm, ssm_prefix, manifest)
     if named != manifest.run_seq:
         logger.warning("a later run committed meanwhile; SSM names it", extra={"ssm_run_seq": named})
 
@@ -311,21 +400,19 @@ def _commit(
     store: LakeStore,
     result: IngestionResult,
     previous: Previous,
-    entries: dict[str, TableEntry],
-    recent: dict[str, set[recent_keys.Key]],
+    extracted: _Extracted,
     started_at: datetime,
     clock: Callable[[], datetime],
 ) -> IngestManifest:
     """Create the recent-keys object, then the manifest LAST; ``result.status`` says whether this run won its seq."""
     run_seq, attempt = result.run_seq, result.attempt
     keys_key = recent_keys_key(run_seq, attempt)
-    store.put_new(keys_key, recent_keys.encode(recent), content_type="application/gzip")
+    store.put_new(keys_key, recent_keys.encode(extracted.recent), content_type="application/gzip")
     manifest = IngestManifest(
         run_seq=run_seq, attempt=attempt, started_at=utc_stamp(started_at), committed_at=utc_stamp(clock()),
-        previous_run_seq=previous.run_seq, tables=entries,
-        watermarks={**previous.watermarks, **{name: e.window_end for name, e in entries.items()}},
+        previous_run_seq=previous.run_seq, tables=extracted.entries, watermarks=extracted.watermarks,
         recent_keys=keys_key, future_rows={t: f.to_doc() for t, f in result.future_rows.items()},
-        compare_state=previous.compare_state,
+        compare_state=previous.compare_state, snapshot_cursors=extracted.cursors,
     )  # fmt: skip
     try:
         write_manifest(store, manifest)

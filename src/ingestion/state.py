@@ -1,9 +1,9 @@
 """Ingestion state: the SSM parameters and the roll-forward over committed manifests.
 
-SSM holds ``<prefix>/ingestion/last_run_seq`` and ``<prefix>/ingestion/watermarks``
-(docs/architecture.md). The manifest is the commit point and SSM is updated right
-after it, so after a crash SSM can be *behind* the lake, never ahead. A run therefore
-starts from the newest manifest at or after SSM's ``last_run_seq`` and takes the
+SSM holds ``<prefix>/ingestion/last_run_seq``, ``<prefix>/ingestion/watermarks`` and
+``<prefix>/ingestion/snapshot_cursors`` (docs/architecture.md). The manifest is the
+commit point and SSM is updated right after it, so after a crash SSM can be *behind*
+the lake, never ahead. A run therefore starts from the newest manifest at or after SSM's ``last_run_seq`` and takes the
 watermarks from that manifest: the manifest holds run seq, watermarks and the
 recent-keys set in one atomic object, whereas the two SSM parameters cannot be
 written atomically (a crash between them, or two overlapping runs, could pair one
@@ -21,7 +21,7 @@ from ingestion.watermarks import validate_watermarks
 from lake import ssm as names
 from lake.changes import CompareState
 from lake.keys import committed_runs
-from lake.manifest import IngestManifest, read_manifest
+from lake.manifest import IngestManifest, SnapshotCursor, cursors_doc, read_manifest
 
 if TYPE_CHECKING:
     from common.s3_store import LakeStore
@@ -67,8 +67,10 @@ def read_state(ssm: Any, prefix: str) -> SsmState:
     return SsmState(last_run_seq=seq, watermarks=validate_watermarks(doc))
 
 
-def write_state(ssm: Any, prefix: str, run_seq: int, watermarks: dict[str, str]) -> bool:
-    """Record a committed run in SSM: watermarks first, then ``last_run_seq``.
+def write_state(
+    ssm: Any, prefix: str, run_seq: int, watermarks: dict[str, str], cursors: dict[str, SnapshotCursor]
+) -> bool:
+    """Record a committed run in SSM: watermarks and snapshot cursors first, then ``last_run_seq``.
 
     Never moves SSM backwards: if SSM already names ``run_seq`` or a later run (a
     concurrent run got there first), nothing is written and False is returned. The
@@ -84,14 +86,20 @@ def write_state(ssm: Any, prefix: str, run_seq: int, watermarks: dict[str, str])
             Type="String",
             Overwrite=True,
         )
+        ssm.put_parameter(
+            Name=names.snapshot_cursors_name(prefix),
+            Value=json.dumps(cursors_doc(cursors), separators=(",", ":")),
+            Type="String",
+            Overwrite=True,
+        )
         ssm.put_parameter(Name=names.last_run_seq_name(prefix), Value=str(run_seq), Type="String", Overwrite=True)
     except Exception as exc:  # the manifest is committed; the next run rolls SSM forward
         raise StateError(f"run {run_seq} is committed but SSM could not be updated: {exc}") from exc
     return True
 
 
-def publish_state(store: LakeStore, ssm: Any, prefix: str, run_seq: int, watermarks: dict[str, str]) -> int:
-    """Record committed run ``run_seq`` in SSM, then converge on the newest manifest.
+def publish_state(store: LakeStore, ssm: Any, prefix: str, manifest: IngestManifest) -> int:
+    """Record committed run ``manifest`` in SSM, then converge on the newest manifest.
 
     SSM has no compare-and-set, so a run overtaken between its check and its puts
     (``write_state``) could still move SSM back. Looking for later manifests *after*
@@ -102,14 +110,14 @@ def publish_state(store: LakeStore, ssm: Any, prefix: str, run_seq: int, waterma
     int
         The run sequence id SSM names afterwards.
     """
-    write_state(ssm, prefix, run_seq, watermarks)
-    later = tuple(committed_runs(store, after=run_seq))
+    write_state(ssm, prefix, manifest.run_seq, manifest.watermarks, manifest.snapshot_cursors)
+    later = tuple(committed_runs(store, after=manifest.run_seq))
     if later:
-        manifest = _read_manifest(store, later[-1])
-        if manifest is not None:
-            write_state(ssm, prefix, later[-1], manifest.watermarks)
+        newest = _read_manifest(store, later[-1])
+        if newest is not None:
+            write_state(ssm, prefix, later[-1], newest.watermarks, newest.snapshot_cursors)
             return later[-1]
-    return run_seq
+    return manifest.run_seq
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,8 @@ class Previous:
         SSM's watermarks differ from those of the manifest SSM names.
     compare_state
         Where the last comparison left its state (carried forward by every manifest).
+    snapshot_cursors
+        The first snapshots under way in key ranges (carried forward by every manifest).
     """
 
     run_seq: int
@@ -141,6 +151,7 @@ class Previous:
     missing: tuple[int, ...] = field(default_factory=tuple)
     ssm_stale: bool = False
     compare_state: CompareState | None = None
+    snapshot_cursors: dict[str, SnapshotCursor] = field(default_factory=dict)
 
 
 def resolve_previous(store: LakeStore, state: SsmState) -> Previous:
@@ -174,8 +185,9 @@ def resolve_previous(store: LakeStore, state: SsmState) -> Previous:
         return Previous(last, dict(state.watermarks), None, later, tuple(sorted(missing)))
     stale = not later and manifest.watermarks != state.watermarks
     return Previous(
-        last, manifest.watermarks, manifest.recent_keys, later, tuple(missing), stale, manifest.compare_state
-    )
+        last, manifest.watermarks, manifest.recent_keys, later, tuple(missing), stale, manifest.compare_state,
+        manifest.snapshot_cursors,
+    )  # fmt: skip
 
 
 def _read_manifest(store: LakeStore, seq: int) -> IngestManifest | None:

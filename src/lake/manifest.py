@@ -17,6 +17,9 @@ Document (docs/architecture.md, "Ingest bucket layout")::
                   "state": "state/fx-rates/...", "dates": 2, "missing": {"2026-11-30": "404 ..."}}}
 
 ``changes`` is present on a comparison run only (``lake.changes``).
+``snapshot_cursors`` is present while a table's first snapshot is being taken in key
+ranges over several runs (``SnapshotCursor``; ``ingestion.key_ranges``): every manifest
+carries it forward until the table's snapshot completes (then the table has a watermark).
 ``fx_rates`` is present only in an exchange-rate run's manifest (issue 17, ``lake.fx_rates``);
 such a run has no tables and carries the previous run's watermarks and recent keys
 unchanged. A reader that predates it ignores the key; a manifest without it reads as None.
@@ -75,6 +78,31 @@ class FxRatesEntry:
 
 
 @dataclass(frozen=True)
+class SnapshotCursor:
+    """Where a table's first snapshot, taken in key ranges over several runs, stands.
+
+    ``bound`` is the exclusive ``last_updated`` bound of the whole snapshot (the start of
+    the run that began it; the table's watermark once the snapshot completes), ``from_id``
+    the first primary key of the next range, ``rows`` and ``runs`` what it took so far.
+    """
+
+    bound: str
+    from_id: int
+    rows: int = 0
+    runs: int = 0
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> SnapshotCursor:
+        bound, from_id = doc["bound"], doc["from_id"]
+        if not isinstance(bound, str) or not isinstance(from_id, int) or isinstance(from_id, bool):
+            raise ValueError(f"a snapshot cursor needs a text bound and an integer from_id, not {dict(doc)!r}")
+        return cls(bound, from_id, int(doc.get("rows") or 0), int(doc.get("runs") or 0))
+
+
+@dataclass(frozen=True)
 class IngestManifest:
     """One committed ingestion run.
 
@@ -99,6 +127,8 @@ class IngestManifest:
     # The last comparison's state, carried forward by every later run (``lake.changes``).
     compare_state: CompareState | None = None
     fx_rates: FxRatesEntry | None = None
+    # Tables whose first snapshot is under way in key ranges (``SnapshotCursor``); {} when none.
+    snapshot_cursors: dict[str, SnapshotCursor] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -120,6 +150,7 @@ class IngestManifest:
             **({"changes": {t: c.to_doc() for t, c in sorted(self.changes.items())}} if self.changes else {}),
             **({"compare_state": self.compare_state.to_doc()} if self.compare_state else {}),
             **({"fx_rates": asdict(self.fx_rates)} if self.fx_rates is not None else {}),
+            **({"snapshot_cursors": cursors_doc(self.snapshot_cursors)} if self.snapshot_cursors else {}),
         }
 
     @classmethod
@@ -158,6 +189,7 @@ class IngestManifest:
                 changes=_changes(key, doc.get("changes") or {}),
                 compare_state=CompareState.from_doc(doc.get("compare_state"), key),
                 fx_rates=FxRatesEntry.from_doc(doc["fx_rates"]) if doc.get("fx_rates") is not None else None,
+                snapshot_cursors=_cursors(key, doc.get("snapshot_cursors") or {}),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ManifestError(f"{key}: malformed commit record: {exc!r}") from exc
@@ -170,6 +202,20 @@ def _changes(key: str, doc: Any) -> dict[str, TableChanges]:
     if unknown:
         raise ManifestError(f"{key}: changes name tables outside the source allow-list: {unknown}")
     return {name: TableChanges.from_doc(entry, f"{key} changes.{name}") for name, entry in doc.items()}
+
+
+def cursors_doc(cursors: Mapping[str, SnapshotCursor]) -> dict[str, dict[str, Any]]:
+    """The ``snapshot_cursors`` document (also what SSM mirrors)."""
+    return {t: c.to_doc() for t, c in sorted(cursors.items())}
+
+
+def _cursors(key: str, doc: Any) -> dict[str, SnapshotCursor]:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{key}: snapshot_cursors is a {type(doc).__name__}, not an object")
+    unknown = sorted(set(doc) - set(SOURCE_TABLES))
+    if unknown:
+        raise ManifestError(f"{key}: snapshot_cursors name tables outside the source allow-list: {unknown}")
+    return {name: SnapshotCursor.from_doc(entry) for name, entry in doc.items()}
 
 
 def read_manifest(store: LakeStore, seq: int) -> IngestManifest | None:

@@ -14,6 +14,11 @@ WATERMARKS = "ingestion/watermarks"
 # pipeline after a rates run commits; absent until the first one (then every rate is fetched).
 FX_RATES_STATE = "ingestion/fx_rates_state"
 
+# The cursors of first snapshots under way in key ranges (JSON {table: {bound, from_id, rows,
+# runs}}, ``lake.manifest.SnapshotCursor``): a mirror of the newest manifest's, written after it
+# commits, like the two above; absent until the first run ("{}" once no snapshot is under way).
+SNAPSHOT_CURSORS = "ingestion/snapshot_cursors"
+
 # What a pipeline that never ran holds (terraform/ssm.tf creates the parameters with these).
 INITIAL_VALUES: dict[str, str] = {LAST_RUN_SEQ: "0", WATERMARKS: "{}"}
 
@@ -33,3 +38,7 @@ def watermarks_name(prefix: str) -> str:
 
 def fx_rates_state_name(prefix: str) -> str:
     return parameter_name(prefix, FX_RATES_STATE)
+
+
+def snapshot_cursors_name(prefix: str) -> str:
+    return parameter_name(prefix, SNAPSHOT_CURSORS)

@@ -226,6 +226,7 @@ def test_functions_run_the_documented_handlers_with_the_right_environment(deploy
             "SSM_PREFIX": out["ssm_prefix"],
             "SOURCE_DB_SECRET": out["source_db_secret_name"],
             "LOOKBACK_SECONDS": "900",
+            "SNAPSHOT_ROWS_PER_RUN": "4000000",
         },
         "transform": common
         | {"POWERTOOLS_SERVICE_NAME": "transform", "PROCESSED_BUCKET": out["processed_bucket_name"]},
