@@ -517,6 +517,13 @@ def world(pipeline: Any, stack: Any, deployed_handlers: Any, first_cycle: FirstC
 
 
 @pytest.fixture
+def make_world(stack: Any) -> Callable[[Any, Any], World]:
+    """Builds a world on a pipeline and its deployed handlers, as it stands (nothing copied into it):
+    for scenarios that begin before the first cycle (test modules cannot import this conftest)."""
+    return lambda pipeline, handlers: _new_world(pipeline, stack, handlers, io.StringIO())
+
+
+@pytest.fixture
 def seeded(world: World) -> World:
     """``world`` after one clean cycle on the seeded totesys (run 1 everywhere)."""
     assert world.ledger() == [1]
