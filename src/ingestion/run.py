@@ -140,85 +140,91 @@ class _Plan:
         return self.stopped_early
 
 
-def _extract_all(
-    *,
-    store: LakeStore,
-    connection: pg8000.native.Connection,
-    tables: Sequence[SourceTable],
-    previous: Previous,
-    seen: dict[str, set[recent_keys.Key]],
-    run_seq: int,
-    attempt: str,
-    started_at: datetime,
-    lookback: timedelta,
-    future_tolerance: timedelta,
-    spool_dir: str | None,
-    plan: _Plan,
-    result: IngestionResult,
-) -> _Extracted:
-    """Extract every table from one snapshot and create its data object."""
-    out = _Extracted(dict(previous.watermarks), dict(previous.snapshot_cursors))
+@dataclass(frozen=True)
+class _Inputs:
+    """What every table of one run is extracted with."""
+
+    store: LakeStore
+    connection: pg8000.native.Connection
+    previous: Previous
+    seen: dict[str, set[recent_keys.Key]]
+    run_seq: int
+    attempt: str
+    started_at: datetime
+    lookback: timedelta
+    future_tolerance: timedelta
+    spool_dir: str | None
+    result: IngestionResult
+
+
+def _extract_all(run: _Inputs, tables: Sequence[SourceTable], plan: _Plan) -> _Extracted:
+    """Extract every table from one snapshot and create its data object (tables the plan
+    leaves for later keep their watermark, cursor and recent keys)."""
+    out = _Extracted(dict(run.previous.watermarks), dict(run.previous.snapshot_cursors))
     # Tables not in this run keep their previous recent keys (their watermark is unchanged).
-    out.recent = {t: k for t, k in seen.items() if t not in {x.name for x in tables}}
-    with read_only_snapshot(connection, f"extraction of run {run_seq} failed"):
-        for name, columns in check_source_columns(connection, tables).items():
+    out.recent = {t: k for t, k in run.seen.items() if t not in {x.name for x in tables}}
+    with read_only_snapshot(run.connection, f"extraction of run {run.run_seq} failed"):
+        for name, columns in check_source_columns(run.connection, tables).items():
             logger.warning("columns outside the contract; not ingested", extra={"table": name, "columns": columns})
         for table in tables:
+            snapshot = table.name in run.previous.snapshot_cursors or table.name not in run.previous.watermarks
             if plan.out_of_time():
                 logger.warning("little time left: committing what this run has", extra={"table": table.name})
-                out.recent.setdefault(table.name, seen.get(table.name, set()))
-                continue
-            t0 = time.perf_counter()
-            snapshot = table.name in previous.snapshot_cursors or table.name not in previous.watermarks
-            if snapshot and (plan.blocked or plan.rows_left == 0):
+            elif snapshot and (plan.blocked or plan.rows_left == 0):
                 plan.blocked = True  # a parent is incomplete, or the budget is spent: not this run
-                out.recent.setdefault(table.name, seen.get(table.name, set()))
+            else:
+                _extract_one(run, table, snapshot, plan, out)
                 continue
-            key_range, cursor = None, None
-            if snapshot:
-                cursor = previous.snapshot_cursors.get(table.name) or SnapshotCursor(
-                    format_watermark(started_at), first_key(connection, table)
-                )
-                key_range = next_range(connection, table, cursor.from_id, plan.rows_left)
-                window = window_for(None, parse_watermark(cursor.bound), lookback)
-            else:
-                window = window_for(previous.watermarks.get(table.name), started_at, lookback)
-            table_seen = seen.get(table.name, set())
-            table_recent = recent_keys.carry_forward(table_seen, window.recent_from)
-            key = data_key(table.name, run_seq, attempt, started_at)
-            key, rows, digest, dropped = _spool(
-                store, connection, table, window, table_seen, table_recent, spool_dir, key, key_range
-            )
-            _note_future_rows(connection, table, started_at + future_tolerance, result)
-            out.entries[table.name] = TableEntry(key, rows, window.start, window.end, digest)
-            out.recent[table.name] = table_recent
-            result.rows[table.name], result.dropped[table.name] = rows, dropped
-            if cursor is None or key_range is None or key_range.last:
-                out.watermarks[table.name] = window.end
-                out.cursors.pop(table.name, None)
-            else:
-                out.cursors[table.name] = SnapshotCursor(
-                    cursor.bound, key_range.to_id or 0, cursor.rows + rows, cursor.runs + 1
-                )
-                plan.blocked = True
-            if snapshot and plan.rows_left is not None:
-                plan.rows_left = max(0, plan.rows_left - rows)
-            logger.info(
-                "table extracted",
-                extra={
-                    "table": table.name,
-                    "rows": rows,
-                    "dropped_as_seen": dropped,
-                    "window": {"start": window.start, "end": window.end},
-                    **({"key_range": [key_range.from_id, key_range.to_id]} if key_range else {}),
-                    "snapshot_complete": table.name in out.watermarks,
-                    "key": key,
-                    "duration_ms": round((time.perf_counter() - t0) * 1000),
-                },
-            )
-    result.snapshot_pending = {t: c.from_id for t, c in out.cursors.items()}
-    result.stopped_early = plan.stopped_early
+            out.recent.setdefault(table.name, run.seen.get(table.name, set()))
+    run.result.snapshot_pending = {t: c.from_id for t, c in out.cursors.items()}
+    run.result.stopped_early = plan.stopped_early
     return out
+
+
+def _extract_one(run: _Inputs, table: SourceTable, snapshot: bool, plan: _Plan, out: _Extracted) -> None:
+    """One table: its window (a first snapshot: its next key range) into a data object."""
+    t0 = time.perf_counter()
+    key_range, cursor = None, None
+    if snapshot:
+        cursor = run.previous.snapshot_cursors.get(table.name) or SnapshotCursor(
+            format_watermark(run.started_at), first_key(run.connection, table)
+        )
+        key_range = next_range(run.connection, table, cursor.from_id, plan.rows_left)
+        window = window_for(None, parse_watermark(cursor.bound), run.lookback)
+    else:
+        window = window_for(run.previous.watermarks.get(table.name), run.started_at, run.lookback)
+    table_seen = run.seen.get(table.name, set())
+    table_recent = recent_keys.carry_forward(table_seen, window.recent_from)
+    key = data_key(table.name, run.run_seq, run.attempt, run.started_at)
+    key, rows, digest, dropped = _spool(
+        run.store, run.connection, table, window, table_seen, table_recent, run.spool_dir, key, key_range
+    )
+    _note_future_rows(run.connection, table, run.started_at + run.future_tolerance, run.result)
+    out.entries[table.name] = TableEntry(key, rows, window.start, window.end, digest)
+    out.recent[table.name] = table_recent
+    run.result.rows[table.name], run.result.dropped[table.name] = rows, dropped
+    if cursor is None or key_range is None or key_range.last:
+        out.watermarks[table.name] = window.end
+        out.cursors.pop(table.name, None)
+    else:
+        next_id = key_range.to_id or 0
+        out.cursors[table.name] = SnapshotCursor(cursor.bound, next_id, cursor.rows + rows, cursor.runs + 1)
+        plan.blocked = True
+    if snapshot and plan.rows_left is not None:
+        plan.rows_left = max(0, plan.rows_left - rows)
+    logger.info(
+        "table extracted",
+        extra={
+            "table": table.name,
+            "rows": rows,
+            "dropped_as_seen": dropped,
+            "window": {"start": window.start, "end": window.end},
+            **({"key_range": [key_range.from_id, key_range.to_id]} if key_range else {}),
+            "snapshot_complete": table.name in out.watermarks,
+            "key": key,
+            "duration_ms": round((time.perf_counter() - t0) * 1000),
+        },
+    )
 
 
 @dataclass
@@ -294,31 +300,26 @@ def run_ingestion(
     Parameters
     ----------
     store, ssm, connection
-        The ingest bucket; a boto3 SSM client; a pg8000 native connection to totesys,
-        with no transaction open.
+        The ingest bucket; a boto3 SSM client; a pg8000 connection to totesys, no transaction open.
     ssm_prefix
         Prefix of the state parameters, e.g. ``/totes/dev``.
     tables
         Allow-listed tables to extract (``common.source_tables.resolve_tables``).
     lookback, future_tolerance
-        How far below each watermark to re-read for late-committing transactions; rows
-        stamped more than ``future_tolerance`` after the run's start are counted, logged
-        and named in the manifest as from the future (``ingestion.future_rows``).
+        How far below each watermark to re-read for late-committing transactions; rows stamped
+        more than ``future_tolerance`` after the run's start are reported (``ingestion.future_rows``).
     clock, metrics, spool_dir
         Returns the current time (aware, or naive UTC); Powertools Metrics to add to
         (the caller flushes), or None; the folder for temp files (default: /tmp on Lambda).
-    snapshot_rows_per_run
-        At most this many rows of first snapshots per run (None: no limit); a bigger
-        table's snapshot continues in the next runs (``ingestion.key_ranges``).
-    deadline
-        ``time.monotonic()`` after which no further table is started: the run commits what
-        it has (the handler sets it from the Lambda's remaining time).
+    snapshot_rows_per_run, deadline
+        At most this many rows of first snapshots per run (None: no limit; a bigger table's
+        continues next run, ``ingestion.key_ranges``); the ``time.monotonic()`` after which
+        no further table is started (the run commits what it has).
 
     Returns
     -------
     IngestionResult
-        ``status`` ``committed``, or ``superseded`` if a concurrent run committed the same
-        sequence id first (its objects are orphans; the next run's window covers them).
+        ``committed``, or ``superseded``: a concurrent run committed the seq first (its objects are orphans).
 
     Raises
     ------
@@ -328,13 +329,10 @@ def run_ingestion(
     t_start = time.perf_counter()
     previous = _continue_from(store, ssm, ssm_prefix, metrics)
     result = _claim(previous)
-    seen = recent_keys.load(store, previous.recent_keys)
-    started_at = to_source_time(clock())
-    extracted = _extract_all(
-        store=store, connection=connection, tables=tables, previous=previous, seen=seen, run_seq=result.run_seq,
-        attempt=result.attempt, started_at=started_at, lookback=lookback, future_tolerance=future_tolerance,
-        spool_dir=spool_dir, plan=_Plan(snapshot_rows_per_run, deadline), result=result,
-    )  # fmt: skip
+    seen, started_at = recent_keys.load(store, previous.recent_keys), to_source_time(clock())
+    inputs = _Inputs(store, connection, previous, seen, result.run_seq, result.attempt, started_at, lookback,
+                     future_tolerance, spool_dir, result)  # fmt: skip
+    extracted = _extract_all(inputs, tables, _Plan(snapshot_rows_per_run, deadline))
     manifest = _commit(store, result, previous, extracted, started_at, clock)
     if result.status == COMMITTED:
         _publish(store, ssm, ssm_prefix, manifest)
