@@ -25,8 +25,8 @@ from load.ledger import last_loaded_seq
 logger = get_logger("load")
 
 # Fact rows not yet folded from which the fold waits for the run's commit. A fold costs
-# about as much backend CPU per row as loading the row (docs/benchmarks.md, "Folding after
-# the commit"): ~1 s of a run's transaction at this size, where a cycle's batch is hundreds of rows.
+# about 60 % of the backend CPU of loading its rows (docs/benchmarks.md, "Folding a big run
+# after its commit"): ~1 s of a run's transaction at this size; a cycle's batch is hundreds of rows.
 AFTER_COMMIT_ROWS = 100_000
 
 

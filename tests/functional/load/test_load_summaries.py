@@ -208,3 +208,29 @@ def test_a_crash_between_the_commits_is_folded_by_the_next_load(
             con.close()
     assert stamp(admin) == 3
     assert rebuilt_from_zero(admin) == snapshot(admin)
+
+
+def test_listing_superseded_versions_never_scans_the_list_per_version(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    """The fold runs with hash joins off (010). Its test "is this version listed already?" must
+    not become a sequential scan of <fact>_superseded per retired version (migration 013): such
+    a scan reads every page its own INSERT has added so far, so a run with many new versions
+    cost quadratic time. Run 1 stores one version per order (the list stays empty, and is
+    analyzed so), run 2 a new version of each."""
+    admin = pipeline.warehouse.admin
+    orders = range(1, 301)
+    runs.commit(1, {**make.base_dimensions(), "fact_sales_order": [make.sales_order(i) for i in orders]})
+    run_load(processed, loader_con, fold=INCREMENTAL)
+    admin.run("ANALYZE")  # as an operator's vacuumdb --analyze: the list is known to be empty
+    runs.commit(2, {"fact_sales_order": [make.sales_order(i, updated=T1, units_sold=11) for i in orders]})
+    scans: list[int] = []
+
+    def count_scans(_seq: int) -> None:  # this transaction's scans of the list, before its commit
+        sql = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'analytics.sales_order_superseded'::regclass"
+        scans.append(loader_con.run(sql)[0][0])
+
+    run_load(processed, loader_con, hooks=LoadHooks(before_commit=count_scans), fold=INCREMENTAL)
+    assert admin.run("SELECT count(*) FROM analytics.sales_order_superseded") == [[300]]
+    assert scans[0] < 10  # one scan per retired version (300) before 013
+    assert rebuilt_from_zero(admin) == snapshot(admin)
