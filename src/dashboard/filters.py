@@ -39,6 +39,12 @@ class Filters:
         return bool(self.counterparties or self.designs or self.staff or self.departments)
 
     @property
+    def by_department_only(self) -> bool:
+        """Whether the department summaries answer: a department filter, no other member
+        filter, all months (they are kept per department for all time, and per month in total)."""
+        return bool(self.departments) and not (self.counterparties or self.designs or self.staff or self.has_range)
+
+    @property
     def has_range(self) -> bool:
         return self.start is not None or self.end is not None
 

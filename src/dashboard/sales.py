@@ -51,6 +51,15 @@ CURRENT_SOURCE = """
     )
 """
 
+# A department's rows (sql/warehouse/013_analytics_department_summary.sql), added up over the
+# departments asked for: all-time member rows and month totals.
+DEPARTMENT_SOURCE = """
+    SELECT breakdown, period, currency_id, member_id, sum(orders) AS orders, sum(units) AS units,
+           sum(cents) * 0.01 AS value
+    FROM analytics.department_summary WHERE {where}
+    GROUP BY breakdown, period, currency_id, member_id
+"""
+
 PAGE_SQL = """
 WITH src AS {materialized} ({source}),
 by_month AS (
@@ -172,11 +181,19 @@ class SalesPage:
 def sales_page(con: pg8000.native.Connection, filters: Filters, *, facts: bool = False) -> SalesPage:
     """Every figure of the Sales page for ``filters``, in one query.
 
-    ``facts`` reads the current versions (``analytics.sales_current``) even where the
-    summaries could answer (tests hold the two against each other; the benchmark times both).
+    A department filter alone (no other member filter, all months) reads the department
+    summaries; any other member filter, or a department over a date range, the current
+    versions. ``facts`` reads the current versions (``analytics.sales_current``) even where
+    the summaries could answer (tests hold the two against each other; the benchmark times both).
     """
-    facts = facts or filters.needs_facts
-    if facts:
+    departments = filters.by_department_only and not facts
+    facts = facts or (filters.needs_facts and not departments)
+    if departments:
+        where = member_conditions(filters, {"currency": "currency_id"})
+        where.add("department_name = ANY(CAST(:departments AS text[]))", departments=list(filters.departments))
+        source = DEPARTMENT_SOURCE.format(where=where.sql)
+        materialized = "MATERIALIZED"
+    elif facts:
         where = member_conditions(filters, CURRENT_COLUMNS)
         month_conditions(filters, "f.month", where)
         source = CURRENT_SOURCE.format(where=where.sql)
