@@ -51,7 +51,7 @@ CURRENT_SOURCE = """
     )
 """
 
-# A department's rows (sql/warehouse/013_analytics_department_summary.sql), added up over the
+# A department's rows (sql/warehouse/014_analytics_department_summary.sql), added up over the
 # departments asked for: all-time member rows and month totals.
 DEPARTMENT_SOURCE = """
     SELECT breakdown, period, currency_id, member_id, sum(orders) AS orders, sum(units) AS units,

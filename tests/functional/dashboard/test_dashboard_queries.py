@@ -88,7 +88,7 @@ def _assert_summaries_equal_facts(con: pg8000.native.Connection, months: dict[st
         assert facts.staff == summary.staff
         assert facts.departments == summary.departments
         assert facts.cities == summary.cities
-        for department in ("Sales", "Purchasing"):  # the department summaries (migration 013)
+        for department in ("Sales", "Purchasing"):  # the department summaries (migration 014)
             by_department = Filters(currencies=currencies, departments=(department,), **months)
             from_current = sales_page(con, by_department, facts=True)
             assert sales_page(con, by_department) == replace(
@@ -264,7 +264,7 @@ def test_member_filters_read_the_current_versions_after_fixes_in_place_and_delet
 def test_a_department_change_moves_the_figures_without_a_fold(hand_warehouse, reader) -> None:
     """Departments are a type-1 attribute of dim_staff: a staff member moving department
     (the load upserts the dimension, no fact changes, nothing to fold) moves their orders in
-    every path at once: the department summaries (migration 013) are keyed by each staff
+    every path at once: the department summaries (migration 014) are keyed by each staff
     member's current department, and the UPDATE itself moves the staff member's rows."""
     hand_warehouse.admin.run("UPDATE dim_staff SET department_name = 'Purchasing' WHERE staff_id = 1")
     con = reader()

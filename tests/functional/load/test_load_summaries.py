@@ -34,7 +34,7 @@ SNAPSHOT = {
     "sales_current": "SELECT * FROM analytics.sales_current ORDER BY 1",
     "purchase_current": "SELECT * FROM analytics.purchase_current ORDER BY 1",
     "payment_current": "SELECT * FROM analytics.payment_current ORDER BY 1",
-    # migration 013
+    # migration 014
     "department_summary": "SELECT * FROM analytics.department_summary ORDER BY 1, 2, 3, 4, 5",
 }
 FACTS = ("fact_sales_order", "fact_purchase_order", "fact_payment")
