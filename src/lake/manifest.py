@@ -195,13 +195,19 @@ class IngestManifest:
             raise ManifestError(f"{key}: malformed commit record: {exc!r}") from exc
 
 
-def _changes(key: str, doc: Any) -> dict[str, TableChanges]:
+def _source_tables(key: str, field: str, doc: Any) -> dict[str, Any]:
+    """A per-source-table object of the manifest (``changes``, ``snapshot_cursors``), its names checked."""
     if not isinstance(doc, dict):
-        raise ManifestError(f"{key}: changes is a {type(doc).__name__}, not an object")
+        raise ManifestError(f"{key}: {field} is a {type(doc).__name__}, not an object")
     unknown = sorted(set(doc) - set(SOURCE_TABLES))
     if unknown:
-        raise ManifestError(f"{key}: changes name tables outside the source allow-list: {unknown}")
-    return {name: TableChanges.from_doc(entry, f"{key} changes.{name}") for name, entry in doc.items()}
+        raise ManifestError(f"{key}: {field} name tables outside the source allow-list: {unknown}")
+    return doc
+
+
+def _changes(key: str, doc: Any) -> dict[str, TableChanges]:
+    entries = _source_tables(key, "changes", doc)
+    return {name: TableChanges.from_doc(entry, f"{key} changes.{name}") for name, entry in entries.items()}
 
 
 def cursors_doc(cursors: Mapping[str, SnapshotCursor]) -> dict[str, dict[str, Any]]:
@@ -210,12 +216,8 @@ def cursors_doc(cursors: Mapping[str, SnapshotCursor]) -> dict[str, dict[str, An
 
 
 def _cursors(key: str, doc: Any) -> dict[str, SnapshotCursor]:
-    if not isinstance(doc, dict):
-        raise ManifestError(f"{key}: snapshot_cursors is a {type(doc).__name__}, not an object")
-    unknown = sorted(set(doc) - set(SOURCE_TABLES))
-    if unknown:
-        raise ManifestError(f"{key}: snapshot_cursors name tables outside the source allow-list: {unknown}")
-    return {name: SnapshotCursor.from_doc(entry) for name, entry in doc.items()}
+    entries = _source_tables(key, "snapshot_cursors", doc)
+    return {name: SnapshotCursor.from_doc(entry) for name, entry in entries.items()}
 
 
 def read_manifest(store: LakeStore, seq: int) -> IngestManifest | None:

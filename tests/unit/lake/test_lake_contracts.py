@@ -23,7 +23,7 @@ from lake.keys import (
     snapshot_key,
     table_key,
 )
-from lake.manifest import IngestManifest, TableEntry
+from lake.manifest import IngestManifest, SnapshotCursor, TableEntry
 
 ATTEMPT = "3f2a9c0d1b7e"
 
@@ -104,11 +104,29 @@ def test_manifest_document_is_the_one_in_the_lake() -> None:
         ({"format": 1, "run_seq": 42, "tables": {"secrets": {}}}, "allow-list"),
         ({"format": 1, "run_seq": 42}, "malformed"),
         ([], "malformed"),
+        ({"format": 1, "run_seq": 42, "tables": {}, "snapshot_cursors": ["payment"]}, "snapshot_cursors is a list"),
+        ({"format": 1, "run_seq": 42, "tables": {}, "snapshot_cursors": {"secrets": {}}}, "allow-list"),
+        ({"format": 1, "run_seq": 42, "tables": {}, "snapshot_cursors": {"payment": {"bound": "x"}}}, "malformed"),
+        (
+            {"format": 1, "run_seq": 42, "tables": {}, "snapshot_cursors": {"payment": {"bound": "x", "from_id": "7"}}},
+            "integer from_id",
+        ),
     ],
 )
 def test_a_manifest_breaking_the_contract_is_a_manifest_error(doc: object, message: str) -> None:
     with pytest.raises(ManifestError, match=message):
         IngestManifest.from_doc(doc, 42)
+
+
+def test_snapshot_cursors_round_trip_and_are_absent_when_none() -> None:
+    cursor = SnapshotCursor("2026-11-22T09:55:00.000", 4_000_001, rows=4_000_000, runs=1)
+    manifest = IngestManifest(42, "3f2a9c0d1b7e", None, None, 41, {}, snapshot_cursors={"payment": cursor})
+    doc = manifest.to_doc()
+    assert doc["snapshot_cursors"] == {
+        "payment": {"bound": "2026-11-22T09:55:00.000", "from_id": 4_000_001, "rows": 4_000_000, "runs": 1}
+    }
+    assert IngestManifest.from_doc(json.loads(json.dumps(doc)), 42).snapshot_cursors == {"payment": cursor}
+    assert "snapshot_cursors" not in IngestManifest(42, "a", None, None, 41, {}).to_doc()
 
 
 def test_commit_record_document_is_the_one_in_the_lake() -> None:
