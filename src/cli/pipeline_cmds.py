@@ -139,6 +139,11 @@ def print_status(status: Any) -> None:
         "rows stamped in the future (newest run)",
         ", ".join(f"{t}: {e.get('rows', 0)}" for t, e in status.future_rows.items()) or "none",
     )
+    table.add_row(
+        "first snapshots under way (key ranges)",
+        ", ".join(f"{t}: next id {c.from_id}, {c.rows:,} rows in {c.runs} runs" for t, c in status.snapshots.items())
+        or "none",
+    )
     depth = status.failure_queue_depth
     table.add_row("failure queue depth", "unknown" if depth is None else str(depth))
     console.print(table)

@@ -20,7 +20,7 @@ from lake import ssm as ssm_names
 from lake.commit_record import CommitRecord, read_commit_record
 from lake.errors import ContractError
 from lake.keys import KeyKind, committed_runs, parse_key
-from lake.manifest import IngestManifest, read_manifest
+from lake.manifest import IngestManifest, SnapshotCursor, read_manifest
 from ops.quarantined import counts_by_table, list_quarantine
 
 LEDGER_TABLE = "load_ledger"  # pipeline.load_ledger (sql/warehouse/002_*.sql)
@@ -86,6 +86,8 @@ class PipelineStatus:
     load_quarantined: dict[str, int] = field(default_factory=dict)
     # Per source table: the last comparison with the lake (ingestion.compare) and what it found.
     comparisons: dict[str, LastComparison] = field(default_factory=dict)
+    # First snapshots under way in key ranges (the newest manifest's; ingestion.key_ranges).
+    snapshots: dict[str, SnapshotCursor] = field(default_factory=dict)
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def stage(self, name: str) -> StageRun:
@@ -218,4 +220,5 @@ def collect_status(
         future_rows=future_rows,
         load_quarantined=load_quarantine_counts(warehouse) if warehouse is not None else {},
         comparisons=last_comparisons(ingest, manifest if isinstance(manifest, IngestManifest) else None),
+        snapshots=manifest.snapshot_cursors if isinstance(manifest, IngestManifest) else {},
     )

@@ -164,10 +164,15 @@ def test_changes_during_the_snapshot_arrive_and_nothing_arrives_twice(world, mon
 
 @pytest.mark.parametrize("point", ["data/", "state/", "runs/"])
 def test_a_crash_in_the_middle_of_a_range_resumes_at_that_range(world, faults, point):
+    from ops.status import collect_status
+
     world.cycle()
     first = world.runs("ingest")
     cursors = _pending(world, first[-1])
     assert cursors
+    p = world.pipeline  # `totes status` shows where the snapshot stands
+    status = collect_status(s3=p.aws.s3, ssm=p.aws.ssm, resources=p.resources, warehouse=p.warehouse.admin)
+    assert {t: c.to_doc() for t, c in status.snapshots.items()} == cursors
     ingest = world.pipeline.resources.ingest_bucket
 
     # The next run dies at its range's data object, or after it (at the recent keys, at the
