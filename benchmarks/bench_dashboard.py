@@ -369,7 +369,8 @@ def run(
                 " SELECT 'payment_summary', count(*) FROM analytics.payment_summary UNION ALL"
                 " SELECT 'sales_current', count(*) FROM analytics.sales_current UNION ALL"
                 " SELECT 'purchase_current', count(*) FROM analytics.purchase_current UNION ALL"
-                " SELECT 'payment_current', count(*) FROM analytics.payment_current"
+                " SELECT 'payment_current', count(*) FROM analytics.payment_current UNION ALL"
+                " SELECT 'department_summary', count(*) FROM analytics.department_summary"
             )
         )
         wh.close()
