@@ -31,6 +31,11 @@ output "ssm_watermarks_parameter_name" {
   value       = aws_ssm_parameter.watermarks.name
 }
 
+output "ssm_snapshot_cursors_parameter_name" {
+  description = "SSM parameter mirroring the first snapshots under way in key ranges."
+  value       = aws_ssm_parameter.snapshot_cursors.name
+}
+
 output "source_db_secret_name" {
   description = "Secrets Manager secret of the totesys credentials (value set out of band)."
   value       = aws_secretsmanager_secret.source_db.name

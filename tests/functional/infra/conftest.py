@@ -206,7 +206,11 @@ def deployed() -> Iterator[Deployed]:
             except secrets.exceptions.ResourceNotFoundException:
                 deployment.secrets_had_value[name] = False
         ssm = deployment.client("ssm")
-        for output in ("ssm_last_run_seq_parameter_name", "ssm_watermarks_parameter_name"):
+        for output in (
+            "ssm_last_run_seq_parameter_name",
+            "ssm_watermarks_parameter_name",
+            "ssm_snapshot_cursors_parameter_name",
+        ):
             name = outputs[output]
             deployment.ssm_after_deploy[name] = ssm.get_parameter(Name=name)["Parameter"]["Value"]
         yield deployment

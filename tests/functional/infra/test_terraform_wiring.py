@@ -502,7 +502,11 @@ def test_ssm_state_starts_at_run_zero_with_no_watermarks(deployed: Deployed) -> 
     # Right after the deploy; that a later deploy never rewinds it (ignore_changes) is
     # test_first_deploy.py's second `make deploy`, after a real first run.
     state = f"{deployed.outputs['ssm_prefix']}/ingestion"
-    assert deployed.ssm_after_deploy == {f"{state}/last_run_seq": "0", f"{state}/watermarks": "{}"}
+    assert deployed.ssm_after_deploy == {
+        f"{state}/last_run_seq": "0",
+        f"{state}/watermarks": "{}",
+        f"{state}/snapshot_cursors": "{}",
+    }
 
 
 @pytest.mark.destroys_deployment
