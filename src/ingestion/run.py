@@ -167,7 +167,7 @@ def _extract_all(run: _Inputs, tables: Sequence[SourceTable], plan: _Plan) -> _E
         for name, columns in check_source_columns(run.connection, tables).items():
             logger.warning("columns outside the contract; not ingested", extra={"table": name, "columns": columns})
         for table in tables:
-            snapshot = table.name in run.previous.snapshot_cursors or table.name not in run.previous.watermarks
+            snapshot = not run.previous.snapshot_complete(table.name)
             if plan.out_of_time():
                 logger.warning("little time left: committing what this run has", extra={"table": table.name})
             elif snapshot and (plan.blocked or plan.rows_left == 0):
@@ -363,7 +363,7 @@ def run_compare(
     claim = _claim(previous)
     # A table whose first snapshot is incomplete (or not begun) is not compared: the lake
     # holds only part of it, and its state would name rows the lake never got.
-    ready = [t for t in tables if t.name in previous.watermarks and t.name not in previous.snapshot_cursors]
+    ready = [t for t in tables if previous.snapshot_complete(t.name)]
     waiting = [t.name for t in tables if t not in ready]
     if waiting:
         logger.info("not compared until their first snapshot is complete", extra={"tables": waiting})

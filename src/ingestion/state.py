@@ -153,6 +153,10 @@ class Previous:
     compare_state: CompareState | None = None
     snapshot_cursors: dict[str, SnapshotCursor] = field(default_factory=dict)
 
+    def snapshot_complete(self, table: str) -> bool:
+        """Whether ``table``'s first snapshot is whole in the lake: it has a watermark and no range left."""
+        return table in self.watermarks and table not in self.snapshot_cursors
+
 
 def resolve_previous(store: LakeStore, state: SsmState) -> Previous:
     """Roll forward from SSM over every manifest after ``last_run_seq`` (one LIST call).
