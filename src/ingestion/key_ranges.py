@@ -42,10 +42,6 @@ class KeyRange:
     from_id: int
     to_id: int | None
 
-    @property
-    def last(self) -> bool:
-        return self.to_id is None
-
 
 def first_key(con: pg8000.native.Connection, table: SourceTable) -> int:
     """Where a new snapshot of ``table`` starts: its smallest primary key (0 for an empty table)."""

@@ -203,12 +203,11 @@ def _extract_one(run: _Inputs, table: SourceTable, snapshot: bool, plan: _Plan, 
     out.entries[table.name] = TableEntry(key, rows, window.start, window.end, digest)
     out.recent[table.name] = table_recent
     run.result.rows[table.name], run.result.dropped[table.name] = rows, dropped
-    if cursor is None or key_range is None or key_range.last:
+    if cursor is None or key_range is None or key_range.to_id is None:  # not a snapshot, or its last range
         out.watermarks[table.name] = window.end
         out.cursors.pop(table.name, None)
     else:
-        next_id = key_range.to_id or 0
-        out.cursors[table.name] = SnapshotCursor(cursor.bound, next_id, cursor.rows + rows, cursor.runs + 1)
+        out.cursors[table.name] = SnapshotCursor(cursor.bound, key_range.to_id, cursor.rows + rows, cursor.runs + 1)
         plan.blocked = True
     if snapshot and plan.rows_left is not None:
         plan.rows_left = max(0, plan.rows_left - rows)
