@@ -23,11 +23,8 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import statistics
-import subprocess  # nosec B404
 import sys
 import time
 import uuid
@@ -38,14 +35,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks import ab
+
 # Nothing of the project at module level: the child must import it from its variant's ``src``.
 MISSING = 100  # transaction ids the fact references that never arrived: inferred members
 SMALL_DIMS = {"dim_counterparty": 50, "dim_currency": 3, "dim_payment_type": 4}
-
-
-def _status_kib(field: str) -> int:
-    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(f"{field}:"))
-    return int(line.split()[1])
 
 
 def _child(src: str, server: dict[str, Any], pw: str, db: str, bucket: str) -> dict[str, Any]:
@@ -67,7 +61,7 @@ def _child(src: str, server: dict[str, Any], pw: str, db: str, bucket: str) -> d
     backend = con.run("SELECT pg_backend_pid()")[0][0]
     postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])  # parallel workers too
     store = LakeStore(bucket, boto3.client("s3"))
-    rss_before = _status_kib("VmRSS")
+    rss_before = ab.status_kib("VmRSS")
     load = os.getloadavg()[0]
     server0, client0, start = _server_cpu_s(postmaster), time.process_time(), time.perf_counter()
     result = run_load(store, con)
@@ -78,8 +72,8 @@ def _child(src: str, server: dict[str, Any], pw: str, db: str, bucket: str) -> d
         "client_cpu_s": client,
         "server_cpu_s": _server_cpu_s(postmaster) - server0,  # the bench's own server: all of it is this load
         "loadavg_1m_before": load,
-        "peak_rss_mib": _status_kib("VmHWM") / 1024,
-        "rss_growth_mib": (_status_kib("VmHWM") - rss_before) / 1024,
+        "peak_rss_mib": ab.status_kib("VmHWM") / 1024,
+        "rss_growth_mib": (ab.status_kib("VmHWM") - rss_before) / 1024,
         "loaded": run.loaded,
         "inferred_members": run.inferred_members,
     }
@@ -157,7 +151,6 @@ def run(rows: int, rounds: int, variants: dict[str, str]) -> dict[str, Any]:
     root = LOCAL_DIR / "bench-load-ab"
     inputs = build_inputs(rows, root / "inputs")
     pw = uuid.uuid4().hex
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     with bench_servers(root / "pg") as (server, moto):
         os.environ.update(moto.env())
         s3 = boto3.client("s3")
@@ -180,49 +173,25 @@ def run(rows: int, rounds: int, variants: dict[str, str]) -> dict[str, Any]:
             "ca_file": str(server.ca_file) if server.ca_file else None,
             "host": server.host,
         }
-        for _ in range(rounds):
-            for name, src in variants.items():
-                db = _fresh_db(srv, pw)
-                proc = subprocess.run(  # nosec B603 - this interpreter, this module
-                    [sys.executable, "-m", "benchmarks.bench_load_ab", "--child", src, json.dumps(srv), pw, db, bucket],
-                    capture_output=True, text=True, check=False,
-                    env={**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"},
-                )  # fmt: skip
-                if proc.returncode:
-                    raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
-                doc = json.loads(proc.stdout.strip().splitlines()[-1])
-                print(json.dumps({"variant": name, **doc}), file=sys.stderr, flush=True)
-                runs[name].append(doc)
-    return {
-        "rows": rows,
-        "variants": variants,
-        "medians": {
-            name: {
-                f: round(statistics.median(r[f] for r in docs), 2)
-                for f in ("peak_rss_mib", "rss_growth_mib", "client_cpu_s", "server_cpu_s", "wall_s")
-            }
-            for name, docs in runs.items()
-        },
-        "runs": runs,
-    }
+
+        def measure(src: str) -> dict[str, Any]:
+            child_args = [json.dumps(srv), pw, _fresh_db(srv, pw), bucket]
+            return ab.spawn("benchmarks.bench_load_ab", src, child_args, dict(os.environ))
+
+        runs = ab.interleave(rounds, variants, measure)
+    fields = ("peak_rss_mib", "rss_growth_mib", "client_cpu_s", "server_cpu_s", "wall_s")
+    return {"rows": rows, "variants": variants, "medians": ab.medians(runs, fields), "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ab.parser(__doc__, child_args=4)
     parser.add_argument("--rows", type=int, default=3_000_000, help="payments (= distinct transactions) in the run")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--before", help="the baseline's src folder")
-    parser.add_argument("--after", default="src", help="this tree's src folder")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         src, server, pw, db, bucket = args.child
         print(json.dumps(_child(src, json.loads(server), pw, db, bucket)), flush=True)
         return 0
-    variants = {"after": os.path.abspath(args.after)}
-    if args.before:
-        variants = {"before": os.path.abspath(args.before), **variants}
-    print(json.dumps(run(args.rows, args.rounds, variants), indent=2))
+    print(json.dumps(run(args.rows, args.rounds, ab.variants(args)), indent=2))
     return 0
 
 

@@ -20,23 +20,21 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import io
 import json
 import os
-import statistics
-import subprocess  # nosec B404
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from benchmarks import ab
 
 RUN_KEY_SUFFIX = "0000000001-bench0000000.jsonl.gz"
 
@@ -56,9 +54,7 @@ def _child(src: str, endpoint: str, ingest_bucket: str, processed_bucket: str) -
     cpu, start = time.process_time(), time.perf_counter()
     result = run_transform(LakeStore(ingest_bucket, s3), LakeStore(processed_bucket, s3))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - start
-    status = Path("/proc/self/status").read_text().splitlines()
-    hwm = next(line for line in status if line.startswith("VmHWM:")).split()[1]
-    return {"cpu_s": cpu, "wall_s": wall, "loadavg_1m_before": load, "peak_rss_mib": int(hwm) / 1024,
+    return {"cpu_s": cpu, "wall_s": wall, "loadavg_1m_before": load, "peak_rss_mib": ab.status_kib("VmHWM") / 1024,
             "rows_out": sum(result.rows_out.values())}  # fmt: skip
 
 
@@ -118,52 +114,32 @@ def run(scale: float, rounds: int, variants: dict[str, str]) -> dict[str, Any]:
 
         ingest_bucket = bucket()
         rows = _commit_input(s3, ingest_bucket, scale)
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-        for _ in range(rounds):
-            for name, src in variants.items():
-                proc = subprocess.run(  # nosec B603 - this interpreter, this module
-                    [sys.executable, "-m", "benchmarks.bench_transform_ab", "--child", src, moto.endpoint,
-                     ingest_bucket, bucket()],
-                    capture_output=True, text=True, check=True,
-                    env={**os.environ, **moto.env(), "POWERTOOLS_LOG_LEVEL": "WARNING"},
-                )  # fmt: skip
-                doc = json.loads(proc.stdout.strip().splitlines()[-1])
-                doc["cpu_s_per_1m_rows"] = doc["cpu_s"] / rows * 1e6
-                print(json.dumps({"variant": name, **doc}), file=sys.stderr, flush=True)
-                runs[name].append(doc)
+
+        def measure(src: str) -> dict[str, Any]:
+            child_args = [moto.endpoint, ingest_bucket, bucket()]
+            doc = ab.spawn("benchmarks.bench_transform_ab", src, child_args, {**os.environ, **moto.env()})
+            return {**doc, "cpu_s_per_1m_rows": doc["cpu_s"] / rows * 1e6}
+
+        runs = ab.interleave(rounds, variants, measure)
         return {
             "generator_scale": scale,
             "rows_in": rows,
             "variants": variants,
-            "cpu_s_per_1m_rows_median": {
-                n: statistics.median(r["cpu_s_per_1m_rows"] for r in rs) for n, rs in runs.items()
-            },
-            "peak_rss_mib_median": {n: statistics.median(r["peak_rss_mib"] for r in rs) for n, rs in runs.items()},
+            "medians": ab.medians(runs, ("cpu_s_per_1m_rows", "peak_rss_mib")),
             "runs": runs,
         }
     finally:
         moto.stop()
 
 
-def _medians(runs: dict[str, list[dict[str, Any]]], field: str) -> dict[str, float]:
-    return {name: statistics.median(r[field] for r in docs) for name, docs in runs.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ab.parser(__doc__, child_args=3)
     parser.add_argument("--scale", type=float, default=200.0, help="generator scale (200 = 1M sales orders)")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--before", required=False, help="the baseline's src folder")
-    parser.add_argument("--after", default="src", help="this tree's src folder")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(*args.child)), flush=True)
         return 0
-    variants = {"after": os.path.abspath(args.after)}
-    if args.before:
-        variants = {"before": os.path.abspath(args.before), **variants}
-    print(json.dumps(run(args.scale, args.rounds, variants), indent=2))
+    print(json.dumps(run(args.scale, args.rounds, ab.variants(args)), indent=2))
     return 0
 
 
