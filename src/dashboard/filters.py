@@ -115,9 +115,11 @@ def member_conditions(
         if values and key in columns:
             c.add(f"{columns[key]} = ANY(CAST(:{prefix}{param} AS int[]))", **{f"{prefix}{param}": list(values)})
     if f.departments and "staff" in columns:
+        # The department's staff as one array, so the rows are found through the staff index:
+        # an IN (subquery) here was planned as a hash semi join over every row of the table.
         c.add(  # the column is the caller's constant; the departments are bound
-            f"{columns['staff']} IN (SELECT staff_id FROM dim_staff"  # noqa: S608  # nosec B608
-            f" WHERE department_name = ANY(CAST(:{prefix}departments AS text[])))",
+            f"{columns['staff']} = ANY(ARRAY(SELECT staff_id FROM dim_staff"  # noqa: S608  # nosec B608
+            f" WHERE department_name = ANY(CAST(:{prefix}departments AS text[]))))",
             **{f"{prefix}departments": list(f.departments)},
         )
     return c

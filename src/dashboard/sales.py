@@ -6,7 +6,8 @@ each member's running totals per month (sql/warehouse/007_analytics_month_ranges
 
 Both sources give rows of the same shape (``breakdown, period, currency_id, member_id,
 orders, units, value``, as ``analytics.sales_summary``): 'total' rows per month, member
-rows for everything the filters let through (period '-infinity'). Every chart is computed
+rows for everything the filters let through (period '-infinity'), at most one per breakdown,
+member and currency (``PAGE_SQL`` does not add them up again). Every chart is computed
 the same way from either, and a test holds one against the other. Money stays per
 currency (``money.py``): units and order counts add up across currencies, values never.
 """
@@ -60,15 +61,18 @@ DEPARTMENT_SOURCE = """
     GROUP BY breakdown, period, currency_id, member_id
 """
 
+# ``members`` are the source's member rows as they are (one per breakdown, member and currency),
+# read once. The places join ``dim_location`` behind ``OFFSET 0``: the planner underestimates the
+# member rows of a CTE and looked each place up by its key (~8.5k index probes at 1M), where one
+# hash of the ~3k places is cheaper (docs/benchmarks.md, "A department over a date range").
 PAGE_SQL = """
 WITH src AS {materialized} ({source}),
 by_month AS (
     SELECT period AS month, currency_id, orders, units, value
     FROM src WHERE breakdown = 'total' AND period <> '-infinity'
 ),
-members AS (
-    SELECT breakdown, member_id, currency_id, sum(orders) AS orders, sum(units) AS units, sum(value) AS value
-    FROM src WHERE breakdown <> 'total' GROUP BY 1, 2, 3
+members AS MATERIALIZED (
+    SELECT breakdown, member_id, currency_id, orders, units, value FROM src WHERE breakdown <> 'total'
 ),
 ranked AS (
     SELECT breakdown, member_id,
@@ -113,7 +117,8 @@ SELECT json_build_object(
         SELECT coalesce(json_agg(x ORDER BY x.country, x.city, x.currency), '[]') FROM (
             SELECT l.country, l.city, c.currency_code AS currency, sum(m.orders) AS orders,
                    sum(m.units) AS units, sum(m.value)::text AS value
-            FROM members m JOIN dim_location l ON l.location_id = m.member_id JOIN dim_currency c USING (currency_id)
+            FROM members m JOIN (SELECT location_id, country, city FROM dim_location OFFSET 0) l  -- hashed: see above
+                 ON l.location_id = m.member_id JOIN dim_currency c USING (currency_id)
             WHERE m.breakdown = 'location' GROUP BY 1, 2, 3 HAVING sum(m.orders) > 0) x)
 )
 """
