@@ -62,9 +62,10 @@ DEPARTMENT_SOURCE = """
 """
 
 # ``members`` are the source's member rows as they are (one per breakdown, member and currency),
-# read once. The places join ``dim_location`` behind ``OFFSET 0``: the planner underestimates the
-# member rows of a CTE and looked each place up by its key (~8.5k index probes at 1M), where one
-# hash of the ~3k places is cheaper (docs/benchmarks.md, "A department over a date range").
+# read once; only designs, counterparties and staff are ranked (places are shown by city). The
+# places join ``dim_location`` behind ``OFFSET 0``: the planner underestimates a CTE's member
+# rows and looked each place up by its key (~8.5k index probes at 1M), where one hash of the ~3k
+# places is cheaper (docs/benchmarks.md, "A department over a date range").
 PAGE_SQL = """
 WITH src AS {materialized} ({source}),
 by_month AS (
@@ -77,7 +78,7 @@ members AS MATERIALIZED (
 ranked AS (
     SELECT breakdown, member_id,
            row_number() OVER (PARTITION BY breakdown ORDER BY sum(units) DESC, member_id) AS rank
-    FROM members GROUP BY 1, 2 HAVING sum(orders) > 0
+    FROM members WHERE breakdown <> 'location' GROUP BY 1, 2 HAVING sum(orders) > 0  -- places: no top 10
 ),
 top AS (
     SELECT m.*, r.rank FROM members m JOIN ranked r USING (breakdown, member_id)
