@@ -10,6 +10,7 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
+import pg8000.exceptions
 import pytest
 
 from load.errors import WarehouseLoadError
@@ -356,3 +357,25 @@ def test_filling_the_current_versions_reads_the_list_once_per_row_at_most(
             admin.run("ROLLBACK")
     assert read["014"] > 50 * (folded + listed)  # 014: the whole list per fact row (~135k / 180k rows)
     assert read["main"] <= folded + listed
+
+
+def test_a_fold_from_zero_puts_back_every_index_it_dropped(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    """A fold from zero fills the current-versions tables and department_summary without their
+    indexes, primary keys included, and builds them after the rows (migration 016): the same
+    indexes must be there after, and the keys must still refuse a duplicate."""
+    admin = pipeline.warehouse.admin
+    tables = ("sales_current", "purchase_current", "payment_current", "department_summary")
+    sql = (
+        "SELECT c.relname, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indisprimary"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+        " WHERE c.relnamespace = 'analytics'::regnamespace AND c.relname = ANY(:t) ORDER BY 1, 2"
+    )
+    before = admin.run(sql, t=list(tables))
+    assert sum(1 for row in before if row[3]) == len(tables)  # a primary key each
+    commit_run(runs, make, 1)
+    run_load(processed, loader_con, fold=AFTER_COMMIT)  # the first fold: from zero
+    assert admin.run(sql, t=list(tables)) == before
+    with pytest.raises(pg8000.exceptions.DatabaseError, match="duplicate key"):
+        admin.run("INSERT INTO analytics.sales_current SELECT * FROM analytics.sales_current LIMIT 1")
