@@ -41,6 +41,7 @@ from local.moto_server import REGION, MotoServer, start_moto
 from local.paths import LOCAL_DIR
 from local.postgres_server import PostgresServer, start_postgres
 from local.stack import SOURCE_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
+from ops.runner import PipelineRunner
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -384,6 +385,19 @@ class DeployedHandlers:
 
     def function_name(self, stage: str) -> str:
         return f"{self.prefix}-{stage}"
+
+    def runner(self, pipeline: Pipeline, log_sink: io.TextIOBase | None = None) -> PipelineRunner:
+        """A runner playing the schedule and the S3 notifications against these handlers in
+        ``pipeline``'s buckets; the handlers' output goes to ``log_sink`` (None: a fresh StringIO)."""
+        res = pipeline.resources
+        return PipelineRunner(
+            s3=pipeline.aws.s3,
+            lambda_client=self.lambda_client,
+            ingestion_function=self.function_name("ingestion"),
+            buckets=[res.ingest_bucket, res.processed_bucket],
+            region=REGION,
+            log_sink=io.StringIO() if log_sink is None else log_sink,
+        )
 
 
 def _placeholder_zip() -> bytes:

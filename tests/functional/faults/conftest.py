@@ -404,15 +404,7 @@ def _quarantined_miss(diff: Difference, allowed: set[str]) -> bool:
 
 
 def _new_world(pipeline: Any, stack: Any, handlers: Any, log: io.StringIO) -> World:
-    res = pipeline.resources
-    runner = PipelineRunner(
-        s3=pipeline.aws.s3,
-        lambda_client=handlers.lambda_client,
-        ingestion_function=handlers.function_name("ingestion"),
-        buckets=[res.ingest_bucket, res.processed_bucket],
-        region=REGION,
-        log_sink=log,
-    )
+    runner = handlers.runner(pipeline, log)
     return World(pipeline, stack, runner, {s: handlers.function_name(s) for s in handlers.arns}, log)
 
 

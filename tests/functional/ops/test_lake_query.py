@@ -24,7 +24,7 @@ from local.generator import seed_database
 from local.simulator import simulate_changes
 from ops.lake_catalog import catalog
 from ops.lake_query import open_lake, query, s3_filesystem
-from ops.runner import PipelineRunner, compare_event
+from ops.runner import compare_event
 
 # Each question is one SQL text, run unchanged on both (the lake names its views as the warehouse does).
 SALES_BY_MONTH_AND_CURRENCY = """
@@ -45,23 +45,12 @@ CHANGED_ORDER = "SELECT min(sales_order_id) FROM fact_sales_order GROUP BY sales
 DELETED_IDS = "SELECT {key} FROM pipeline.{fact}_history WHERE is_current AND is_deleted ORDER BY 1"
 
 
-def _runner(pipeline, deployed_handlers) -> PipelineRunner:
-    res = pipeline.resources
-    return PipelineRunner(
-        s3=pipeline.aws.s3,
-        lambda_client=deployed_handlers.lambda_client,
-        ingestion_function=f"{deployed_handlers.prefix}-ingestion",
-        buckets=[res.ingest_bucket, res.processed_bucket],
-        log_sink=io.StringIO(),
-    )
-
-
 @pytest.fixture
 def two_cycles(pipeline, deployed_handlers, stack):
     """Seeded totesys, one cycle, a batch of simulated changes, a second cycle (facts with
     history), then a comparison: one sales order and one payment deleted at the source, one
     sales order corrected in place under the same last_updated (a version tied on timestamp)."""
-    res, runner = pipeline.resources, _runner(pipeline, deployed_handlers)
+    res, runner = pipeline.resources, deployed_handlers.runner(pipeline)
     source = pipeline.source.admin
     seed_database(source, seed=5, scale=0.05)
     for batch in range(2):
@@ -208,7 +197,7 @@ def _athena_views_answer_as_the_warehouse(s3, bucket: str, wh) -> None:
 @pytest.fixture
 def one_cycle_outputs(pipeline, deployed_handlers, write_outputs):
     """A small totesys through one cycle; the Terraform-style outputs file naming its buckets."""
-    res, runner = pipeline.resources, _runner(pipeline, deployed_handlers)
+    res, runner = pipeline.resources, deployed_handlers.runner(pipeline)
     seed_database(pipeline.source.admin, seed=7, scale=0.01)
     cycle = runner.run_cycle()
     assert cycle.ok, [(i.function, i.error) for i in cycle.failures]

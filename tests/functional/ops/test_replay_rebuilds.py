@@ -3,29 +3,19 @@ stages (wired by hand in moto, as Terraform wires them: prefix runs/, suffix .js
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
 from local.generator import seed_database
 from local.moto_server import REGION
 from ops.reconcile import reconcile
 from ops.replay import STAR_TABLES, replay
-from ops.runner import PipelineRunner
 
 
 @pytest.fixture
 def deployed(pipeline, deployed_handlers):
     """The real handlers deployed to moto with the S3 notification wiring of terraform/events.tf."""
-    res = pipeline.resources
     lam, name = deployed_handlers.lambda_client, deployed_handlers.prefix
-    runner = PipelineRunner(
-        s3=pipeline.aws.s3,
-        lambda_client=lam,
-        ingestion_function=f"{name}-ingestion",
-        buckets=[res.ingest_bucket, res.processed_bucket],
-        log_sink=io.StringIO(),
-    )
+    runner = deployed_handlers.runner(pipeline)
     seed_database(pipeline.source.admin, seed=3, scale=0.05)
     cycle = runner.run_cycle()
     assert cycle.ok, [(i.function, i.error) for i in cycle.failures]
