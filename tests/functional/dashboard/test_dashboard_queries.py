@@ -279,6 +279,30 @@ def test_a_department_change_moves_the_figures_without_a_fold(hand_warehouse, re
         assert sales_page(con, Filters(departments=("Sales",), **months)).orders == 0
 
 
+def test_a_department_over_a_date_range_finds_its_months_in_the_index(hand_warehouse, reader) -> None:
+    """The plan, not a time: a department's staff and the range's months are both conditions
+    on sales_current's staff index (migration 017), so a range reads only its own months; and
+    the department is one array of staff ids, not a join over the whole table (dashboard/filters.py).
+    Sequential scans are off so the four-row table is read through an index, as at scale."""
+    con = reader()
+    con.run("SET enable_seqscan = off")
+    run, plans = con.run, []
+
+    def explain(sql: str, **params):
+        if sql.lstrip().startswith("WITH"):
+            plans.append("\n".join(r[0] for r in run("EXPLAIN (COSTS OFF) " + sql, **params)))
+        return run(sql, **params)
+
+    con.run = explain
+    page = sales_page(con, Filters(departments=("Sales",), start=FEB, end=FEB))
+    assert (page.orders, page.units) == (1, 4)
+    [plan] = plans
+    conditions = [line.strip() for line in plan.splitlines() if "Index Cond" in line and "sales_staff_id" in line]
+    assert conditions, plan
+    assert all("month >=" in c and "month <=" in c for c in conditions), plan
+    assert "Semi Join" not in plan, plan
+
+
 def test_purchases_and_payments(hand_warehouse, reader) -> None:
     page = purchases_page(reader(), Filters())
     assert [(m.month, m.count, dict(m.value.amounts)) for m in page.purchases_by_month] == [
