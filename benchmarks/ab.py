@@ -15,7 +15,6 @@ import statistics
 import subprocess  # nosec B404
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 
@@ -63,9 +62,3 @@ def interleave(
 def medians(runs: dict[str, list[dict[str, Any]]], fields: Iterable[str]) -> dict[str, dict[str, float]]:
     """Variant -> field -> the median over its runs, rounded to 2 places."""
     return {name: {f: round(statistics.median(r[f] for r in docs), 2) for f in fields} for name, docs in runs.items()}
-
-
-def status_kib(field: str) -> int:
-    """A ``/proc/self/status`` figure in KiB, e.g. ``VmHWM``: peak RSS (ru_maxrss would survive exec)."""
-    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(f"{field}:"))
-    return int(line.split()[1])

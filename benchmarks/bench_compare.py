@@ -31,7 +31,8 @@ import time
 import uuid
 from typing import Any
 
-from benchmarks.bench_ingestion import _Backend, _cpu_s, _peak_rss_mib
+from benchmarks.bench_ingestion import _Backend
+from benchmarks.measure import cpu_s, peak_rss_mib
 from local.paths import LOCAL_DIR
 
 SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
@@ -55,7 +56,7 @@ def _child() -> dict[str, Any]:
     creds = DbCredentials(**json.loads(os.environ[_CONFIG_ENV])["source"])
     con = connect(creds, application_name="bench-compare")
     backend = _Backend(con)
-    cpu0, start = _cpu_s(), time.perf_counter()
+    cpu0, start = cpu_s(), time.perf_counter()
     result = run_compare(
         store=LakeStore(config.ingest_bucket, boto3.client("s3")), ssm=boto3.client("ssm"), connection=con,
         ssm_prefix=config.ssm_prefix, tables=resolve_tables(None), guard=DeleteGuard(allow=True),
@@ -64,9 +65,9 @@ def _child() -> dict[str, Any]:
     con.close()
     return {
         "seconds": seconds,
-        "cpu_s": _cpu_s() - cpu0,
+        "cpu_s": cpu_s() - cpu0,
         "backend_cpu_s": backend.cpu_s(),
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
         "loadavg_1m": loadavg,
         "source_rows": sum(result.source_rows.values()),
         "found": result.deleted + result.changed_in_place,

@@ -51,6 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from benchmarks.measure import proc_cpu_s  # noqa: E402
 from local.paths import LOCAL_DIR  # noqa: E402
 
 SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
@@ -70,11 +71,6 @@ FACTS_ANALYZED = (
     " (('fact_sales_order', 'sales_order_id'), ('fact_purchase_order', 'purchase_order_id'),"
     " ('fact_payment', 'payment_id'))"
 )
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _policy(kind: str) -> Any:
@@ -126,14 +122,14 @@ def _timed_load(store: Any, connect: Any, kind: str) -> dict[str, Any]:
         analyzed = con.run(FACTS_ANALYZED)[0][0]
         backend = con.run("SELECT pg_backend_pid()")[0][0]
         committed: list[tuple[float, float]] = []  # (s, backend CPU-s) at the run's COMMIT, before its own fold
-        cpu0, t0 = _cpu_s(backend), time.perf_counter()
+        cpu0, t0 = proc_cpu_s(backend), time.perf_counter()
         hooks = LoadHooks(
-            after_commit=lambda _seq: committed.append((time.perf_counter() - t0, _cpu_s(backend) - cpu0))
+            after_commit=lambda _seq: committed.append((time.perf_counter() - t0, proc_cpu_s(backend) - cpu0))
         )
         with contextlib.redirect_stdout(io.StringIO()):
             result = run_load(store, con, hooks=hooks, fold=_policy(kind))
         seconds = time.perf_counter() - t0
-        cpu = _cpu_s(backend) - cpu0
+        cpu = proc_cpu_s(backend) - cpu0
         assert result.runs_committed >= 1, "nothing was loaded"
         commit_s, commit_cpu = committed[0] if committed else (seconds, cpu)
         return {
@@ -217,9 +213,9 @@ def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
             samples: dict[str, list[tuple[float, float]]] = {p: [] for p in pages}
             for _ in range(query_repeats):
                 for p in pages:
-                    cpu0, t0 = _cpu_s(backend), time.perf_counter()
+                    cpu0, t0 = proc_cpu_s(backend), time.perf_counter()
                     run[p](filters)
-                    samples[p].append(((time.perf_counter() - t0) * 1000, _cpu_s(backend) - cpu0))
+                    samples[p].append(((time.perf_counter() - t0) * 1000, proc_cpu_s(backend) - cpu0))
             for p in pages:
                 out[f"{p}: {name}"] = {
                     "median_ms": round(statistics.median(ms for ms, _ in samples[p]), 1),

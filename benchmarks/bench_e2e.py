@@ -55,7 +55,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess  # nosec B404 - runs this module as a child with list arguments
@@ -68,6 +67,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from benchmarks.measure import cpu_s, peak_rss_mib, server_cpu_s, status_mib
 from local.paths import LOCAL_DIR
 
 # Generator scale: 200 = 1,000,000 sales orders; 5m (~22M rows) only when asked (benchmarks/run.py).
@@ -82,42 +82,6 @@ HANDLERS = {
 
 
 # -- child: one life of the pipeline ------------------------------------------------------
-
-
-def _rss_mib(field: str = "VmRSS:") -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _cpu_s() -> float:
-    """User + system CPU seconds of this process so far (every thread)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _proc_cpu_s(pid: int, *, reaped: bool = False) -> float:
-    """CPU seconds of a local process (Linux /proc); with ``reaped`` its exited children's too."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if reaped else 0)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _server_cpu_s(postmaster: int) -> float:
-    """The whole PostgreSQL server's CPU so far: the postmaster, its live backends, and those
-    that exited (their time is in the postmaster's children's counters once reaped)."""
-    try:
-        with open(f"/proc/{postmaster}/task/{postmaster}/children", encoding="ascii") as children:
-            pids = [int(p) for p in children.read().split()]
-    except OSError:
-        pids = []
-    return _proc_cpu_s(postmaster, reaped=True) + sum(_proc_cpu_s(p) for p in pids)
 
 
 class RssSampler:
@@ -135,10 +99,10 @@ class RssSampler:
         tick = 0
         while not self._stop.is_set():
             now = time.time()
-            self.samples.append((now, _rss_mib()))
+            self.samples.append((now, status_mib("VmRSS")))
             if tick % 4 == 0:
-                server = _server_cpu_s(self._postmaster) if self._postmaster else 0.0
-                self.cpu_samples.append((now, _cpu_s(), server))
+                server = server_cpu_s(self._postmaster) if self._postmaster else 0.0
+                self.cpu_samples.append((now, cpu_s(), server))
             tick += 1
             self._stop.wait(interval_s)
 
@@ -340,13 +304,13 @@ def _child(incremental_cycles: int) -> dict[str, Any]:
             out["incremental"].append(cycle)
     # VmHWM before the check: the pipeline's own peak, not the ops tool's (reconcile read
     # both databases into Python before it hashed key ranges; see bench_reconcile).
-    out["peak_rss_mib_pipeline"] = round(_rss_mib("VmHWM:"), 1)
+    out["peak_rss_mib_pipeline"] = round(peak_rss_mib(), 1)
     src = connect(DbCredentials(**config["admin"]), "bench-e2e")
     wh = connect(DbCredentials(**config["warehouse_conn"]), "bench-e2e")
     verdict = reconcile(src, wh)
     out["reconcile_ok"] = verdict.ok
     out["reconcile"] = verdict.summary()
-    out["peak_rss_mib"] = round(_rss_mib("VmHWM:"), 1)
+    out["peak_rss_mib"] = round(peak_rss_mib(), 1)
     return out
 
 
@@ -366,7 +330,7 @@ def _spawn(env: dict[str, str], incremental_cycles: int) -> dict[str, Any]:
 def import_rss_mib(stage: str) -> float:
     """Peak RSS of a fresh interpreter that imported only ``stage``'s handler module (a Lambda's init)."""
     module = HANDLERS[stage].rsplit(".", 1)[0]
-    code = f"import {module}; from benchmarks.bench_e2e import _rss_mib; print(_rss_mib('VmHWM:'))"
+    code = f"import {module}; from benchmarks.measure import peak_rss_mib; print(peak_rss_mib())"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # nosec B603
     return round(float(proc.stdout.strip().splitlines()[-1]), 1)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess  # nosec B404 - runs this module as a child with list arguments
@@ -35,6 +34,7 @@ import time
 import uuid
 from typing import Any
 
+from benchmarks.measure import cpu_s, peak_rss_mib, proc_cpu_s
 from local.paths import LOCAL_DIR
 
 SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
@@ -68,9 +68,9 @@ def _child(mode: str) -> dict[str, Any]:
         cols = ", ".join(pg8000.native.identifier(c) for c in SOURCE_TABLES["sales_order"].column_names)
         sink = _Discard()
         backend = _Backend(con)
-        cpu, start = _cpu_s(), time.perf_counter()
+        cpu, start = cpu_s(), time.perf_counter()
         con.run(f"COPY (SELECT {cols} FROM sales_order) TO STDOUT", stream=sink)
-        result |= {"seconds": time.perf_counter() - start, "rows": sink.rows, "cpu_s": _cpu_s() - cpu}
+        result |= {"seconds": time.perf_counter() - start, "rows": sink.rows, "cpu_s": cpu_s() - cpu}
         result["backend_cpu_s"] = backend.cpu_s()
         con.close()
     elif mode == "first_extraction":
@@ -79,12 +79,12 @@ def _child(mode: str) -> dict[str, Any]:
         con = connect(creds, "bench-ingestion")
         store, ssm = LakeStore(os.environ["INGEST_BUCKET"], boto3.client("s3")), boto3.client("ssm")
         backend = _Backend(con)
-        cpu, start = _cpu_s(), time.perf_counter()
+        cpu, start = cpu_s(), time.perf_counter()
         res = run_ingestion(
             store=store, ssm=ssm, connection=con, ssm_prefix=os.environ["SSM_PREFIX"],
             tables=resolve_tables("sales_order"),
         )  # fmt: skip
-        result |= {"seconds": time.perf_counter() - start, "rows": res.total_rows, "cpu_s": _cpu_s() - cpu}
+        result |= {"seconds": time.perf_counter() - start, "rows": res.total_rows, "cpu_s": cpu_s() - cpu}
         result["backend_cpu_s"] = backend.cpu_s()
         con.close()
     elif mode == "no_change":
@@ -98,24 +98,8 @@ def _child(mode: str) -> dict[str, Any]:
         start = time.perf_counter()
         summary = lambda_handler({}, None)
         result |= {"seconds": time.perf_counter() - start, "cold_seconds": cold, "rows": summary["rows"]}
-    result["peak_rss_mib"] = _peak_rss_mib()
+    result["peak_rss_mib"] = peak_rss_mib()
     return result
-
-
-def _cpu_s() -> float:
-    """User + system CPU seconds of this process so far (every thread)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _proc_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of another local process (Linux /proc); None elsewhere."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Backend:
@@ -123,28 +107,14 @@ class _Backend:
 
     def __init__(self, con: Any) -> None:
         self.pid = con.run("SELECT pg_backend_pid()")[0][0]
-        self.start = _proc_cpu_s(self.pid)
+        self.start = proc_cpu_s(self.pid)
 
-    def cpu_s(self) -> float | None:
-        end = _proc_cpu_s(self.pid)
-        return None if end is None or self.start is None else end - self.start
-
-
-def _peak_rss_mib() -> float:
-    """This process's peak RSS. VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child
-    started from a big parent would report the parent's peak (Linux getrusage(2))."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: best effort
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.pid) - self.start
 
 
 def _spawn(mode: str, env: dict[str, str], moto_pid: int | None = None) -> dict[str, Any]:
-    moto_start = _proc_cpu_s(moto_pid) if moto_pid else None
+    moto_start = proc_cpu_s(moto_pid) if moto_pid else None
     proc = subprocess.run(  # nosec B603
         [sys.executable, "-m", "benchmarks.bench_ingestion", "--child", mode, *(["--profile"] if _PROFILE else [])],
         env=env, capture_output=True, text=True, check=False,
@@ -154,7 +124,7 @@ def _spawn(mode: str, env: dict[str, str], moto_pid: int | None = None) -> dict[
     if _PROFILE:
         print(proc.stderr, file=sys.stderr)
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    moto_end = _proc_cpu_s(moto_pid) if moto_pid else None
+    moto_end = proc_cpu_s(moto_pid) if moto_pid else None
     if moto_start is not None and moto_end is not None:
         result["moto_cpu_s"] = moto_end - moto_start
     return result

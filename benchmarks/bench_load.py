@@ -12,7 +12,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from benchmarks.measure import peak_rss_mib, proc_cpu_s  # noqa: E402
 from benchmarks.server import bench_servers  # noqa: E402
 from common.db import DbCredentials, connect, connect_dbapi  # noqa: E402
 from local.paths import LOCAL_DIR  # noqa: E402
@@ -113,19 +113,10 @@ def _loader(server: dict[str, Any], pw: str, db: str) -> Any:
     return connect(_loader_credentials(server, pw, db), "bench-load")
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS. VmHWM, not ru_maxrss: ru_maxrss survives exec, so a spawned
-    child would report the size of the parent it was forked from."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _child(mode: str, args: dict[str, Any], out: Any) -> None:
     try:
         seconds, extra = globals()[f"_measure_{mode}"](**args)
-        out.put({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), **extra})
+        out.put({"seconds": seconds, "peak_rss_mb": peak_rss_mib(), **extra})
     except BaseException as exc:  # reported to the parent, which fails the benchmark
         out.put({"error": repr(exc)})
 
@@ -142,27 +133,17 @@ def _measure_run_load(
     store = LakeStore(bucket, boto3.client("s3"))
     con = _loader(server, pw, db)
     backend = con.run("SELECT pg_backend_pid()")[0][0]
-    cpu0, client0 = _proc_cpu_s(backend), os.times()
+    cpu0, client0 = proc_cpu_s(backend), os.times()
     t = time.perf_counter()
     result = run_load(store, con)
     seconds = time.perf_counter() - t
     client1 = os.times()
-    server_cpu = _proc_cpu_s(backend) - cpu0
+    server_cpu = proc_cpu_s(backend) - cpu0
     client_cpu = (client1.user - client0.user) + (client1.system - client0.system)
     loaded = result.runs[0].loaded["fact_sales_order"]
     assert loaded == rows, f"loaded {loaded} of {rows}"
     extra = {"rows": loaded, "server_cpu_s": server_cpu, "client_cpu_s": client_cpu, "loadavg_1m": os.getloadavg()[0]}
     return seconds, extra
-
-
-def _proc_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used: the PostgreSQL backend doing the load.
-
-    On a machine shared with other work, CPU time is what the load costs; wall time
-    also counts the time spent waiting for a core.
-    """
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _create_plain_table(con: Any) -> None:

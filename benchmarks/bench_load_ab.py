@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks import ab
+from benchmarks import ab, measure
 
 # Nothing of the project at module level: the child must import it from its variant's ``src``.
 MISSING = 100  # transaction ids the fact references that never arrived: inferred members
@@ -54,26 +54,23 @@ def _child(src: str, server: dict[str, Any], pw: str, db: str, bucket: str) -> d
     from local.stack import WAREHOUSE_ROLE
 
     srv = PostgresServer(**server)
-    # After the variant's modules are imported: bench_load puts this tree's src first on the path.
-    from benchmarks.bench_e2e import _server_cpu_s
-
     con = connect(srv.credentials(db, WAREHOUSE_ROLE, pw), "bench-load-ab")
     backend = con.run("SELECT pg_backend_pid()")[0][0]
     postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])  # parallel workers too
     store = LakeStore(bucket, boto3.client("s3"))
-    rss_before = ab.status_kib("VmRSS")
+    rss_before = measure.status_mib("VmRSS")
     load = os.getloadavg()[0]
-    server0, client0, start = _server_cpu_s(postmaster), time.process_time(), time.perf_counter()
+    server0, client0, start = measure.server_cpu_s(postmaster), time.process_time(), time.perf_counter()
     result = run_load(store, con)
     wall, client = time.perf_counter() - start, time.process_time() - client0
     run = result.runs[0]
     return {
         "wall_s": wall,
         "client_cpu_s": client,
-        "server_cpu_s": _server_cpu_s(postmaster) - server0,  # the bench's own server: all of it is this load
+        "server_cpu_s": measure.server_cpu_s(postmaster) - server0,  # the bench's own server: all of it is this load
         "loadavg_1m_before": load,
-        "peak_rss_mib": ab.status_kib("VmHWM") / 1024,
-        "rss_growth_mib": (ab.status_kib("VmHWM") - rss_before) / 1024,
+        "peak_rss_mib": measure.peak_rss_mib(),
+        "rss_growth_mib": measure.peak_rss_mib() - rss_before,
         "loaded": run.loaded,
         "inferred_members": run.inferred_members,
     }

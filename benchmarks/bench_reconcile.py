@@ -32,8 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_dashboard import _cpu_s
-from benchmarks.bench_e2e import _rss_mib
+from benchmarks.measure import peak_rss_mib, proc_cpu_s
 from local.paths import LOCAL_DIR
 
 SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
@@ -80,14 +79,14 @@ def _child(which: str) -> dict[str, Any]:
         src = connect(DbCredentials(**config["source"]), "bench-reconcile", timeout=600)
         wh = connect(DbCredentials(**config["warehouse"]), "bench-reconcile", timeout=600)
         pids = [con.run("SELECT pg_backend_pid()")[0][0] for con in (src, wh)]
-        backend0, cpu0, t0 = sum(_cpu_s(p) for p in pids), time.process_time(), time.perf_counter()
+        backend0, cpu0, t0 = sum(proc_cpu_s(p) for p in pids), time.process_time(), time.perf_counter()
         report = compare(src, wh)
         seconds = time.perf_counter() - t0
         out = {
             "s": round(seconds, 3),
             "client_cpu_s": round(time.process_time() - cpu0, 3),
-            "backends_cpu_s": round(sum(_cpu_s(p) for p in pids) - backend0, 3),
-            "peak_rss_mib": round(_rss_mib("VmHWM:"), 1),
+            "backends_cpu_s": round(sum(proc_cpu_s(p) for p in pids) - backend0, 3),
+            "peak_rss_mib": round(peak_rss_mib(), 1),
             "loadavg": os.getloadavg()[0],
             "ok": report.ok,
             "summary": report.summary(),

@@ -28,7 +28,6 @@ import gzip
 import hashlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ import uuid
 from typing import Any
 
 import numpy as np
+
+from benchmarks.measure import peak_rss_mib
 
 SCALES = {"small": 10_000, "100k": 100_000, "1m": 1_000_000}
 N_ADDRESS, N_COUNTERPARTY, N_DEPARTMENT, N_STAFF, N_DESIGN = 100, 50, 8, 100, 100
@@ -111,16 +112,6 @@ def _incremental_objects(seq: int, rng: np.random.Generator, n_sales: int) -> di
     return objects
 
 
-def _peak_rss_mib() -> float:
-    """This process's peak RSS (VmHWM). Not ru_maxrss: that survives fork+exec, so it
-    would report the parent's size (moto and the generated input) at the fork."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _warm_imports() -> None:
     """Import what a warm Lambda has imported already (pyarrow pulls in pandas lazily)."""
     import pandas  # noqa: F401
@@ -145,7 +136,7 @@ def _child(endpoint: str, ingest_bucket: str, processed_bucket: str, repeats: in
     cpu, start = time.process_time(), time.perf_counter()
     result = run_transform(ingest, processed)
     full_s, full_cpu = time.perf_counter() - start, time.process_time() - cpu
-    full_rss = _peak_rss_mib()
+    full_rss = peak_rss_mib()
     incremental = []
     for _ in range(repeats):
         sys.stdout.flush()

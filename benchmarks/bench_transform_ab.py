@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from benchmarks import ab
+from benchmarks import ab, measure
 
 RUN_KEY_SUFFIX = "0000000001-bench0000000.jsonl.gz"
 
@@ -54,7 +54,7 @@ def _child(src: str, endpoint: str, ingest_bucket: str, processed_bucket: str) -
     cpu, start = time.process_time(), time.perf_counter()
     result = run_transform(LakeStore(ingest_bucket, s3), LakeStore(processed_bucket, s3))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - start
-    return {"cpu_s": cpu, "wall_s": wall, "loadavg_1m_before": load, "peak_rss_mib": ab.status_kib("VmHWM") / 1024,
+    return {"cpu_s": cpu, "wall_s": wall, "loadavg_1m_before": load, "peak_rss_mib": measure.peak_rss_mib(),
             "rows_out": sum(result.rows_out.values())}  # fmt: skip
 
 
