@@ -2,7 +2,9 @@
 
 On one generated totesys (all eleven tables), with moto for S3/SSM:
 
-1. a baseline comparison (an empty lake: nothing to compare, the state is written);
+1. one ingestion run taking every table's first snapshot (the comparison compares only
+   tables whose first snapshot is complete), then a baseline comparison (the first: its
+   state is written);
 2. per repeat, side by side and each in a fresh child process: the database's floor
    (``scan``: in one read-only snapshot, every table's ``SELECT count(*)``, then the same
    tables hashed by the comparison's own expression with nothing sent back), a
@@ -72,6 +74,26 @@ def _child() -> dict[str, Any]:
         "source_rows": sum(result.source_rows.values()),
         "found": result.deleted + result.changed_in_place,
     }
+
+
+def _ingest_child() -> dict[str, Any]:
+    """Every table's first snapshot in one ingestion run (no per-run budget): the comparison's precondition."""
+    import boto3
+
+    from common.config import IngestionConfig
+    from common.db import DbCredentials, connect
+    from common.s3_store import LakeStore
+    from common.source_tables import resolve_tables
+    from ingestion.run import run_ingestion
+
+    config = IngestionConfig.from_env()
+    con = connect(DbCredentials(**json.loads(os.environ[_CONFIG_ENV])["source"]), application_name="bench-ingest")
+    result = run_ingestion(
+        store=LakeStore(config.ingest_bucket, boto3.client("s3")), ssm=boto3.client("ssm"), connection=con,
+        ssm_prefix=config.ssm_prefix, tables=resolve_tables(None), snapshot_rows_per_run=None,
+    )  # fmt: skip
+    con.close()
+    return {"rows": result.total_rows}
 
 
 def _scan_child() -> dict[str, Any]:
@@ -153,6 +175,7 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
         env = {**os.environ, **moto.env(), **resources.handler_env(),
                _CONFIG_ENV: json.dumps({"source": creds.__dict__}),
                "POWERTOOLS_METRICS_NAMESPACE": "Bench", "POWERTOOLS_LOG_LEVEL": "WARNING"}  # fmt: skip
+        ingested = _spawn(env, "--ingest-child")["rows"]
         baseline = _spawn(env)
         runs: dict[str, list[dict[str, Any]]] = {"none": [], "thousand": []}
         scans = []
@@ -162,6 +185,10 @@ def run(scale: str = "1m", repeats: int = 3, seed: int = 42) -> dict[str, Any]:
             _change_in_place(admin, 1 + i * CHANGED)
             runs["thousand"].append(_spawn(env))
         admin.close()
+        compared = {r["source_rows"] for v in runs.values() for r in v}
+        found = [r["found"] for r in runs["thousand"]]
+        if compared != {ingested} or found != [CHANGED] * repeats:  # a fast comparison of nothing is no result
+            raise RuntimeError(f"the comparisons read {compared} of {ingested} rows and found {found} of {CHANGED}")
     finally:
         if moto is not None:
             moto.stop()
@@ -207,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--scan-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ingest-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.ingest_child:
+        print(json.dumps(_ingest_child()))
+        return 0
     if args.scan_child:
         print(json.dumps(_scan_child()))
         return 0
