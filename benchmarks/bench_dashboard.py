@@ -156,6 +156,7 @@ def _page_cases() -> dict[str, list[tuple[str, Any]]]:
             ("a counterparty", Filters(counterparties=(5,))),
             ("a design, one year", Filters(designs=(3,), start=date(2024, 1, 1), end=date(2024, 12, 1))),
             ("a department", Filters(departments=("Sales",))),
+            ("a department, one year", Filters(departments=("Sales",), start=date(2024, 1, 1), end=date(2024, 12, 1))),
         ],
         "purchases": [
             ("all time", Filters()),
@@ -240,6 +241,11 @@ def _explain(connect: Any) -> dict[str, str]:
         ("sales, all time", sales.sales_page, Filters()),
         ("sales, a counterparty", sales.sales_page, Filters(counterparties=(5,))),
         ("sales, a department", sales.sales_page, Filters(departments=("Sales",))),
+        (
+            "sales, a department, one year",
+            sales.sales_page,
+            Filters(departments=("Sales",), start=date(2024, 1, 1), end=date(2024, 12, 1)),
+        ),
         ("purchases, a counterparty", purchases.purchases_page, Filters(counterparties=(5,))),
         ("sales, one year", sales.sales_page, Filters(start=date(2024, 1, 1), end=date(2024, 12, 1))),
         ("purchases, all time", purchases.purchases_page, Filters()),
