@@ -59,9 +59,15 @@ def affected(
     return rows.filter(mask)
 
 
-def _lookup(child_keys: pa.ChunkedArray, parent: pa.Table, parent_key: str) -> pa.Array:
-    """For each child key, the row position of the matching parent, null if none."""
-    return pc.index_in(child_keys, value_set=parent.column(parent_key).combine_chunks())
+def _join(
+    child: pa.Table, fk: str, parent: pa.Table, parent_key: str, child_key: str
+) -> tuple[pa.Table, pa.Array, pa.Array]:
+    """The ``child`` rows whose ``fk`` has a parent, with each one's parent row position, and
+    the ``child_key`` of the rows whose parent is missing (to quarantine)."""
+    pos = pc.index_in(child.column(fk), value_set=parent.column(parent_key).combine_chunks())
+    found = pc.is_valid(pos)
+    unmatched = child.column(child_key).filter(pc.invert(found)).combine_chunks()
+    return child.filter(found), pos.filter(found), unmatched
 
 
 def build_dim_location(address: pa.Table) -> pa.Table:
@@ -120,10 +126,7 @@ def build_dim_staff(staff: pa.Table, department: pa.Table) -> tuple[pa.Table, pa
     unmatched : pyarrow.Array
         ``staff_id`` of staff whose department is not (quarantine them).
     """
-    pos = _lookup(staff.column("department_id"), department, "department_id")
-    found = pc.is_valid(pos)
-    unmatched = staff.column("staff_id").filter(pc.invert(found)).combine_chunks()
-    staff, pos = staff.filter(found), pos.filter(found)
+    staff, pos, unmatched = _join(staff, "department_id", department, "department_id", "staff_id")
     dim = conform(
         {
             "staff_id": staff.column("staff_id"),
@@ -150,10 +153,7 @@ def build_dim_counterparty(counterparty: pa.Table, address: pa.Table) -> tuple[p
     unmatched : pyarrow.Array
         ``counterparty_id`` of those whose address is not (quarantine them).
     """
-    pos = _lookup(counterparty.column("legal_address_id"), address, "address_id")
-    found = pc.is_valid(pos)
-    unmatched = counterparty.column("counterparty_id").filter(pc.invert(found)).combine_chunks()
-    counterparty, pos = counterparty.filter(found), pos.filter(found)
+    counterparty, pos, unmatched = _join(counterparty, "legal_address_id", address, "address_id", "counterparty_id")
 
     def addr(column: str) -> pa.ChunkedArray:
         return pc.take(address.column(column), pos)
