@@ -11,7 +11,6 @@ Screenshots of each page go to ``.local/screenshots/`` (git-ignored).
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
 import shutil
 import threading
@@ -29,12 +28,10 @@ from common.db import connect
 from dashboard.app import create_app
 from dashboard.health import LakeStatus
 from local.generator import seed_database
-from local.moto_server import REGION
 from local.paths import LOCAL_DIR
 from local.postgres_server import free_port
 from local.simulator import simulate_changes
 from local.stack import READER_ROLE
-from ops.runner import PipelineRunner
 from ops.target import Target
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -176,14 +173,7 @@ def test_a_change_loaded_by_a_cycle_appears_after_refresh(
     """Seed totesys, run a real cycle, open the page; simulate changes, run another cycle,
     press Refresh: the page shows the new figures (those of the warehouse's current orders)."""
     res = pipeline.resources
-    runner = PipelineRunner(
-        s3=pipeline.aws.s3,
-        lambda_client=deployed_handlers.lambda_client,
-        ingestion_function=deployed_handlers.function_name("ingestion"),
-        buckets=[res.ingest_bucket, res.processed_bucket],
-        region=REGION,
-        log_sink=io.StringIO(),
-    )
+    runner = deployed_handlers.runner(pipeline)
     seed_database(pipeline.source.admin, seed=42, scale=0.05)
     assert runner.run_cycle().ok
     creds = dataclasses.replace(pipeline.warehouse.credentials, username=READER_ROLE, password=reader_password)
