@@ -24,9 +24,10 @@ from load.ledger import last_loaded_seq
 
 logger = get_logger("load")
 
-# Fact rows not yet folded from which the fold waits for the run's commit. A fold costs
-# about 60 % of the backend CPU of loading its rows (docs/benchmarks.md, "Folding a big run
-# after its commit"): ~1 s of a run's transaction at this size; a cycle's batch is hundreds of rows.
+# Fact rows not yet folded from which the fold waits for the run's commit. A fold from zero
+# costs about as much backend CPU as loading its rows (docs/benchmarks.md, "The first fold's
+# cost (migration 016)"): under a second of a run's transaction at this size; a cycle's batch
+# is hundreds of rows.
 AFTER_COMMIT_ROWS = 100_000
 
 
