@@ -27,7 +27,8 @@ no-op, folded in the run); *before_012* is *with* with the fold functions as 011
   interleaved; plus ``EXPLAIN (ANALYZE)``.
 
 Run: ``.venv/bin/python -m benchmarks.bench_dashboard --scale 1m --repeats 2 --batches 4``.
-``--no-pages`` leaves the page queries out (the load's figures only).
+``--no-pages`` leaves the page queries out (the load's figures only); ``--variants with,without``
+loads only those two (the other two are comparisons with earlier designs, and double the time).
 """
 
 from __future__ import annotations
@@ -269,9 +270,20 @@ def _explain(connect: Any) -> dict[str, str]:
 
 
 def run(
-    scale: str = "small", repeats: int = 3, query_repeats: int = 9, seed: int = 42, batches: int = 4, pages: bool = True
+    scale: str = "small",
+    repeats: int = 3,
+    query_repeats: int = 9,
+    seed: int = 42,
+    batches: int = 4,
+    pages: bool = True,
+    variants: tuple[str, ...] = VARIANTS,
 ) -> dict[str, Any]:
-    """Measure; start and stop the servers; return medians and every sample."""
+    """Measure; start and stop the servers; return medians and every sample.
+
+    ``variants``: which warehouses to load (``with`` and ``without`` always).
+    """
+    if not {"with", "without"} <= set(variants) <= set(VARIANTS):
+        raise ValueError(f"variants must include with and without, from {VARIANTS}: {variants}")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     import boto3
@@ -290,10 +302,16 @@ def run(
     root = LOCAL_DIR / "bench-dashboard"
     shutil.rmtree(root, ignore_errors=True)
     reader_pw, loader_pw, src_pw = (uuid.uuid4().hex for _ in range(3))
-    out: dict[str, Any] = {"scale": scale, "generator_scale": SCALES[scale], "repeats": repeats, "batches": batches}
+    out: dict[str, Any] = {
+        "scale": scale,
+        "generator_scale": SCALES[scale],
+        "repeats": repeats,
+        "batches": batches,
+        "variants": list(variants),
+    }
     with bench_servers(root / "pg") as (server, moto):
         create_source_database(server, "totesys", src_pw)
-        for kind in VARIANTS:
+        for kind in variants:
             create_warehouse_database(server, f"wh_{kind}", loader_pw, reader_pw)
 
         def connect_as(db: str, user: str = WAREHOUSE_ROLE, pw: str = loader_pw) -> Any:
@@ -302,9 +320,10 @@ def run(
         con = connect_as("wh_without")()
         con.run(NO_OP_REFRESH)
         con.close()
-        con = connect_as("wh_before_012")()
-        con.execute_simple(_upkeep_before_012_sql())
-        con.close()
+        if "before_012" in variants:
+            con = connect_as("wh_before_012")()
+            con.execute_simple(_upkeep_before_012_sql())
+            con.close()
         admin = server.connect("totesys")
         t0 = time.perf_counter()
         out["seeded"] = seed_database(admin, seed=seed, scale=SCALES[scale])
@@ -333,10 +352,10 @@ def run(
         make_run()
         store = LakeStore(resources.processed_bucket, clients["s3"])
         admin_pg = server.connect()
-        initial: dict[str, list[dict[str, float]]] = {kind: [] for kind in VARIANTS}
+        initial: dict[str, list[dict[str, float]]] = {kind: [] for kind in variants}
         pair: dict[str, str] = {}
         for i in range(repeats):
-            for kind in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
+            for kind in variants if i % 2 == 0 else variants[::-1]:
                 db = f"load_{kind}_{i}"
                 admin_pg.run(
                     f"CREATE DATABASE {identifier(db)} TEMPLATE {identifier('wh_' + kind)}"
@@ -347,14 +366,14 @@ def run(
                     admin_pg.run(f"DROP DATABASE {identifier(pair[kind])}")
                 pair[kind] = db
             print(f"initial load {i + 1}/{repeats} done", file=sys.stderr, flush=True)
-        incremental: dict[str, list[dict[str, Any]]] = {kind: [] for kind in VARIANTS}
+        incremental: dict[str, list[dict[str, Any]]] = {kind: [] for kind in variants}
         for i in range(batches):
             simulate_changes(admin, seed=100 + i)
             make_run()
-            for kind in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
+            for kind in variants if i % 2 == 0 else variants[::-1]:
                 incremental[kind].append(_timed_load(store, connect_as(pair[kind]), kind))
             if i == 0:  # what autovacuum does some minutes after a big load
-                for kind in VARIANTS:
+                for kind in variants:
                     con = connect_as(pair[kind])()
                     con.run("ANALYZE")
                     con.close()
@@ -389,7 +408,7 @@ def run(
                 continue
             med = {
                 (kind, key): statistics.median(s[key] for s in runs[kind])
-                for kind in VARIANTS
+                for kind in variants
                 for key in ("s", "backend_cpu_s", "commit_s", "commit_backend_cpu_s")
             }
             wo, wo_cpu = med["without", "s"], med["without", "backend_cpu_s"]
@@ -399,11 +418,17 @@ def run(
                 "overhead_to_commit_cpu_pct": round(100 * (med["with", "commit_backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
                 "overhead_with_fold_pct": round(100 * (med["with", "s"] - wo) / wo, 1),
                 "overhead_with_fold_cpu_pct": round(100 * (med["with", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
-                "overhead_in_run_pct": round(100 * (med["in_run", "s"] - wo) / wo, 1),
-                "overhead_in_run_cpu_pct": round(100 * (med["in_run", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
-                "current_tables_cpu_s": round(med["with", "backend_cpu_s"] - med["before_012", "backend_cpu_s"], 3),
                 "samples": runs,
             }
+            if "in_run" in variants:
+                out[f"run_load_{label}"]["overhead_in_run_pct"] = round(100 * (med["in_run", "s"] - wo) / wo, 1)
+                out[f"run_load_{label}"]["overhead_in_run_cpu_pct"] = round(
+                    100 * (med["in_run", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1
+                )
+            if "before_012" in variants:
+                out[f"run_load_{label}"]["current_tables_cpu_s"] = round(
+                    med["with", "backend_cpu_s"] - med["before_012", "backend_cpu_s"], 3
+                )
     return out
 
 
@@ -414,8 +439,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-repeats", type=int, default=9)
     parser.add_argument("--batches", type=int, default=4, help="Incremental batches (the first before ANALYZE).")
     parser.add_argument("--no-pages", action="store_true", help="Time the loads only, not the page queries.")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"Warehouses to load, comma-separated, from {','.join(VARIANTS)} (with and without always).",
+    )
     args = parser.parse_args(argv)
-    result = run(args.scale, args.repeats, args.query_repeats, batches=args.batches, pages=not args.no_pages)
+    result = run(
+        args.scale,
+        args.repeats,
+        args.query_repeats,
+        batches=args.batches,
+        pages=not args.no_pages,
+        variants=tuple(args.variants.split(",")),
+    )
     print(json.dumps(result, indent=2, default=str))
     return 0
 
