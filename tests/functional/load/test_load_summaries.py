@@ -295,14 +295,7 @@ def list_rows_read_by_fill(admin: Any, fold_sql: str) -> int:
     "fill",
     [
         "from_zero",
-        pytest.param(
-            "incremental",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="015's incremental fill (sequential scans off) still plans a Materialize of the whole "
-                "list, re-read per new row, when the list's statistics say it is empty: a fix is a migration",
-            ),
-        ),
+        "incremental",  # failed before migration 018 (xfail): a Materialize of the list, re-read per new row
     ],
 )
 def test_filling_the_current_versions_reads_the_list_once_per_row_at_most(
