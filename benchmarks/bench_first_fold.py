@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from benchmarks.bench_dashboard import _cpu_s
+from benchmarks.measure import proc_cpu_s
 from common.db import DbCredentials, connect
 
 FACTS = ("fact_sales_order", "fact_purchase_order", "fact_payment")
@@ -46,10 +46,10 @@ def fold_once(con: Any) -> dict[str, Any]:
         for fact in FACTS:
             con.run("SELECT analytics.clear_summaries(:f, 'truncate')", f=fact)
         load = os.getloadavg()[0]
-        cpu, wall = _cpu_s(pid), time.perf_counter()
+        cpu, wall = proc_cpu_s(pid), time.perf_counter()
         con.run("SELECT analytics.refresh_summaries()")
         sample = {
-            "backend_cpu_s": round(_cpu_s(pid) - cpu, 2),
+            "backend_cpu_s": round(proc_cpu_s(pid) - cpu, 2),
             "wall_s": round(time.perf_counter() - wall, 2),
             "loadavg": [round(load, 1), round(os.getloadavg()[0], 1)],
             "functions_ms_total_self": {name: [total, own] for name, total, own in con.run(FUNCTIONS_SQL)},
