@@ -372,3 +372,77 @@ def test_a_fold_from_zero_puts_back_every_index_it_dropped(
     assert admin.run(sql, t=list(tables)) == before
     with pytest.raises(pg8000.exceptions.DatabaseError, match="duplicate key"):
         admin.run("INSERT INTO analytics.sales_current SELECT * FROM analytics.sales_current LIMIT 1")
+
+
+def _department_moves(admin: Any, update_sql: str) -> int:
+    """Run one UPDATE of dim_staff; how many times it regrouped a staff member's orders."""
+    # the xact view also shows calls of earlier transactions not yet flushed: count the difference
+    calls = "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions WHERE funcname = 'count_in_departments'"
+    admin.run("BEGIN")
+    try:
+        admin.run("SET LOCAL track_functions = 'all'")
+        before = admin.run(calls)[0][0]
+        admin.run(update_sql)
+        after = admin.run(calls)[0][0]
+        admin.run("COMMIT")
+    except BaseException:
+        admin.run("ROLLBACK")
+        raise
+    return int(after - before)
+
+
+def test_a_department_renamed_or_merged_moves_its_rows_without_regrouping(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    """department_summary (migrations 014, 019) follows each staff member's current department.
+    A whole department going to one name (renamed, or merged into another) moves its rows as
+    they are; a staff member moving alone, or a swap, is regrouped per staff member. After
+    each change the summary equals a fold from zero of the same warehouse."""
+    admin = pipeline.warehouse.admin
+    for seq in (1, 2, 3):
+        commit_run(runs, make, seq)
+    staff, sales = make.staff, make.sales_order
+    runs.commit(
+        4,
+        {
+            "dim_staff": [
+                staff(2),  # Sales, with staff member 1
+                staff(3, department_name="Purchasing"),
+                staff(4, department_name="Marketing"),
+            ],
+            "fact_sales_order": [
+                sales(10, sales_staff_id=2, units_sold=5),
+                sales(11, sales_staff_id=3, currency_id=2),
+                sales(12, sales_staff_id=4, created_date=FEB.date(), updated=FEB, design_id=2),
+            ],
+        },
+    )
+    run_load(processed, loader_con, fold=INCREMENTAL)
+
+    def departments() -> list[str]:
+        return [r[0] for r in admin.run("SELECT DISTINCT department_name FROM analytics.department_summary ORDER BY 1")]
+
+    assert departments() == ["Marketing", "Purchasing", "Sales"]
+    # the load's own path: its dimension upsert (INSERT ... ON CONFLICT DO UPDATE) renames Sales
+    runs.commit(5, {"dim_staff": [staff(1, department_name="Sales and Marketing"),
+                                  staff(2, department_name="Sales and Marketing")]})  # fmt: skip
+    run_load(processed, loader_con, fold=INCREMENTAL)
+    assert departments() == ["Marketing", "Purchasing", "Sales and Marketing"]
+    assert rebuilt_from_zero(admin) == snapshot(admin)
+    for update, regrouped, after in (
+        # merged: all of Marketing into Purchasing, which has rows of its own
+        ("UPDATE dim_staff SET department_name = 'Purchasing' WHERE department_name = 'Marketing'", 0,
+         ["Purchasing", "Sales and Marketing"]),
+        # one staff member leaves a department others stay in
+        ("UPDATE dim_staff SET department_name = 'Purchasing' WHERE staff_id = 2", 2,
+         ["Purchasing", "Sales and Marketing"]),
+        # a swap: each department gains someone, so neither is left empty
+        ("UPDATE dim_staff SET department_name = CASE staff_id WHEN 1 THEN 'Purchasing' ELSE 'Sales and Marketing' END"
+         " WHERE staff_id IN (1, 3)", 4, ["Purchasing", "Sales and Marketing"]),
+        # renamed again, by a plain UPDATE
+        ("UPDATE dim_staff SET department_name = 'Buying' WHERE department_name = 'Purchasing'", 0,
+         ["Buying", "Sales and Marketing"]),
+    ):  # fmt: skip
+        assert _department_moves(admin, update) == regrouped, update
+        assert departments() == after, update
+        assert rebuilt_from_zero(admin) == snapshot(admin), update
