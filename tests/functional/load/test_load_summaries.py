@@ -395,8 +395,9 @@ def test_a_department_renamed_or_merged_moves_its_rows_without_regrouping(
     pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
 ) -> None:
     """department_summary (migrations 014, 019) follows each staff member's current department.
-    A whole department going to one name (renamed, or merged into another) moves its rows as
-    they are; a staff member moving alone, or a swap, is regrouped per staff member. After
+    A department left empty (renamed, merged into another) moves its rows as they are to where
+    most of its staff went, and only those who went elsewhere are regrouped; a staff member
+    moving alone, or a swap, is regrouped per staff member. After
     each change the summary equals a fold from zero of the same warehouse."""
     admin = pipeline.warehouse.admin
     for seq in (1, 2, 3):
@@ -442,6 +443,9 @@ def test_a_department_renamed_or_merged_moves_its_rows_without_regrouping(
         # renamed again, by a plain UPDATE
         ("UPDATE dim_staff SET department_name = 'Buying' WHERE department_name = 'Purchasing'", 0,
          ["Buying", "Sales and Marketing"]),
+        # renamed while one of its staff (4) moves elsewhere: moved as it is, staff member 4 regrouped
+        ("UPDATE dim_staff SET department_name = CASE staff_id WHEN 4 THEN 'Sales and Marketing'"
+         " ELSE 'Procurement' END WHERE department_name = 'Buying'", 2, ["Procurement", "Sales and Marketing"]),
     ):  # fmt: skip
         assert _department_moves(admin, update) == regrouped, update
         assert departments() == after, update
