@@ -18,7 +18,10 @@ no-op, folded in the run); *before_012* is *with* with the fold functions as 011
   into a run by ingestion + transform and loaded into every warehouse (order alternating).
   The first batch comes right after the initial loads, whose facts autovacuum may not have
   analyzed yet (each sample says whether it had); then every warehouse is analyzed, as
-  autovacuum does within minutes, and the other batches follow.
+  autovacuum does within minutes, and the other batches follow. Every simulated batch
+  renames a department and moves a staff member; after the first, each round also loads a
+  batch that changes no department (``simulate_changes(departments=False)``, the two kinds
+  in turn): ``run_load_incremental_analyzed_no_department_change``, a cycle's usual cost.
 * ``pages``: on the loaded warehouse (with summaries), as the read-only ``warehouse_reader``,
   each page's query function with several filter sets, ``query_repeats`` times each:
   median and all samples in ms and the backend's CPU ms; a date range or a member filter
@@ -369,11 +372,16 @@ def run(
                 pair[kind] = db
             print(f"initial load {i + 1}/{repeats} done", file=sys.stderr, flush=True)
         incremental: dict[str, list[dict[str, Any]]] = {kind: [] for kind in variants}
+        quiet: dict[str, list[dict[str, Any]]] = {kind: [] for kind in variants}
         for i in range(batches):
-            simulate_changes(admin, seed=100 + i)
-            make_run()
-            for kind in variants if i % 2 == 0 else variants[::-1]:
-                incremental[kind].append(_timed_load(store, connect_as(pair[kind]), kind))
+            # After the first: a batch that changes no department too, the two kinds in turn.
+            changes_departments = (True,) if i == 0 else (True, False) if i % 2 else (False, True)
+            for departments in changes_departments:
+                simulate_changes(admin, seed=100 + i, departments=departments)
+                make_run()
+                for kind in variants if i % 2 == 0 else variants[::-1]:
+                    sample = _timed_load(store, connect_as(pair[kind]), kind)
+                    (incremental if departments else quiet)[kind].append(sample | {"department_change": departments})
             if i == 0:  # what autovacuum does some minutes after a big load
                 for kind in variants:
                     con = connect_as(pair[kind])()
@@ -405,6 +413,7 @@ def run(
             ("initial", initial),
             ("incremental_first_after_initial", first),
             ("incremental_analyzed", later),
+            ("incremental_analyzed_no_department_change", quiet),
         ):
             if not runs["with"]:
                 continue

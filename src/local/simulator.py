@@ -10,7 +10,8 @@ A batch holds:
 * updates: ``units_sold`` of a few sales orders; a staff member moves department; an
   address that is some counterparty's legal address is edited (so dim_counterparty must
   change too); a department is renamed (so dim_staff must change for its staff); an
-  unpaid payment is marked paid;
+  unpaid payment is marked paid (``departments=False`` leaves out the move and the rename:
+  a batch that changes no department, as most of a real day's batches are);
 * inserts, parents before children: a new address, a counterparty whose legal address it
   is, a new staff member, sales orders (one using each of those) with their SALE
   transactions, purchase orders with PURCHASE transactions, payments for most of the new
@@ -90,15 +91,17 @@ class ChangeReport:
     inserted, updated
         Ids per table (every table of ``TABLE_ORDER`` is a key; a row is in one of the two).
     renamed_department, moved_staff, edited_address, units_sold_changes, paid_payment_id
-        The updates in detail (``paid_payment_id`` is None when no payment was unpaid).
+        The updates in detail (``paid_payment_id`` is None when no payment was unpaid;
+        ``renamed_department`` and ``moved_staff`` are None in a batch made with
+        ``departments=False``).
     """
 
     seed: int
     now: datetime
     inserted: dict[str, tuple[int, ...]]
     updated: dict[str, tuple[int, ...]]
-    renamed_department: DepartmentRename
-    moved_staff: StaffMove
+    renamed_department: DepartmentRename | None
+    moved_staff: StaffMove | None
     edited_address: AddressEdit
     units_sold_changes: tuple[UnitsSoldChange, ...]
     paid_payment_id: int | None = None
@@ -129,8 +132,12 @@ class ChangeReport:
             f"Simulated one batch of totesys changes at {_iso(self.now)} (seed {self.seed}), one transaction:",
             f"  inserted: {counts(self.inserted)}",
             f"  updated:  {counts(self.updated)}",
-            f"  department {rename.department_id} renamed {rename.old_name!r} -> {rename.new_name!r}",
-            f"  staff {move.staff_id} moved from department {move.old_department_id} to {move.new_department_id}",
+            f"  department {rename.department_id} renamed {rename.old_name!r} -> {rename.new_name!r}"
+            if rename
+            else "  no department renamed",
+            f"  staff {move.staff_id} moved from department {move.old_department_id} to {move.new_department_id}"
+            if move
+            else "  no staff member moved",
             f"  address {edit.address_id} edited (legal address of counterparty"
             f" {', '.join(map(str, edit.counterparty_ids))}):"
             f" {edit.old_address_line_1!r} -> {edit.new_address_line_1!r}",
@@ -407,7 +414,9 @@ class _Batch:
         return address, counterparty, staff
 
 
-def simulate_changes(con: pg8000.native.Connection, *, seed: int, now: datetime | None = None) -> ChangeReport:
+def simulate_changes(
+    con: pg8000.native.Connection, *, seed: int, now: datetime | None = None, departments: bool = True
+) -> ChangeReport:
     """Apply one batch of realistic changes to a seeded totesys, in one transaction.
 
     Parameters
@@ -421,6 +430,10 @@ def simulate_changes(con: pg8000.native.Connection, *, seed: int, now: datetime 
         moved past the newest existing ``last_updated`` if needed. An explicit value is
         used as given (converted to naive UTC, truncated to milliseconds), so a caller can
         also stage a late-committing batch with an older timestamp.
+    departments
+        False: no staff member moves and no department is renamed (the batch changes no
+        department, so dim_staff changes only by the new staff member). The other choices
+        then differ from the default batch of the same seed.
 
     Returns
     -------
@@ -440,9 +453,9 @@ def simulate_changes(con: pg8000.native.Connection, *, seed: int, now: datetime 
         stamp = _to_millis(now) if now is not None else _default_now(con)
         batch = _Batch(con, rng, stamp)
         units = batch.change_units_sold()
-        moved = batch.move_staff()
+        moved = batch.move_staff() if departments else None
         edited = batch.edit_legal_address()
-        renamed = batch.rename_department()
+        renamed = batch.rename_department() if departments else None
         paid = batch.mark_payment_paid()
         batch.pay_older_transactions()
         batch.new_orders(*batch.new_parties())

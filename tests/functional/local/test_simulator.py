@@ -95,6 +95,28 @@ def test_the_update_details_are_what_the_database_now_holds(seeded: pg8000.nativ
     assert f"sales_order {len(report.inserted['sales_order'])}" in text
 
 
+def test_a_batch_without_department_changes_moves_and_renames_nothing(seeded: pg8000.native.Connection) -> None:
+    departments = seeded.run("SELECT department_id, department_name FROM department ORDER BY 1")
+    staff = seeded.run("SELECT staff_id, department_id FROM staff ORDER BY 1")
+    report = simulate_changes(seeded, seed=7, now=NOW, departments=False)
+
+    assert report.renamed_department is None
+    assert report.moved_staff is None
+    assert seeded.run("SELECT department_id, department_name FROM department ORDER BY 1") == departments
+    old_staff = seeded.run("SELECT staff_id, department_id FROM staff WHERE staff_id <= :m ORDER BY 1", m=staff[-1][0])
+    assert old_staff == staff
+    assert not report.updated["department"]
+    assert not report.updated["staff"]
+    assert report.inserted["staff"]
+    assert report.units_sold_changes
+    assert report.inserted["sales_order"]
+    for table in TABLE_ORDER:
+        assert _ids(seeded, table, "last_updated", NOW) == report.changed_ids(table), table
+    text = report.describe()
+    assert "no department renamed" in text
+    assert "no staff member moved" in text
+
+
 def test_inserted_rows_respect_every_reference(seeded: pg8000.native.Connection) -> None:
     report = simulate_changes(seeded, seed=7, now=NOW)
     new_tx = list(report.inserted["transaction"])
