@@ -29,6 +29,7 @@ from dashboard import figures
 from dashboard.filters import Filters
 from dashboard.health import FRESHNESS_TARGET, LakeStatus, data_loaded, figures_run, pipeline_health
 from dashboard.history import order_history
+from dashboard.money import PER_CURRENCY, MonthlyRates, monthly_rates
 from dashboard.options import filter_options
 from dashboard.purchases import purchases_page
 from dashboard.sales import sales_page
@@ -42,6 +43,7 @@ PAGES = {
     "/health": "Pipeline health",
 }
 POOL_SIZE = 4
+NOT_CONVERTED = "none"  # the reporting-currency control's default: values per currency
 
 
 class ConnectionPool:
@@ -109,6 +111,7 @@ def _filters(prefix: str, con: pg8000.native.Connection, members: tuple[str, ...
         _dropdown(f"{prefix}-start", "From month", months, multi=False),
         _dropdown(f"{prefix}-end", "To month", months, multi=False),
         _dropdown(f"{prefix}-currency", "Currency", _pairs(o.currencies)),
+        _reporting(f"{prefix}-reporting", [code for _, code in o.currencies]),
     ]
     if "counterparty" in members:
         parts.append(_dropdown(f"{prefix}-counterparty", "Counterparty", _pairs(o.counterparties)))
@@ -118,6 +121,24 @@ def _filters(prefix: str, con: pg8000.native.Connection, members: tuple[str, ...
         parts.append(_dropdown(f"{prefix}-staff", "Sales staff", _pairs(o.staff)))
         parts.append(_dropdown(f"{prefix}-department", "Department", [{"label": d, "value": d} for d in o.departments]))
     return html.Div(parts, style={"display": "flex", "gap": "8px", "flexWrap": "wrap"})
+
+
+def _reporting(id_: str, codes: list[str]) -> html.Div:
+    """The reporting-currency control: per currency (the default) or one of the warehouse's currencies."""
+    options = [{"label": PER_CURRENCY, "value": NOT_CONVERTED}] + [{"label": c, "value": c} for c in codes]
+    return html.Div(
+        [
+            html.Label("Reporting currency", htmlFor=id_),
+            dcc.Dropdown(id=id_, options=options, value=NOT_CONVERTED, clearable=False, searchable=False),
+        ],
+        className="filter",
+        style={"minWidth": "200px", "flex": "1"},
+    )
+
+
+def _rates(con: pg8000.native.Connection, reporting: str | None) -> MonthlyRates | None:
+    """The rates to convert with, or None for values per currency."""
+    return None if not reporting or reporting == NOT_CONVERTED else monthly_rates(con, reporting)
 
 
 def _graph(id_: str, width: str = "49%") -> dcc.Graph:
@@ -238,25 +259,29 @@ def _register_sales(app: dash.Dash, pool: ConnectionPool) -> None:
         Input("sales-design", "value"),
         Input("sales-staff", "value"),
         Input("sales-department", "value"),
+        Input("sales-reporting", "value"),
         Input("version", "data"),
     )
-    def sales(start, end, currency, counterparty, design, staff, department, _version):  # type: ignore[no-untyped-def]
+    def sales(start, end, currency, counterparty, design, staff, department, reporting, _version):  # type: ignore[no-untyped-def]
         f = _to_filters(
             start, end, currency, counterparty=counterparty, design=design, staff=staff, department=department
         )
         with pool.connection() as con:
             p = sales_page(con, f)
-        headline = f"{p.orders:,} orders · {p.units:,} units · value {p.by_currency}"
+            rates = _rates(con, reporting)
+        value = p.by_currency if rates is None else rates.total(p.cells)
+        headline = f"{p.orders:,} orders · {p.units:,} units · value {value}"
+        over = None if rates is None else rates.over(p.cells)  # figures over the range, not kept per month
         return (
             headline,
-            figures.sales_over_time(p),
-            figures.sales_by_currency(p),
-            figures.members_by_units("Top designs by units sold", p.designs),
-            figures.members_value("Top counterparties by units: value", p.counterparties),
-            figures.members_by_units("Top sales staff by units sold (department)", p.staff),
-            figures.members_value("Departments: value", p.departments),
-            figures.members_by_units("Agreed delivery countries by units", p.countries),
-            figures.members_by_units("Agreed delivery cities by units (country)", p.cities),
+            figures.sales_over_time(p, rates),
+            figures.sales_by_currency(p, rates),
+            figures.members_by_units("Top designs by units sold", p.designs, over),
+            figures.members_value("Top counterparties by units: value", p.counterparties, over),
+            figures.members_by_units("Top sales staff by units sold (department)", p.staff, over),
+            figures.members_value("Departments: value", p.departments, over),
+            figures.members_by_units("Agreed delivery countries by units", p.countries, over),
+            figures.members_by_units("Agreed delivery cities by units (country)", p.cities, over),
         )
 
 
@@ -273,23 +298,37 @@ def _register_purchases(app: dash.Dash, pool: ConnectionPool) -> None:
         Input("purchases-end", "value"),
         Input("purchases-currency", "value"),
         Input("purchases-counterparty", "value"),
+        Input("purchases-reporting", "value"),
         Input("version", "data"),
     )
-    def purchases(start, end, currency, counterparty, _version):  # type: ignore[no-untyped-def]
+    def purchases(start, end, currency, counterparty, reporting, _version):  # type: ignore[no-untyped-def]
         f = _to_filters(start, end, currency, counterparty=counterparty)
         with pool.connection() as con:
             p = purchases_page(con, f)
+            rates = _rates(con, reporting)
+        over = None if rates is None else rates.over(p.payment_cells)  # payment figures over the range
         orders = sum(m.count for m in p.purchases_by_month)
         paid = p.paid_vs_unpaid()
         unpaid_n, unpaid_m = paid.get(False, (0, None))
-        headline = f"{orders:,} purchase orders · {unpaid_n:,} unpaid payments ({unpaid_m or 'none'})"
-        rows = [html.Tr([html.Th("Counterparty"), html.Th("Unpaid payments"), html.Th("Amount per currency")])]
-        rows += [html.Tr([html.Td(o.name), html.Td(f"{o.payments:,}"), html.Td(str(o.amount))]) for o in p.outstanding]
+        unpaid = unpaid_m if over is None or unpaid_m is None else over.convert(unpaid_m)
+        headline = f"{orders:,} purchase orders · {unpaid_n:,} unpaid payments ({unpaid or 'none'})"
+        amount = "Amount per currency" if over is None else f"Amount ({over.label})"
+        rows = [html.Tr([html.Th("Counterparty"), html.Th("Unpaid payments"), html.Th(amount)])]
+        rows += [
+            html.Tr(
+                [
+                    html.Td(o.name),
+                    html.Td(f"{o.payments:,}"),
+                    html.Td(str(o.amount if over is None else over.convert(o.amount))),
+                ]
+            )
+            for o in p.outstanding
+        ]
         return (
             headline,
-            figures.purchases_vs_payments(p),
-            figures.paid_vs_unpaid(p),
-            figures.payment_types(p),
+            figures.purchases_vs_payments(p, rates),
+            figures.paid_vs_unpaid(p, over),
+            figures.payment_types(p, over),
             html.Table(rows, id="outstanding-table"),
         )
 

@@ -3,7 +3,8 @@ date range: totals per month, unpaid payments' running totals per month) or, wit
 counterparty filter, finer than they are kept by, from the current versions of the facts
 (``analytics.purchase_current``, ``payment_current``).
 
-Purchases are dated by created_date, payments by payment_date. Money stays per currency.
+Purchases are dated by created_date, payments by payment_date. Money stays per currency;
+converted into one reporting currency only by ``money.MonthlyRates`` (``PurchasesPage.payment_cells``).
 """
 
 from __future__ import annotations
@@ -132,6 +133,11 @@ class PurchasesPage:
     by_type: list[PaymentGroup]
     outstanding: list[Outstanding]  # counterparties with the most unpaid payments
     from_summaries: bool
+
+    @property
+    def payment_cells(self) -> list[tuple[date, Money]]:
+        """Payments per month and currency (every type): what converts the payment figures over the range."""
+        return [(m.month, m.value) for m in self.payments_by_month]
 
     def paid_vs_unpaid(self) -> dict[bool, tuple[int, Money]]:
         out: dict[bool, tuple[int, Money]] = {}

@@ -9,7 +9,8 @@ orders, units, value``, as ``analytics.sales_summary``): 'total' rows per month,
 rows for everything the filters let through (period '-infinity'), at most one per breakdown,
 member and currency (``PAGE_SQL`` does not add them up again). Every chart is computed
 the same way from either, and a test holds one against the other. Money stays per
-currency (``money.py``): units and order counts add up across currencies, values never.
+currency (``money.py``): units and order counts add up across currencies, values never;
+converted into one reporting currency only by ``money.MonthlyRates`` (``SalesPage.cells``).
 """
 
 from __future__ import annotations
@@ -162,6 +163,11 @@ class SalesPage:
     departments: list[MemberFigures]
     cities: list[MemberFigures]  # group = country
     from_summaries: bool  # False: computed from the fact versions (a filter finer than the summaries)
+
+    @property
+    def cells(self) -> list[tuple[date, Money]]:
+        """The page's value per month and currency: what ``money.MonthlyRates`` converts."""
+        return [(m.month, m.value) for m in self.by_month]
 
     @property
     def orders(self) -> int:

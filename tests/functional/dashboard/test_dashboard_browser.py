@@ -87,6 +87,12 @@ class Browser:
         playwright_api.expect(locator).to_have_text(re.compile(pattern), timeout=TIMEOUT_MS)
         return str(locator.inner_text())
 
+    def chart_title(self, graph: str, pattern: str) -> str:
+        """Wait until the title of the chart ``graph`` (an SVG text: no innerText) matches ``pattern``."""
+        locator = self.page.locator(f"{graph} .gtitle")
+        playwright_api.expect(locator).to_have_text(re.compile(pattern), timeout=TIMEOUT_MS)
+        return str(locator.text_content())
+
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
@@ -164,6 +170,40 @@ def test_a_filter_changes_every_figure(hand_warehouse, reader, app_target, brows
     browser.page.keyboard.type("Leannon")
     browser.page.keyboard.press("Enter")
     assert browser.text("#sales-headline", r"^2 orders") == "2 orders · 11 units · value EUR 21.00, GBP 1.00"
+    assert browser.errors == []
+
+
+def test_the_reporting_currency_converts_every_figure_and_says_so(hand_warehouse, reader, app_target, browser) -> None:
+    """Rates for January only (EUR->GBP 0.9): switching to GBP converts January, shows February's
+    EUR as missing and says both on the charts; switching back shows values per currency."""
+    hand_warehouse.admin.run(
+        "INSERT INTO public.fx_rate (currency_code, rate_date, rate, base_currency, source, run_seq)"
+        " VALUES ('EUR', '2024-01-10', 1.25, 'GBP', 'test', 1), ('EUR', '2024-01-20', 1.00, 'GBP', 'test', 1)"
+    )
+    app_target.use(reader)
+    browser.open("/")
+    browser.text("#sales-headline", r"value EUR 1,021\.00, GBP 226\.00$")
+    browser.chart_title("#sales-by-month", r"per currency, not converted")
+
+    def choose(control: str, label: str) -> None:
+        browser.page.click(control)
+        browser.page.get_by_role("option", name=label, exact=True).click()
+
+    choose("#sales-reporting", "GBP")
+    # Jan 225.00 + 21.00 x 0.9; Feb GBP 1.00, its EUR 1,000.00 has no rate
+    browser.text("#sales-headline", r"value GBP 244\.90 \+ not converted \(no rate\): EUR 1,000\.00$")
+    browser.chart_title("#sales-by-month", r"converted to GBP at each month's average rate.*EUR in Feb 2024")
+    browser.chart_title("#sales-departments", r"converted to GBP")
+    browser.screenshot("sales-converted")
+    choose("#sales-reporting", "per currency, not converted")
+    browser.text("#sales-headline", r"value EUR 1,021\.00, GBP 226\.00$")
+
+    browser.open("/purchases")
+    browser.text("#purchases-headline", r"\(GBP 7\.00\)$")
+    choose("#purchases-reporting", "EUR")  # GBP->EUR 1.125 in January only; the payments are in Feb and Mar
+    browser.chart_title("#purchases-over-time", r"converted to EUR at each month's average rate")
+    browser.text("#purchases-headline", r"unpaid payments \(EUR 0\.00 \+ not converted \(no rate\): GBP 7\.00\)$")
+    browser.screenshot("purchases-converted")
     assert browser.errors == []
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from dashboard.filters import Conditions, Filters, member_conditions, month_conditions, running_range
-from dashboard.money import Money, Rates, money_by_currency
+from dashboard.money import Converted, Money, MonthlyRates, money_by_currency
 
 
 def test_money_adds_per_currency_never_across() -> None:
@@ -19,11 +19,16 @@ def test_money_adds_per_currency_never_across() -> None:
     assert str(Money()) == "none"
 
 
-def test_conversion_needs_a_rate_for_every_currency() -> None:
-    rates = Rates("GBP", {"GBP": Decimal(1), "EUR": Decimal("0.85")}, "test rates")
-    assert rates.convert(money_by_currency([("GBP", "1.00"), ("EUR", "2.00")])) == Decimal("2.7000")
-    assert rates.convert(money_by_currency([("USD", "1.00")])) is None  # never a partial sum
-    assert rates.label == "converted to GBP (test rates)"
+def test_conversion_rounds_each_cell_and_keeps_what_has_no_rate() -> None:
+    jan, feb = date(2024, 1, 1), date(2024, 2, 1)
+    rates = MonthlyRates("GBP", {(jan, "EUR"): Decimal("0.855"), (feb, "USD"): Decimal("0.8")})
+    money = money_by_currency([("GBP", "1.00"), ("EUR", "2.01")])
+    assert rates.convert(jan, money) == Converted("GBP", Decimal("2.72"))  # 1.00 + 1.71855 -> 1.72
+    assert rates.convert(feb, money) == Converted("GBP", Decimal("1.00"), Money({"EUR": Decimal("2.01")}))
+    assert rates.convert(feb, money).shown is None  # never a part shown as the whole
+    assert rates.label == "converted to GBP at each month's average rate"
+    assert rates.missing_note([(feb, money), (jan, money)]) == "missing, not converted (no rate): EUR in Feb 2024"
+    assert rates.missing_note([(jan, money)]) == ""
 
 
 def test_filters_are_whole_months_in_order() -> None:
