@@ -292,6 +292,16 @@ class _Batch:
         self.updated["department"].append(department_id)
         return DepartmentRename(department_id, old, new)
 
+    def updates(self, *, departments: bool) -> dict[str, Any]:
+        """The batch's updates as ``ChangeReport`` fields, made in this order (the seed's choices follow it)."""
+        return {
+            "units_sold_changes": self.change_units_sold(),
+            "moved_staff": self.move_staff() if departments else None,
+            "edited_address": self.edit_legal_address(),
+            "renamed_department": self.rename_department() if departments else None,
+            "paid_payment_id": self.mark_payment_paid(),
+        }
+
     def mark_payment_paid(self) -> int | None:
         unpaid = _column(self.con, "SELECT payment_id FROM payment WHERE NOT paid ORDER BY payment_id LIMIT 200")
         if not unpaid:
@@ -431,9 +441,8 @@ def simulate_changes(
         used as given (converted to naive UTC, truncated to milliseconds), so a caller can
         also stage a late-committing batch with an older timestamp.
     departments
-        False: no staff member moves and no department is renamed (the batch changes no
-        department, so dim_staff changes only by the new staff member). The other choices
-        then differ from the default batch of the same seed.
+        False: no staff member moves and no department is renamed (dim_staff gains only the
+        new staff member); the other choices then differ from the same seed's default batch.
 
     Returns
     -------
@@ -452,11 +461,7 @@ def simulate_changes(
     try:
         stamp = _to_millis(now) if now is not None else _default_now(con)
         batch = _Batch(con, rng, stamp)
-        units = batch.change_units_sold()
-        moved = batch.move_staff() if departments else None
-        edited = batch.edit_legal_address()
-        renamed = batch.rename_department() if departments else None
-        paid = batch.mark_payment_paid()
+        details = batch.updates(departments=departments)
         batch.pay_older_transactions()
         batch.new_orders(*batch.new_parties())
         con.run("COMMIT")
@@ -469,11 +474,7 @@ def simulate_changes(
         now=stamp,
         inserted={t: tuple(batch.inserted[t]) for t in TABLE_ORDER},
         updated={t: tuple(batch.updated[t]) for t in TABLE_ORDER},
-        renamed_department=renamed,
-        moved_staff=moved,
-        edited_address=edited,
-        units_sold_changes=units,
-        paid_payment_id=paid,
+        **details,
     )
 
 
