@@ -27,7 +27,10 @@ no-op, folded in the run); *before_012* is *with* with the fold functions as 011
   median and all samples in ms and the backend's CPU ms; a date range or a member filter
   also as the pages read it before 012 (the current versions found in the facts, with their
   ``NOT EXISTS`` in ``<fact>_superseded``: the ``analytics.<fact>_current_of_facts`` views),
-  interleaved; plus ``EXPLAIN (ANALYZE)``.
+  interleaved; plus ``EXPLAIN (ANALYZE)``. The Sales and Purchases pages are also timed converted
+  into GBP (``CONVERTED``: the page, the rates query, the total and the page rates the app computes), interleaved
+  with the same page per currency, over a ``public.fx_rate`` filled first with the local rates API's
+  synthetic rates for every day of the data's months up to today (the bench runs no rates step).
 
 Run: ``.venv/bin/python -m benchmarks.bench_dashboard --scale 1m --repeats 2 --batches 4``.
 ``--no-pages`` leaves the page queries out (the load's figures only); ``--variants with,without``
@@ -69,6 +72,8 @@ MIGRATIONS = ROOT / "sql" / "warehouse"
 UPKEEP_BEFORE_012 = (("010_analytics_fold_cost.sql", ("retire_versions", "refresh_sales")),)
 # The pages' member filters and date ranges as before 012: from the facts (the same rows, as views).
 BEFORE_012 = "(fact versions, as before 012)"
+# The Sales and Purchases pages converted into one reporting currency, as the app does (money.py).
+CONVERTED = "converted to GBP"
 # Whether a fact had been analyzed when a batch was loaded (the plans depend on it).
 FACTS_ANALYZED = (
     "SELECT count(*) = 3 FROM pg_stats WHERE schemaname = 'public' AND (tablename, attname) IN"
@@ -173,9 +178,42 @@ def _page_cases() -> dict[str, list[tuple[str, Any]]]:
     }
 
 
+def _fill_rates(con: Any) -> int:
+    """Every day's synthetic rate (``local.fx_server``) for the warehouse's currencies, from the
+    first month with figures to the last one or today: what a rates step that fetched every date
+    would have loaded. Returns the rows inserted."""
+    from local.fx_server import synthetic_document
+
+    first, last = con.run(
+        "SELECT min(period), max(period) FROM analytics.sales_summary"
+        " WHERE breakdown = 'total' AND period <> '-infinity'"
+    )[0]
+    codes = [r[0] for r in con.run("SELECT currency_code FROM dim_currency")]
+    rows: list[tuple[str, str, str]] = []
+    day, end = first, min(date(last.year + last.month // 12, last.month % 12 + 1, 1), date.today())
+    while day < end:
+        reply = synthetic_document(day, "gbp")
+        rates = json.loads(reply.body)["gbp"]
+        rows += [(c, day.isoformat(), str(rates[c.lower()])) for c in codes if c.lower() in rates]
+        day = date.fromordinal(day.toordinal() + 1)
+    codes_, days, values = (list(x) for x in zip(*rows, strict=True)) if rows else ([], [], [])
+    con.run(
+        "INSERT INTO public.fx_rate (currency_code, rate_date, rate, base_currency, source, run_seq)"
+        " SELECT c, CAST(d AS date), CAST(r AS numeric), 'GBP', 'bench synthetic', 0"
+        " FROM unnest(CAST(:c AS text[]), CAST(:d AS text[]), CAST(:r AS text[])) AS v(c, d, r)"
+        " ON CONFLICT DO NOTHING",
+        c=codes_,
+        d=days,
+        r=values,
+    )
+    con.run("ANALYZE public.fx_rate")
+    return len(rows)
+
+
 def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
     from dashboard.health import pipeline_health
     from dashboard.history import order_history
+    from dashboard.money import monthly_rates
     from dashboard.options import filter_options
     from dashboard.purchases import purchases_page
     from dashboard.sales import sales_page
@@ -193,8 +231,20 @@ def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
 
         return run_page
 
+    def converted(page: Any) -> Any:
+        def run_page(f: Any) -> Any:  # what the app's callback computes besides the figures' drawing
+            p = page(con, f)
+            cells = p.cells if hasattr(p, "cells") else p.payment_cells
+            rates = monthly_rates(con, "GBP", (m for m, _ in cells))
+            rates.total(cells)
+            return rates.over(cells)
+
+        return run_page
+
     run = {
         "sales": lambda f: sales_page(con, f),
+        f"sales {CONVERTED}": converted(sales_page),
+        f"purchases {CONVERTED}": converted(purchases_page),
         f"sales {BEFORE_012}": before_012(sales_page),
         "purchases": lambda f: purchases_page(con, f),
         f"purchases {BEFORE_012}": before_012(purchases_page),
@@ -213,6 +263,8 @@ def _measure_pages(connect: Any, query_repeats: int) -> dict[str, Any]:
             # A date range or a member filter: the path before 012, interleaved with the new one.
             old = filters is not None and (filters.has_range or filters.needs_facts)
             pages = [page, f"{page} {BEFORE_012}"] if old else [page]
+            if f"{page} {CONVERTED}" in run:  # the same page converted, interleaved
+                pages.insert(1, f"{page} {CONVERTED}")
             for p in pages:
                 run[p](filters)  # warm: the first call pays for plan caches and reading pages in
             samples: dict[str, list[tuple[float, float]]] = {p: [] for p in pages}
@@ -390,6 +442,9 @@ def run(
         admin_pg.run(f"ALTER ROLE {identifier(READER_ROLE)} LOGIN PASSWORD {literal(reader_pw)}")
         reader = connect_as(pair["with"], READER_ROLE, reader_pw)
         if pages:
+            wh = connect_as(pair["with"])()
+            out["fx_rate_rows"] = _fill_rates(wh)
+            wh.close()
             out["pages"] = _measure_pages(reader, query_repeats)
             out["plans"] = _explain(reader)
         wh = connect_as(pair["with"])()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -136,9 +136,9 @@ def _reporting(id_: str, codes: list[str]) -> html.Div:
     )
 
 
-def _rates(con: pg8000.native.Connection, reporting: str | None) -> MonthlyRates | None:
-    """The rates to convert with, or None for values per currency."""
-    return None if not reporting or reporting == NOT_CONVERTED else monthly_rates(con, reporting)
+def _rates(con: pg8000.native.Connection, reporting: str | None, months: Iterable[date]) -> MonthlyRates | None:
+    """The rates to convert the page's ``months`` with, or None for values per currency."""
+    return None if not reporting or reporting == NOT_CONVERTED else monthly_rates(con, reporting, months)
 
 
 def _graph(id_: str, width: str = "49%") -> dcc.Graph:
@@ -268,7 +268,7 @@ def _register_sales(app: dash.Dash, pool: ConnectionPool) -> None:
         )
         with pool.connection() as con:
             p = sales_page(con, f)
-            rates = _rates(con, reporting)
+            rates = _rates(con, reporting, (m.month for m in p.by_month))
         value = p.by_currency if rates is None else rates.total(p.cells)
         headline = f"{p.orders:,} orders · {p.units:,} units · value {value}"
         over = None if rates is None else rates.over(p.cells)  # figures over the range, not kept per month
@@ -305,7 +305,7 @@ def _register_purchases(app: dash.Dash, pool: ConnectionPool) -> None:
         f = _to_filters(start, end, currency, counterparty=counterparty)
         with pool.connection() as con:
             p = purchases_page(con, f)
-            rates = _rates(con, reporting)
+            rates = _rates(con, reporting, (m.month for m in (*p.purchases_by_month, *p.payments_by_month)))
         over = None if rates is None else rates.over(p.payment_cells)  # payment figures over the range
         orders = sum(m.count for m in p.purchases_by_month)
         paid = p.paid_vs_unpaid()

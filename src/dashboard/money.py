@@ -71,12 +71,15 @@ PER_CURRENCY = "per currency, not converted"
 # which both have a rate of (reporting units per base unit) / (currency units per base unit).
 # The base currency (GBP) is 1 on every rate date, whether or not the document listed it.
 # Only currencies the warehouse has (dim_currency); the reporting currency itself is 1 always.
+# Only the page's months: from :first to before :after (the month after its last).
 MONTH_RATES_SQL = """
 WITH daily AS (
     SELECT rate_date, currency_code, rate FROM public.fx_rate
+    WHERE rate_date >= :first AND rate_date < :after
     UNION ALL
     SELECT DISTINCT f.rate_date, f.base_currency, 1 FROM public.fx_rate f
-    WHERE NOT EXISTS (SELECT 1 FROM public.fx_rate b WHERE b.currency_code = f.base_currency
+    WHERE f.rate_date >= :first AND f.rate_date < :after
+      AND NOT EXISTS (SELECT 1 FROM public.fx_rate b WHERE b.currency_code = f.base_currency
                       AND b.rate_date = f.rate_date)
 )
 SELECT CAST(date_trunc('month', c.rate_date) AS date) AS month, c.currency_code,
@@ -206,7 +209,13 @@ def _note(gaps: Mapping[str, list[str]]) -> str:
     return f"missing, not converted (no rate): {listed}"
 
 
-def monthly_rates(con: pg8000.native.Connection, reporting: str) -> MonthlyRates:
-    """The warehouse's average rate per month and currency into ``reporting`` (one small query of fx_rate)."""
-    rows = con.run(MONTH_RATES_SQL, reporting=reporting)
+def monthly_rates(con: pg8000.native.Connection, reporting: str, months: Iterable[date]) -> MonthlyRates:
+    """The warehouse's average rate into ``reporting`` per currency and month of ``months`` (the
+    first days of the page's months; one small query of fx_rate over their span)."""
+    span = sorted(set(months))
+    if not span:
+        return MonthlyRates(reporting, {})
+    last = span[-1]
+    after = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    rows = con.run(MONTH_RATES_SQL, reporting=reporting, first=span[0], after=after)
     return MonthlyRates(reporting, {(month, code): Decimal(rate) for month, code, rate in rows})

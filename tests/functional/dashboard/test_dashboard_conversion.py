@@ -21,6 +21,7 @@ from dashboard.sales import sales_page
 
 D = Decimal
 JAN, FEB, MAR = date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)
+MONTHS = (JAN, MAR)  # the pages' months (rates are read for the span)
 
 # January: EUR 1.25 and 1.00 per GBP on two days -> EUR->GBP 0.8 and 1.0, average 0.9;
 # GBP->EUR 1.25 and 1.00, average 1.125. GBP (the base) has no row: it is 1 on every rate date.
@@ -45,7 +46,7 @@ def rated(hand_warehouse):
 def test_each_month_converts_at_its_average_rate_and_the_total_is_the_sum_of_its_parts(rated, reader) -> None:
     con = reader()
     page = sales_page(con, Filters())
-    rates = monthly_rates(con, "GBP")
+    rates = monthly_rates(con, "GBP", MONTHS)
     assert rates.rate == {(JAN, "EUR"): D("0.9"), (FEB, "EUR"): D("0.625")}
     months = [rates.convert(m.month, m.value) for m in page.by_month]
     # Jan: 225.00 + 21.00 x 0.9 = 243.90; Feb: 1.00 + 1000.00 x 0.625 = 626.00
@@ -62,7 +63,7 @@ def test_each_month_converts_at_its_average_rate_and_the_total_is_the_sum_of_its
     for chart in (page.designs, page.counterparties, page.staff, page.departments, page.cities, page.countries):
         assert sum(over.convert(m.value).value for m in chart) == total.value  # each chart adds up to the total
 
-    eur = monthly_rates(con, "EUR")  # the other way: GBP->EUR 1.125 in Jan, 1.6 in Feb
+    eur = monthly_rates(con, "EUR", MONTHS)  # the other way: GBP->EUR 1.125 in Jan, 1.6 in Feb
     assert eur.rate == {(JAN, "GBP"): D("1.125"), (FEB, "GBP"): D("1.6")}
     # Jan: 21.00 + 225.00 x 1.125 = 21.00 + 253.125 -> 253.13 (cents, half up) = 274.13; Feb: 1000.00 + 1.60
     assert eur.total(page.cells) == Converted("EUR", D("1275.73"))
@@ -72,7 +73,7 @@ def test_a_month_without_a_rate_is_missing_and_said_never_zero(hand_warehouse, r
     _rates(hand_warehouse, JAN_RATES)  # no EUR rate in February
     con = reader()
     page = sales_page(con, Filters())
-    rates = monthly_rates(con, "GBP")
+    rates = monthly_rates(con, "GBP", MONTHS)
     jan, feb = (rates.convert(m.month, m.value) for m in page.by_month)
     assert jan.shown == 243.90
     assert feb == Converted("GBP", D("1.00"), Money({"EUR": D("1000.00")}))
@@ -86,15 +87,19 @@ def test_a_month_without_a_rate_is_missing_and_said_never_zero(hand_warehouse, r
         "GBP", D("1.00"), Money({"EUR": D("21.00")})
     )
     assert over.missing_note == "missing, not converted (no rate): EUR in Feb 2024"
-    # January alone has every rate: the page over it converts completely
+    # January alone has every rate: the page over it converts completely (rates of its month only)
     january = sales_page(con, Filters(start=JAN, end=JAN))
-    assert rates.total(january.cells) == Converted("GBP", D("243.90"))
-    assert rates.over(january.cells).rate == {"EUR": D("0.9")}
+    jan_rates = monthly_rates(con, "GBP", [JAN])
+    assert jan_rates.rate == {(JAN, "EUR"): D("0.9")}
+    assert jan_rates.total(january.cells) == Converted("GBP", D("243.90"))
+    assert jan_rates.over(january.cells).rate == {"EUR": D("0.9")}
+    assert monthly_rates(con, "GBP", [FEB, MAR]).rate == {}
+    assert monthly_rates(con, "GBP", []).rate == {}
 
 
 def test_no_rates_at_all_converts_only_the_reporting_currency(hand_warehouse, reader) -> None:
     con = reader()
-    rates = monthly_rates(con, "GBP")
+    rates = monthly_rates(con, "GBP", MONTHS)
     assert rates.rate == {}
     total = rates.total(sales_page(con, Filters()).cells)
     assert total == Converted("GBP", D("226.00"), Money({"EUR": D("1021.00")}))
@@ -103,7 +108,7 @@ def test_no_rates_at_all_converts_only_the_reporting_currency(hand_warehouse, re
 def test_payments_convert_at_the_months_rates(rated, reader) -> None:
     con = reader()
     page = purchases_page(con, Filters())
-    rates = monthly_rates(con, "GBP")
+    rates = monthly_rates(con, "GBP", MONTHS)
     assert [rates.convert(m.month, m.value) for m in page.purchases_by_month] == [Converted("GBP", D("45.00"))]
     # Payments: Feb GBP 250.00 + EUR 50.00 x 0.625 = 281.25; Mar GBP 7.00 (GBP needs no rate)
     assert rates.total(page.payment_cells) == Converted("GBP", D("288.25"))
