@@ -53,8 +53,9 @@ CURRENT_SOURCE = """
     )
 """
 
-# A department's rows (sql/warehouse/014_analytics_department_summary.sql), added up over the
-# departments asked for: all-time member rows and month totals.
+# A department's rows (sql/warehouse/014_analytics_department_summary.sql, keyed by
+# analytics.department since 021), added up over the departments asked for: all-time member
+# rows and month totals.
 DEPARTMENT_SOURCE = """
     SELECT breakdown, period, currency_id, member_id, sum(orders) AS orders, sum(units) AS units,
            sum(cents) * 0.01 AS value
@@ -202,7 +203,11 @@ def sales_page(con: pg8000.native.Connection, filters: Filters, *, facts: bool =
     facts = facts or (filters.needs_facts and not departments)
     if departments:
         where = member_conditions(filters, {"currency": "currency_id"})
-        where.add("department_name = ANY(CAST(:departments AS text[]))", departments=list(filters.departments))
+        where.add(
+            "department_key = ANY(ARRAY(SELECT department_key FROM analytics.department"
+            " WHERE department_name = ANY(CAST(:departments AS text[]))))",
+            departments=list(filters.departments),
+        )
         source = DEPARTMENT_SOURCE.format(where=where.sql)
         materialized = "MATERIALIZED"
     elif facts:

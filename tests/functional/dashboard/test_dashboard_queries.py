@@ -279,6 +279,28 @@ def test_a_department_change_moves_the_figures_without_a_fold(hand_warehouse, re
         assert sales_page(con, Filters(departments=("Sales",), **months)).orders == 0
 
 
+def test_a_department_renamed_is_found_by_its_new_name(hand_warehouse, reader) -> None:
+    """A rename changes only the department's name in analytics.department (migration 021):
+    the filter finds the department's summary rows through the new name, in the statement's
+    snapshot, and the old name finds nothing."""
+    con = reader()
+    sales = sales_page(con, Filters(departments=("Sales",)))
+    assert sales.from_summaries
+    assert sales.orders > 0
+    hand_warehouse.admin.run("UPDATE dim_staff SET department_name = 'Retail' WHERE department_name = 'Sales'")
+    retail = sales_page(con, Filters(departments=("Retail",)))
+    assert retail.from_summaries
+    assert retail == replace(sales_page(con, Filters(departments=("Retail",)), facts=True), from_summaries=True)
+    assert (retail.orders, retail.units, retail.by_currency, retail.by_month) == (
+        sales.orders,
+        sales.units,
+        sales.by_currency,
+        sales.by_month,
+    )
+    assert [d.name for d in retail.departments] == ["Retail"]
+    assert sales_page(con, Filters(departments=("Sales",))).orders == 0
+
+
 def test_a_department_over_a_date_range_finds_its_months_in_the_index(hand_warehouse, reader) -> None:
     """The plan, not a time: a department's staff and the range's months are both conditions
     on sales_current's staff index (migration 017), so a range reads only its own months; and

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from collections import deque
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pg8000.exceptions
@@ -15,7 +17,7 @@ import pytest
 
 from load.errors import WarehouseLoadError
 from load.run import LoadHooks, run_load
-from load.schema import discover
+from load.schema import discover, migrate
 from load.summaries import FoldPolicy
 
 INCREMENTAL = FoldPolicy(after_commit_rows=None, rebuild_at=float("inf"))  # every run in its transaction, merged
@@ -374,31 +376,42 @@ def test_a_fold_from_zero_puts_back_every_index_it_dropped(
         admin.run("INSERT INTO analytics.sales_current SELECT * FROM analytics.sales_current LIMIT 1")
 
 
-def _department_moves(admin: Any, update_sql: str) -> int:
-    """Run one UPDATE of dim_staff; how many times it regrouped a staff member's orders."""
-    # the xact view also shows calls of earlier transactions not yet flushed: count the difference
-    calls = "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions WHERE funcname = 'count_in_departments'"
+def _department_moves(admin: Any, update_sql: str) -> tuple[int, int, int]:
+    """Run one UPDATE of dim_staff: how many times it regrouped a staff member's orders, how
+    many department_summary rows it wrote (inserted, updated, deleted) and how many
+    analytics.department rows it updated."""
+    # the xact views also show counts of earlier transactions not yet flushed: count the difference
+    counts = (
+        "SELECT (SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"
+        "        WHERE funcname = 'count_in_departments'),"
+        " (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_user_tables"
+        "  WHERE schemaname = 'analytics' AND relname = 'department_summary'),"
+        " (SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_xact_user_tables"
+        "  WHERE schemaname = 'analytics' AND relname = 'department')"
+    )
     admin.run("BEGIN")
     try:
         admin.run("SET LOCAL track_functions = 'all'")
-        before = admin.run(calls)[0][0]
+        before = admin.run(counts)[0]
         admin.run(update_sql)
-        after = admin.run(calls)[0][0]
+        after = admin.run(counts)[0]
         admin.run("COMMIT")
     except BaseException:
         admin.run("ROLLBACK")
         raise
-    return int(after - before)
+    regrouped, written, renamed = (int(a - b) for a, b in zip(after, before, strict=True))
+    return regrouped, written, renamed
 
 
 def test_a_department_renamed_or_merged_moves_its_rows_without_regrouping(
     pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
 ) -> None:
-    """department_summary (migrations 014, 019) follows each staff member's current department.
-    A department left empty (renamed, merged into another) moves its rows as they are to where
-    most of its staff went, and only those who went elsewhere are regrouped; a staff member
-    moving alone, or a swap, is regrouped per staff member. After
-    each change the summary equals a fold from zero of the same warehouse."""
+    """department_summary (migrations 014, 019, 020, 021) follows each staff member's current
+    department. A department left empty and renamed to a name that holds no rows keeps its rows
+    and its key: only its analytics.department row changes (021). One merged into a name that
+    has rows moves its rows as they are; of an emptied department's staff, only those who went
+    elsewhere are regrouped; a staff member moving alone, or a swap, is regrouped per staff
+    member. After each change the summary equals a fold from zero of the same warehouse."""
     admin = pipeline.warehouse.admin
     for seq in (1, 2, 3):
         commit_run(runs, make, seq)
@@ -421,32 +434,96 @@ def test_a_department_renamed_or_merged_moves_its_rows_without_regrouping(
     run_load(processed, loader_con, fold=INCREMENTAL)
 
     def departments() -> list[str]:
-        return [r[0] for r in admin.run("SELECT DISTINCT department_name FROM analytics.department_summary ORDER BY 1")]
+        return [
+            r[0]
+            for r in admin.run(
+                "SELECT DISTINCT d.department_name FROM analytics.department_summary s"
+                " JOIN analytics.department d USING (department_key) ORDER BY 1"
+            )
+        ]
+
+    def key(name: str) -> list[list[int]]:
+        return admin.run("SELECT department_key FROM analytics.department WHERE department_name = :n", n=name)
 
     assert departments() == ["Marketing", "Purchasing", "Sales"]
+    sales_key = key("Sales")
     # the load's own path: its dimension upsert (INSERT ... ON CONFLICT DO UPDATE) renames Sales
     runs.commit(5, {"dim_staff": [staff(1, department_name="Sales and Marketing"),
                                   staff(2, department_name="Sales and Marketing")]})  # fmt: skip
     run_load(processed, loader_con, fold=INCREMENTAL)
     assert departments() == ["Marketing", "Purchasing", "Sales and Marketing"]
+    assert (key("Sales and Marketing"), key("Sales")) == (sales_key, [])  # renamed by its key
     assert rebuilt_from_zero(admin) == snapshot(admin)
-    for update, regrouped, after in (
-        # merged: all of Marketing into Purchasing, which has rows of its own
-        ("UPDATE dim_staff SET department_name = 'Purchasing' WHERE department_name = 'Marketing'", 0,
+    for update, regrouped, renamed, after in (
+        # merged: all of Marketing into Purchasing, which has rows of its own (Marketing keeps
+        # its key, with no rows)
+        ("UPDATE dim_staff SET department_name = 'Purchasing' WHERE department_name = 'Marketing'", 0, None,
          ["Purchasing", "Sales and Marketing"]),
         # one staff member leaves a department others stay in
-        ("UPDATE dim_staff SET department_name = 'Purchasing' WHERE staff_id = 2", 2,
+        ("UPDATE dim_staff SET department_name = 'Purchasing' WHERE staff_id = 2", 2, None,
          ["Purchasing", "Sales and Marketing"]),
         # a swap: each department gains someone, so neither is left empty
         ("UPDATE dim_staff SET department_name = CASE staff_id WHEN 1 THEN 'Purchasing' ELSE 'Sales and Marketing' END"
-         " WHERE staff_id IN (1, 3)", 4, ["Purchasing", "Sales and Marketing"]),
+         " WHERE staff_id IN (1, 3)", 4, None, ["Purchasing", "Sales and Marketing"]),
         # renamed again, by a plain UPDATE
         ("UPDATE dim_staff SET department_name = 'Buying' WHERE department_name = 'Purchasing'", 0,
-         ["Buying", "Sales and Marketing"]),
-        # renamed while one of its staff (4) moves elsewhere: moved as it is, staff member 4 regrouped
+         ("Purchasing", "Buying"), ["Buying", "Sales and Marketing"]),
+        # renamed to a name that has a key but no rows (Marketing, emptied by the merge)
+        ("UPDATE dim_staff SET department_name = 'Marketing' WHERE department_name = 'Buying'", 0,
+         ("Buying", "Marketing"), ["Marketing", "Sales and Marketing"]),
+        # renamed while one of its staff (4) moves elsewhere: renamed by its key, staff member 4 regrouped
         ("UPDATE dim_staff SET department_name = CASE staff_id WHEN 4 THEN 'Sales and Marketing'"
-         " ELSE 'Procurement' END WHERE department_name = 'Buying'", 2, ["Procurement", "Sales and Marketing"]),
+         " ELSE 'Procurement' END WHERE department_name = 'Marketing'", 2, ("Marketing", "Procurement"),
+         ["Procurement", "Sales and Marketing"]),
     ):  # fmt: skip
-        assert _department_moves(admin, update) == regrouped, update
+        old_key = key(renamed[0]) if renamed else None
+        moves, written, renames = _department_moves(admin, update)
+        assert moves == regrouped, update
+        if renamed:  # the rows keep their key, which takes the new name
+            assert (key(renamed[1]), key(renamed[0])) == (old_key, []), update
+            if not regrouped:  # a rename alone: one analytics.department row, no summary row
+                assert (written, renames) == (0, 1), update
         assert departments() == after, update
         assert rebuilt_from_zero(admin) == snapshot(admin), update
+
+
+def test_keying_departments_converts_an_existing_summary_as_it_is(stack: Any, tmp_path: Path) -> None:
+    """Migration 021 gives each department name of an existing department_summary a key and
+    keeps its rows: the same figures per name, equal to a fold from zero afterwards."""
+    before = tmp_path / "before"
+    before.mkdir()
+    migrations = discover()
+    keyed = next(i for i, m in enumerate(migrations) if m.path.name.endswith("_analytics_department_key.sql"))
+    for m in migrations[:keyed]:
+        shutil.copy(m.path, before / m.path.name)
+    by_name = (
+        "SELECT department_name, breakdown, period, currency_id, member_id, orders, units, cents"
+        " FROM analytics.department_summary {} ORDER BY 1, 2, 3, 4, 5"
+    )
+    with stack.warehouse_database(template="template0") as db:
+        con = db.admin
+        migrate(con, before)
+        con.run("INSERT INTO dim_date SELECT DATE '2024-01-01', 2024, 1, 1, 1, 'Monday', 'January', 1")
+        con.run(
+            "INSERT INTO dim_staff VALUES (1, 'a', 'b', 'Sales', 'd', 'e'), (2, 'f', 'g', 'Purchasing', 'd', 'e'),"
+            " (3, 'h', 'i', 'Sales', 'd', 'e')"
+        )
+        con.run("INSERT INTO dim_counterparty VALUES (1, 'n', 'a', NULL, NULL, 'c', 'p', 'k', 'ph')")
+        con.run("INSERT INTO dim_currency VALUES (1, 'GBP', 'Pound'), (2, 'EUR', 'Euro')")
+        con.run("INSERT INTO dim_design VALUES (1, 'd', 'l', 'f'), (2, 'e', 'l', 'f')")
+        con.run("INSERT INTO dim_location VALUES (1, 'a', NULL, NULL, 'c', 'p', 'k', 'ph')")
+        day = "DATE '2024-01-01'"
+        for order, (staff, units, currency, design) in enumerate([(1, 5, 1, 1), (2, 3, 2, 1), (3, 7, 1, 2)], 1):
+            con.run(
+                "INSERT INTO fact_sales_order (sales_order_id, created_date, created_time, last_updated_date,"
+                " last_updated_time, sales_staff_id, counterparty_id, units_sold, unit_price, currency_id, design_id,"
+                " agreed_payment_date, agreed_delivery_date, agreed_delivery_location_id) VALUES"
+                f" ({order}, {day}, '09:00', {day}, '09:00', {staff}, 1, {units}, 2.50, {currency}, {design},"
+                f" {day}, {day}, 1)"
+            )
+        con.run("SELECT analytics.refresh_summaries()")
+        summary = con.run(by_name.format(""))
+        assert {r[0] for r in summary} == {"Sales", "Purchasing"}
+        assert [m.path.stem for m in migrations[keyed:]] == migrate(con)
+        assert con.run(by_name.format("JOIN analytics.department USING (department_key)")) == summary
+        assert rebuilt_from_zero(con) == snapshot(con)
