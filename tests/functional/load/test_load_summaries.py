@@ -408,7 +408,8 @@ def test_a_department_renamed_or_merged_moves_its_rows_without_regrouping(
 ) -> None:
     """department_summary (migrations 014, 019, 020, 021) follows each staff member's current
     department. A department left empty and renamed to a name that holds no rows keeps its rows
-    and its key: only its analytics.department row changes (021). One merged into a name that
+    and its key: only its analytics.department row changes (021), also when someone joins it
+    in the same statement (022). One merged into a name that
     has rows moves its rows as they are; of an emptied department's staff, only those who went
     elsewhere are regrouped; a staff member moving alone, or a swap, is regrouped per staff
     member. After each change the summary equals a fold from zero of the same warehouse."""
@@ -475,6 +476,11 @@ def test_a_department_renamed_or_merged_moves_its_rows_without_regrouping(
         ("UPDATE dim_staff SET department_name = CASE staff_id WHEN 4 THEN 'Sales and Marketing'"
          " ELSE 'Procurement' END WHERE department_name = 'Marketing'", 2, ("Marketing", "Procurement"),
          ["Procurement", "Sales and Marketing"]),
+        # renamed while someone (1) joins it from a department that keeps others (and comes first
+        # by name): renamed by its key whichever department the trigger takes first (022; 021
+        # regrouped staff member 1 first and then merged), staff member 1 regrouped
+        ("UPDATE dim_staff SET department_name = 'Retail' WHERE department_name = 'Sales and Marketing'"
+         " OR staff_id = 1", 2, ("Sales and Marketing", "Retail"), ["Procurement", "Retail"]),
     ):  # fmt: skip
         old_key = key(renamed[0]) if renamed else None
         moves, written, renames = _department_moves(admin, update)
