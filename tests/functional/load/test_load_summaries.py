@@ -162,6 +162,61 @@ def test_every_policy_gives_the_summaries_of_the_current_versions(
     assert rebuilt_from_zero(admin) == snapshot(admin)
 
 
+def test_merged_running_totals_at_months_before_between_and_after_the_stored_ones(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    """The merge of a member's stored running arrays with a run's (023: one sub-select per row):
+    a run adding months before, between and after the stored ones, and one taking a month's
+    only order back out, leaves every summary equal to a fold from zero."""
+    admin = pipeline.warehouse.admin
+    sales, payment = make.sales_order, make.payment
+
+    def month(m: int) -> dict[str, Any]:
+        day = dt.date(2024, m, 15)
+        return {"created_date": day, "updated": dt.datetime(2024, m, 15, 9, 0)}
+
+    runs.commit(
+        1,
+        {
+            **make.base_dimensions(),
+            "fact_sales_order": [sales(1, **month(3)), sales(2, **month(5), units_sold=4)],
+            "fact_payment": [
+                payment(1, payment_date=dt.date(2024, 3, 2)),
+                payment(2, payment_date=dt.date(2024, 5, 2)),
+            ],
+        },
+    )
+    run_load(processed, loader_con, fold=INCREMENTAL)
+    runs.commit(
+        2,
+        {
+            "fact_sales_order": [
+                sales(3, **month(1)),  # before the stored months
+                sales(4, **month(4), units_sold=2),  # between
+                sales(5, **month(6)),  # after
+                sales(2, created_date=dt.date(2024, 5, 15), updated=dt.datetime(2024, 7, 1), units_sold=6),
+            ],
+            "fact_payment": [
+                payment(3, payment_date=dt.date(2024, 1, 2)),
+                payment(4, payment_date=dt.date(2024, 6, 2)),
+                payment(1, updated=dt.datetime(2024, 7, 1), paid=True),  # March's only unpaid payment leaves
+            ],
+        },
+    )
+    run_load(processed, loader_con, fold=INCREMENTAL)
+    design = admin.run(
+        "SELECT running_months, running_orders, running_units FROM analytics.sales_summary"
+        " WHERE breakdown = 'design' AND member_id = 1"
+    )
+    months = [dt.date(2024, m, 1) for m in (1, 3, 4, 5, 6)]
+    assert design == [[months, [1, 2, 3, 4, 5], [10, 20, 22, 28, 38]]]
+    unpaid = admin.run(
+        "SELECT running_months, running_payments FROM analytics.payment_summary WHERE breakdown = 'unpaid'"
+    )
+    assert unpaid == [[[dt.date(2024, m, 1) for m in (1, 3, 5, 6)], [1, 1, 2, 3]]]
+    assert rebuilt_from_zero(admin) == snapshot(admin)
+
+
 def test_a_big_run_commits_its_facts_then_folds(
     pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
 ) -> None:
