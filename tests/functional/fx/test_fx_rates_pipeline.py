@@ -160,6 +160,7 @@ def test_rates_flow_through_and_facts_convert_with_the_nearest_earlier_rate(fx_e
         "SELECT * FROM analytics.sales_order_values('GBP') ORDER BY 2"
     )
     _the_apps_role_reads_the_conversions(fx_env)
+    _the_dashboard_converts_with_the_loaded_rates(wh)
     _reconciles_against_the_lake(fx_env)
 
 
@@ -190,6 +191,34 @@ def _the_apps_role_reads_the_conversions(pipeline: Any) -> None:
             con.close()
     finally:
         admin.run(f"DROP ROLE {role}")
+
+
+def _the_dashboard_converts_with_the_loaded_rates(wh: Any) -> None:
+    """The pages' conversion (dashboard.money) over the rates as the load stored them: each month's
+    average of the days on which both currencies have a rate (GBP, the base, stored as 1)."""
+    from datetime import date
+
+    from dashboard.filters import Filters
+    from dashboard.money import Converted, monthly_rates
+    from dashboard.purchases import purchases_page
+    from dashboard.sales import sales_page
+
+    jan = date(2024, 1, 1)
+    rates = monthly_rates(wh, "GBP", [jan])
+    # EUR: 01-05, 01-08, 01-10 (1.16, 1.18, 1.19); USD: 01-05, 01-10 (01-08's was rejected)
+    eur = (1 / Decimal("1.16") + 1 / Decimal("1.18") + 1 / Decimal("1.19")) / 3
+    usd = (1 / Decimal("1.27") + 1 / Decimal("1.28")) / 2
+    assert abs(rates.rate[jan, "EUR"] - eur) < Decimal("1e-15")
+    assert abs(rates.rate[jan, "USD"] - usd) < Decimal("1e-15")
+    assert set(rates.rate) == {(jan, "EUR"), (jan, "USD")}
+    # Sales in January: GBP 250.00, EUR 21.00 + 5.00 (26.00 x 0.849954... = 22.0988 -> 22.10),
+    # USD 99.90 (x 0.784326 = 78.3541 -> 78.35)
+    sales = sales_page(wh, Filters())
+    assert rates.total(sales.cells) == Converted("GBP", Decimal("350.45"))
+    # Payments: January USD 250.00 + 5.00 (x 0.784326 = 200.0031 -> 200.00) + GBP 10.00; 2099: GBP 20.00
+    payments = purchases_page(wh, Filters())
+    both = monthly_rates(wh, "GBP", [m for m, _ in payments.payment_cells])
+    assert both.total(payments.payment_cells) == Converted("GBP", Decimal("230.00"))
 
 
 def _fx_report(pipeline: Any) -> Any:
