@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from benchmarks.measure import proc_cpu_s
-from common.db import DbCredentials, connect
+from benchmarks.server import server_json_connector
 
 FACTS = ("fact_sales_order", "fact_purchase_order", "fact_payment")
 FUNCTIONS_SQL = (
@@ -105,15 +105,7 @@ def main() -> None:
     parser.add_argument("--batch", action="store_true", help="Fold what the summaries lack (a cycle's batch).")
     parser.add_argument("databases", nargs="+")
     args = parser.parse_args()
-    server = json.loads(args.server.read_text())
-
-    def connector(db: str) -> Any:
-        creds = DbCredentials(
-            server.get("host", "127.0.0.1"), server["port"], server["user"], server["password"], db, "verify-full",
-            server["ca"],
-        )  # fmt: skip
-        return lambda: connect(creds, "bench-first-fold")
-
+    connector = server_json_connector(args.server, "bench-first-fold")
     cons = {db: connector(db) if args.batch else connector(db)() for db in args.databases}
     samples: dict[str, list[dict[str, Any]]] = {db: [] for db in args.databases}
     for i in range(args.rounds):

@@ -7,10 +7,12 @@ the variable, and every connection's credentials follow the server (``sslmode``)
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from local.moto_server import MotoServer, start_moto
 from local.postgres_server import PostgresServer, start_postgres
@@ -25,6 +27,24 @@ def bench_tls() -> bool:
 def start_bench_postgres(data_dir: Path) -> PostgresServer:
     """fsync off (benchmarks keep no data), TLS unless ``BENCH_TLS=off``."""
     return start_postgres(data_dir, fast=True, tls=bench_tls())
+
+
+def server_json_connector(path: Path, application_name: str) -> Callable[[str], Callable[[], Any]]:
+    """For a running server described by ``path`` (JSON: host, port, user, password, ca of a
+    superuser over TLS; ``benchmarks/lagging_warehouse.py`` writes one): a database name -> a
+    function that opens a new connection to it."""
+    from common.db import DbCredentials, connect
+
+    server = json.loads(path.read_text())
+
+    def connector(db: str) -> Callable[[], Any]:
+        creds = DbCredentials(
+            server.get("host", "127.0.0.1"), server["port"], server["user"], server["password"], db, "verify-full",
+            server["ca"],
+        )  # fmt: skip
+        return lambda: connect(creds, application_name)
+
+    return connector
 
 
 @contextmanager
