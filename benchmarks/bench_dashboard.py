@@ -341,16 +341,12 @@ def run(
         raise ValueError(f"variants must include with and without, from {VARIANTS}: {variants}")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    import boto3
     from pg8000.native import identifier, literal
 
-    from benchmarks.server import bench_servers
-    from common.config import SNAPSHOT_ROWS_PER_RUN, PipelineResources
+    from benchmarks.server import bench_servers, in_process_pipeline
+    from common.config import SNAPSHOT_ROWS_PER_RUN
     from common.db import connect
-    from common.s3_store import LakeStore
-    from local.aws_resources import provision
     from local.generator import seed_database
-    from local.moto_server import REGION
     from local.simulator import simulate_changes
     from local.stack import READER_ROLE, WAREHOUSE_ROLE, create_source_database, create_warehouse_database
 
@@ -384,30 +380,16 @@ def run(
         out["seeded"] = seed_database(admin, seed=seed, scale=SCALES[scale])
         out["seed_s"] = round(time.perf_counter() - t0, 1)
 
-        os.environ.update(moto.env())
-        resources = PipelineResources.for_prefix(f"bd{uuid.uuid4().hex[:6]}")
-        clients = {
-            n: boto3.client(n, region_name=REGION, endpoint_url=moto.endpoint) for n in ("s3", "ssm", "secretsmanager")
-        }
-        provision(
-            **clients,
-            resources=resources,
+        pipeline = in_process_pipeline(
+            moto,
+            "bd",
             source=server.credentials("totesys", "totes_reader", src_pw),
             warehouse=server.credentials("wh_with", WAREHOUSE_ROLE, loader_pw),
         )
-        os.environ.update(resources.handler_env())
         # run 1 is the whole data set, whatever the first-snapshot budget (issue 16) would split it into
         os.environ["SNAPSHOT_ROWS_PER_RUN"] = str(SNAPSHOT_ROWS_PER_RUN.high)
-        import ingestion.handler
-        import transform.handler
-
-        def make_run() -> None:
-            with contextlib.redirect_stdout(io.StringIO()):  # the handlers' EMF metric lines
-                ingestion.handler.lambda_handler({}, None)
-                transform.handler.lambda_handler({}, None)
-
-        make_run()
-        store = LakeStore(resources.processed_bucket, clients["s3"])
+        pipeline.cycle()
+        store = pipeline.processed
         admin_pg = server.connect()
         initial: dict[str, list[dict[str, float]]] = {kind: [] for kind in variants}
         pair: dict[str, str] = {}
@@ -430,7 +412,7 @@ def run(
             changes_departments = (True,) if i == 0 else (True, False) if i % 2 else (False, True)
             for departments in changes_departments:
                 simulate_changes(admin, seed=100 + i, departments=departments)
-                make_run()
+                pipeline.cycle()
                 for kind in variants if i % 2 == 0 else variants[::-1]:
                     sample = _timed_load(store, connect_as(pair[kind]), kind)
                     (incremental if departments else quiet)[kind].append(sample | {"department_change": departments})

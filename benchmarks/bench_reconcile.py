@@ -112,14 +112,10 @@ def _spawn(env: dict[str, str], which: str) -> dict[str, Any]:
 
 def _build_warehouse(server: Any, moto: Any, scale: float, seed: int) -> dict[str, Any]:
     """Seed totesys, make processed run 1 and load it: the warehouse is then exactly right."""
-    import boto3
-
-    from common.config import PipelineResources
-    from common.s3_store import LakeStore
+    from benchmarks.server import in_process_pipeline
+    from common.db import connect
     from load.run import run_load
-    from local.aws_resources import provision
     from local.generator import seed_database
-    from local.moto_server import REGION
     from local.stack import WAREHOUSE_ROLE, create_source_database, create_warehouse_database
 
     src_pw, loader_pw, reader_pw = (uuid.uuid4().hex for _ in range(3))
@@ -128,24 +124,13 @@ def _build_warehouse(server: Any, moto: Any, scale: float, seed: int) -> dict[st
     admin = server.connect("totesys")
     seeded = seed_database(admin, seed=seed, scale=scale)
     admin.close()
-    os.environ.update(moto.env())
-    resources = PipelineResources.for_prefix(f"br{uuid.uuid4().hex[:6]}")
-    clients = {
-        n: boto3.client(n, region_name=REGION, endpoint_url=moto.endpoint) for n in ("s3", "ssm", "secretsmanager")
-    }
     source = server.credentials("totesys", "totes_reader", src_pw)
     warehouse = server.credentials("warehouse", WAREHOUSE_ROLE, loader_pw)
-    provision(**clients, resources=resources, source=source, warehouse=warehouse)
-    os.environ.update(resources.handler_env())
-    import ingestion.handler
-    import transform.handler
-    from common.db import connect
-
-    with contextlib.redirect_stdout(io.StringIO()):  # the handlers' EMF metric lines
-        ingestion.handler.lambda_handler({}, None)
-        transform.handler.lambda_handler({}, None)
+    pipeline = in_process_pipeline(moto, "br", source=source, warehouse=warehouse)
+    pipeline.cycle()
+    with contextlib.redirect_stdout(io.StringIO()):  # the load's EMF metric lines
         con = connect(warehouse, "bench-reconcile", timeout=3600)  # one 1m load statement outlasts 30 s here
-        run_load(LakeStore(resources.processed_bucket, clients["s3"]), con)
+        run_load(pipeline.processed, con)
         con.close()
     return {"seeded": seeded, "source": source, "warehouse": warehouse}
 

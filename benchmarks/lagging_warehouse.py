@@ -56,16 +56,13 @@ def _load(store: Any, con: Any, *, fold: bool) -> None:
 def build(scale: str, folder: Path) -> Path:
     """Build ``wh_first`` and ``wh_quiet`` (module docstring); return the server.json path."""
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    import boto3
     from pg8000.native import identifier
 
-    from benchmarks.server import start_bench_postgres
-    from common.config import SNAPSHOT_ROWS_PER_RUN, PipelineResources
+    from benchmarks.server import in_process_pipeline, start_bench_postgres
+    from common.config import SNAPSHOT_ROWS_PER_RUN
     from common.db import connect
-    from common.s3_store import LakeStore
-    from local.aws_resources import provision
     from local.generator import seed_database
-    from local.moto_server import REGION, start_moto
+    from local.moto_server import start_moto
     from local.simulator import simulate_changes
     from local.stack import WAREHOUSE_ROLE, create_source_database, create_warehouse_database
 
@@ -79,34 +76,20 @@ def build(scale: str, folder: Path) -> Path:
     create_warehouse_database(server, "wh", loader_pw, reader_pw)
     admin = server.connect("totesys")
     seed_database(admin, seed=42, scale=SCALES[scale])
-    os.environ.update(moto.env())
-    resources = PipelineResources.for_prefix(f"lw{uuid.uuid4().hex[:6]}")
-    clients = {
-        n: boto3.client(n, region_name=REGION, endpoint_url=moto.endpoint) for n in ("s3", "ssm", "secretsmanager")
-    }
-    provision(
-        **clients,
-        resources=resources,
+    pipeline = in_process_pipeline(
+        moto,
+        "lw",
         source=server.credentials("totesys", "totes_reader", src_pw),
         warehouse=server.credentials("wh", WAREHOUSE_ROLE, loader_pw),
     )
-    os.environ.update(resources.handler_env())
     os.environ["SNAPSHOT_ROWS_PER_RUN"] = str(SNAPSHOT_ROWS_PER_RUN.high)  # run 1 is the whole data set
-    import ingestion.handler
-    import transform.handler
-
-    def make_run() -> None:
-        with contextlib.redirect_stdout(io.StringIO()):  # the handlers' EMF metric lines
-            ingestion.handler.lambda_handler({}, None)
-            transform.handler.lambda_handler({}, None)
-
-    store = LakeStore(resources.processed_bucket, clients["s3"])
+    store = pipeline.processed
     loader = connect(server.credentials("wh", WAREHOUSE_ROLE, loader_pw), "lagging-warehouse")
-    make_run()
+    pipeline.cycle()
     _load(store, loader, fold=True)
     for departments in (True, False):
         simulate_changes(admin, seed=100 if departments else 101, departments=departments)
-        make_run()
+        pipeline.cycle()
         _load(store, loader, fold=False)
         if departments:
             loader.close()
