@@ -69,7 +69,9 @@ NO_OP_REFRESH = (
 VARIANTS = ("with", "in_run", "without", "before_012")
 # The fold before migration 012 kept the current-versions tables (as 010 left it), side by side.
 MIGRATIONS = ROOT / "sql" / "warehouse"
-UPKEEP_BEFORE_012 = (("010_analytics_fold_cost.sql", ("retire_versions", "refresh_sales")),)
+UPKEEP_BEFORE_012 = (
+    ("010_analytics_fold_cost.sql", ("merge_months", "merge_running", "retire_versions", "refresh_sales")),
+)
 # The pages' member filters and date ranges as before 012: from the facts (the same rows, as views).
 BEFORE_012 = "(fact versions, as before 012)"
 # The Sales and Purchases pages converted into one reporting currency, as the app does (money.py).
