@@ -261,35 +261,45 @@ def test_member_filters_read_the_current_versions_after_fixes_in_place_and_delet
     assert _current_ids(wh.admin) == ids
 
 
-def test_a_department_change_moves_the_figures_without_a_fold(hand_warehouse, reader) -> None:
+def test_a_department_change_moves_the_figures_before_and_after_the_fold(hand_warehouse, reader) -> None:
     """Departments are a type-1 attribute of dim_staff: a staff member moving department
-    (the load upserts the dimension, no fact changes, nothing to fold) moves their orders in
-    every path at once: the department summaries (migration 014) are keyed by each staff
-    member's current department, and the UPDATE itself moves the staff member's rows."""
+    (the load upserts the dimension, no fact changes) moves their orders in every path at
+    once. The UPDATE only queues the change for the fold (migration 026): until the fold, a
+    department filter reads the current versions under dim_staff's departments; after it, the
+    department summaries, which the fold has regrouped."""
     hand_warehouse.admin.run("UPDATE dim_staff SET department_name = 'Purchasing' WHERE staff_id = 1")
     con = reader()
-    for months in ({}, {"start": FEB, "end": FEB}):
-        for facts in (False, True):
-            page = sales_page(con, Filters(**months), facts=facts)
-            assert [d.name for d in page.departments] == ["Purchasing"]
-            assert page.departments[0].units == page.units
-        everything = sales_page(con, Filters(**months))
-        purchasing = sales_page(con, Filters(departments=("Purchasing",), **months))
-        assert (purchasing.orders, purchasing.units) == (everything.orders, everything.units)
-        assert sales_page(con, Filters(departments=("Sales",), **months)).orders == 0
+    for folded in (False, True):
+        if folded:
+            hand_warehouse.admin.run("SELECT analytics.refresh_summaries()")
+        for months in ({}, {"start": FEB, "end": FEB}):
+            for facts in (False, True):
+                page = sales_page(con, Filters(**months), facts=facts)
+                assert [d.name for d in page.departments] == ["Purchasing"]
+                assert page.departments[0].units == page.units
+            everything = sales_page(con, Filters(**months))
+            purchasing = sales_page(con, Filters(departments=("Purchasing",), **months))
+            assert (purchasing.orders, purchasing.units) == (everything.orders, everything.units)
+            assert purchasing.from_summaries == (folded and not months)
+            assert sales_page(con, Filters(departments=("Sales",), **months)).orders == 0
 
 
 def test_a_department_renamed_is_found_by_its_new_name(hand_warehouse, reader) -> None:
-    """A rename changes only the department's name in analytics.department (migration 021):
-    the filter finds the department's summary rows through the new name, in the statement's
-    snapshot, and the old name finds nothing."""
+    """A rename changes only the department's name in analytics.department (migration 021,
+    by the fold since 026): the filter finds the department's summary rows through the new
+    name, in the statement's snapshot, and the old name finds nothing; before the fold it finds
+    the same figures in the current versions."""
     con = reader()
     sales = sales_page(con, Filters(departments=("Sales",)))
     assert sales.from_summaries
     assert sales.orders > 0
     hand_warehouse.admin.run("UPDATE dim_staff SET department_name = 'Retail' WHERE department_name = 'Sales'")
+    queued = sales_page(con, Filters(departments=("Retail",)))  # migration 026: the fold renames it
+    assert not queued.from_summaries
+    hand_warehouse.admin.run("SELECT analytics.refresh_summaries()")
     retail = sales_page(con, Filters(departments=("Retail",)))
     assert retail.from_summaries
+    assert retail == replace(queued, from_summaries=True)
     assert retail == replace(sales_page(con, Filters(departments=("Retail",)), facts=True), from_summaries=True)
     assert (retail.orders, retail.units, retail.by_currency, retail.by_month) == (
         sales.orders,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import shutil
 from collections import deque
 from decimal import Decimal
@@ -431,10 +432,11 @@ def test_a_fold_from_zero_puts_back_every_index_it_dropped(
         admin.run("INSERT INTO analytics.sales_current SELECT * FROM analytics.sales_current LIMIT 1")
 
 
-def _department_moves(admin: Any, update_sql: str) -> tuple[int, int, int]:
-    """Run one UPDATE of dim_staff: how many times it regrouped a staff member's orders, how
-    many department_summary rows it wrote (inserted, updated, deleted) and how many
-    analytics.department rows it updated."""
+def _department_moves(admin: Any, *update_sql: str) -> tuple[int, int, int]:
+    """Run UPDATEs of dim_staff, then a fold: how many times the fold regrouped a staff
+    member's orders, how many department_summary rows it wrote (inserted, updated, deleted) and
+    how many analytics.department rows it updated. The UPDATE itself (its trigger) only queues
+    the change (migration 026): it writes neither table."""
     # the xact views also show counts of earlier transactions not yet flushed: count the difference
     counts = (
         "SELECT (SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"
@@ -448,12 +450,16 @@ def _department_moves(admin: Any, update_sql: str) -> tuple[int, int, int]:
     try:
         admin.run("SET LOCAL track_functions = 'all'")
         before = admin.run(counts)[0]
-        admin.run(update_sql)
+        for sql in update_sql:
+            admin.run(sql)
+        queued = admin.run(counts)[0]
+        admin.run("SELECT analytics.refresh_summaries()")
         after = admin.run(counts)[0]
         admin.run("COMMIT")
     except BaseException:
         admin.run("ROLLBACK")
         raise
+    assert queued == before, "the trigger regrouped or renamed: it should only queue"
     regrouped, written, renamed = (int(a - b) for a, b in zip(after, before, strict=True))
     return regrouped, written, renamed
 
@@ -518,9 +524,11 @@ def test_a_department_renamed_or_merged_moves_its_rows_without_regrouping(
         # one staff member leaves a department others stay in
         ("UPDATE dim_staff SET department_name = 'Purchasing' WHERE staff_id = 2", 2, None,
          ["Purchasing", "Sales and Marketing"]),
-        # a swap: each department gains someone, so neither is left empty
+        # a swap: Sales and Marketing's only counted member (1) leaves and 3 joins it: its rows are
+        # 1's, merged into Purchasing as they are (026: a department whose counted staff all left;
+        # 022's trigger saw it kept someone and regrouped both), and 3 is regrouped
         ("UPDATE dim_staff SET department_name = CASE staff_id WHEN 1 THEN 'Purchasing' ELSE 'Sales and Marketing' END"
-         " WHERE staff_id IN (1, 3)", 4, None, ["Purchasing", "Sales and Marketing"]),
+         " WHERE staff_id IN (1, 3)", 2, None, ["Purchasing", "Sales and Marketing"]),
         # renamed again, by a plain UPDATE
         ("UPDATE dim_staff SET department_name = 'Buying' WHERE department_name = 'Purchasing'", 0,
          ("Purchasing", "Buying"), ["Buying", "Sales and Marketing"]),
@@ -546,6 +554,169 @@ def test_a_department_renamed_or_merged_moves_its_rows_without_regrouping(
                 assert (written, renames) == (0, 1), update
         assert departments() == after, update
         assert rebuilt_from_zero(admin) == snapshot(admin), update
+
+
+DEPARTMENTS = ("Sales", "Retail", "Buying", "Marketing", "Finance", "Stores")
+
+
+def _staffed_warehouse(runs: Any, make: Any, processed: Any, loader_con: Any, admin: Any) -> None:
+    """Runs 1-3, then staff 2-9 in four departments with two orders each, folded."""
+    for seq in (1, 2, 3):
+        commit_run(runs, make, seq)
+    sales = make.sales_order
+    runs.commit(
+        4,
+        {
+            "dim_staff": [make.staff(i, department_name=DEPARTMENTS[i % 4]) for i in range(2, 10)],
+            "fact_sales_order": [
+                sales(10 + 2 * i + k, sales_staff_id=i, units_sold=i + k, currency_id=1 + k,
+                      **({"created_date": FEB.date(), "updated": FEB, "design_id": 2} if k else {}))
+                for i in range(2, 10) for k in (0, 1)
+            ],
+        },
+    )  # fmt: skip
+    run_load(processed, loader_con, fold=INCREMENTAL)
+    assert admin.run("SELECT count(DISTINCT department_key) FROM analytics.department_summary") == [[4]]
+
+
+def _queued(admin: Any) -> list[list[Any]]:
+    return admin.run("SELECT staff_id, old_name, new_name FROM analytics.department_change ORDER BY change_id")
+
+
+def _new_version(admin: Any, rng: Any) -> None:
+    """A later version of a random live order, by a random staff member (the fold retires the old one)."""
+    admin.run(
+        "INSERT INTO fact_sales_order (sales_order_id, created_date, created_time, last_updated_date,"
+        " last_updated_time, sales_staff_id, counterparty_id, units_sold, unit_price, currency_id, design_id,"
+        " agreed_payment_date, agreed_delivery_date, agreed_delivery_location_id)"
+        " SELECT sales_order_id, created_date, created_time, last_updated_date,"
+        " last_updated_time + interval '1 second', :staff, counterparty_id, units_sold + 1, unit_price,"
+        " currency_id, design_id, agreed_payment_date, agreed_delivery_date, agreed_delivery_location_id"
+        " FROM fact_sales_order WHERE sales_record_id = (SELECT sales_record_id FROM analytics.sales_current"
+        " ORDER BY sales_record_id OFFSET :n LIMIT 1)",
+        staff=rng.randint(1, 9),
+        n=rng.randrange(int(admin.run("SELECT count(*) FROM analytics.sales_current")[0][0])),
+    )
+
+
+def _random_department_change(admin: Any, rng: Any) -> str:
+    """One statement of a reorganisation: a rename (to a new name, an emptied one or a name in
+    use: a merge), a staff member moving, a split, a swap of two departments' staff."""
+    held = [r[0] for r in admin.run("SELECT DISTINCT department_name FROM dim_staff ORDER BY 1")]
+    a, b, c = rng.choice(held), rng.choice(DEPARTMENTS), rng.choice(DEPARTMENTS)
+    kind = rng.choice(["rename", "move", "split", "swap"])
+    if kind == "rename":
+        sql = f"UPDATE dim_staff SET department_name = '{b}' WHERE department_name = '{a}'"
+    elif kind == "move":
+        sql = f"UPDATE dim_staff SET department_name = '{b}' WHERE staff_id = {rng.randint(1, 9)}"
+    elif kind == "split":
+        sql = (
+            f"UPDATE dim_staff SET department_name = CASE WHEN staff_id % 2 = 0 THEN '{b}' ELSE '{c}' END"
+            f" WHERE department_name = '{a}'"
+        )
+    else:
+        other = rng.choice(held)
+        sql = (
+            f"UPDATE dim_staff SET department_name = CASE department_name WHEN '{a}' THEN '{other}' ELSE '{a}' END"
+            f" WHERE department_name IN ('{a}', '{other}')"
+        )
+    admin.run(sql)
+    return sql
+
+
+def test_many_department_changes_queued_before_one_fold(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    """Migration 026: dim_staff's trigger only queues its changes; the next fold applies them all
+    at once. After any sequence of renames, merges, moves, splits, swaps (names emptied and used
+    again) and new versions of orders, with no fold between them, one fold leaves
+    department_summary equal to a fold from zero of the same warehouse, and the queue empty."""
+    admin = pipeline.warehouse.admin
+    _staffed_warehouse(runs, make, processed, loader_con, admin)
+    rng = random.Random(2611)
+    for round_ in range(30):
+        before = snapshot(admin)["department_summary"]
+        statements = [_random_department_change(admin, rng) for _ in range(rng.randint(2, 7))]
+        if rng.random() < 0.5:
+            _new_version(admin, rng)
+            statements.append("a new version")
+        assert snapshot(admin)["department_summary"] == before, statements  # the trigger wrote nothing
+        admin.run("SELECT analytics.refresh_summaries()")
+        assert _queued(admin) == [], statements
+        assert rebuilt_from_zero(admin) == snapshot(admin), (round_, statements)
+
+
+def test_a_chain_of_renames_queued_renames_every_key(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    """Buying renamed Stores, then Marketing renamed Buying (the name just freed), queued for one
+    fold: both keep their rows and take their new names, whichever key the fold looks at first
+    (the second fold has the chain the other way round): no regroup, no summary row written."""
+    admin = pipeline.warehouse.admin
+    _staffed_warehouse(runs, make, processed, loader_con, admin)
+    rename = "UPDATE dim_staff SET department_name = '{}' WHERE department_name = '{}'"
+
+    def keys() -> dict[str, int]:
+        return dict(admin.run("SELECT department_name, department_key FROM analytics.department"))
+
+    before = keys()
+    assert _department_moves(admin, rename.format("Stores", "Buying"), rename.format("Buying", "Marketing")) == (
+        0, 0, 2)  # fmt: skip
+    after = keys()
+    assert (after["Stores"], after["Buying"]) == (before["Buying"], before["Marketing"])
+    assert rebuilt_from_zero(admin) == snapshot(admin)
+    assert _department_moves(admin, rename.format("Finance", "Buying"), rename.format("Buying", "Stores")) == (
+        0, 0, 2)  # fmt: skip
+    assert (keys()["Finance"], keys()["Buying"]) == (before["Marketing"], before["Buying"])
+    assert rebuilt_from_zero(admin) == snapshot(admin)
+
+
+def test_a_department_change_and_its_undo_queued_regroup_nothing(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    """A rename and a staff move, each undone before the fold (four statements queued): the fold
+    moves nothing (no regroup, no department_summary or analytics.department row written). A
+    rename folded, then undone and folded, renames the key and then back."""
+    admin = pipeline.warehouse.admin
+    _staffed_warehouse(runs, make, processed, loader_con, admin)
+    folded = snapshot(admin)
+    departments = admin.run("SELECT * FROM analytics.department ORDER BY 1")
+    moves = _department_moves(
+        admin,
+        "UPDATE dim_staff SET department_name = 'Finance' WHERE department_name = 'Retail'",
+        "UPDATE dim_staff SET department_name = 'Sales' WHERE staff_id = 3",
+        "UPDATE dim_staff SET department_name = 'Retail' WHERE department_name = 'Finance'",
+        "UPDATE dim_staff SET department_name = 'Marketing' WHERE staff_id = 3",
+    )
+    assert moves == (0, 0, 0)
+    assert snapshot(admin) == folded
+    assert admin.run("SELECT * FROM analytics.department ORDER BY 1") == departments
+    assert rebuilt_from_zero(admin) == folded
+    # folded in between: each fold renames the key (one analytics.department row each), no summary row
+    for update in ("UPDATE dim_staff SET department_name = 'Finance' WHERE department_name = 'Retail'",
+                   "UPDATE dim_staff SET department_name = 'Retail' WHERE department_name = 'Finance'"):  # fmt: skip
+        assert _department_moves(admin, update) == (0, 0, 1)
+    assert snapshot(admin) == folded
+    assert admin.run("SELECT * FROM analytics.department ORDER BY 1") == departments
+
+
+def test_clearing_the_summaries_empties_the_department_queue(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    """A rebuild (clear_summaries) or a TRUNCATE of the fact (`totes replay`) folds from zero
+    under dim_staff's departments now: the queued changes go with the summaries."""
+    admin = pipeline.warehouse.admin
+    _staffed_warehouse(runs, make, processed, loader_con, admin)
+    rename = "UPDATE dim_staff SET department_name = '{}' WHERE department_name = '{}'"
+    admin.run(rename.format("Finance", "Retail"))
+    assert _queued(admin) == [[i, "Retail", "Finance"] for i in (5, 9)]
+    admin.run("SELECT analytics.clear_summaries('fact_sales_order')")
+    assert _queued(admin) == []
+    admin.run("SELECT analytics.refresh_summaries()")
+    assert rebuilt_from_zero(admin) == snapshot(admin)
+    admin.run(rename.format("Retail", "Finance"))
+    admin.run("TRUNCATE fact_sales_order")
+    assert _queued(admin) == []
 
 
 def test_keying_departments_converts_an_existing_summary_as_it_is(stack: Any, tmp_path: Path) -> None:
