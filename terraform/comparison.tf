@@ -25,7 +25,7 @@ variable "comparison_schedule_enabled" {
   default     = true
 }
 
-# The schedule itself is one of events.tf's ingestion schedules (key "compare").
+# The schedule itself is one of events.tf's schedules (key "compare").
 
 resource "aws_cloudwatch_metric_alarm" "comparison_stale" {
   alarm_name          = "${local.name}-comparison-stale"
@@ -45,5 +45,5 @@ resource "aws_cloudwatch_metric_alarm" "comparison_stale" {
 
 output "comparison_schedule_name" {
   description = "EventBridge Scheduler schedule that runs the comparison of the source with the lake."
-  value       = aws_scheduler_schedule.ingestion["compare"].name
+  value       = aws_scheduler_schedule.pipeline["compare"].name
 }

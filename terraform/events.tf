@@ -1,5 +1,5 @@
 # How the stages are woken up (docs/architecture.md, Handlers, events and triggers):
-#   EventBridge Scheduler -> ingestion
+#   EventBridge Scheduler -> ingestion (routine runs, the comparison), load (the fold)
 #   ingest bucket    runs/*.json created -> transform
 #   processed bucket runs/*.json created -> load
 # Every trigger is asynchronous; a failed invocation is retried by Lambda and then
@@ -61,17 +61,20 @@ resource "aws_lambda_function_event_invoke_config" "stage" {
 }
 
 ################################################################################
-# Schedules -> ingestion
+# Schedules -> ingestion (routine runs, the comparison), load (the summaries' fold)
 ################################################################################
 
 locals {
-  # One schedule per kind of ingestion invocation. The comparison's input makes the
-  # handler compare the source with the lake (comparison.tf); the routine run's input is
-  # ignored by the handler, a fixed body makes such runs easy to spot.
-  ingestion_schedules = {
+  # One schedule per kind of scheduled invocation; stage is the function it invokes.
+  # The comparison's input makes the ingestion handler compare the source with the lake
+  # (comparison.tf); the routine run's input is ignored by the handler, a fixed body
+  # makes such runs easy to spot. The fold's is the load handler's fold action
+  # (summary_fold.tf): the backstop of the fold each committing load requests itself.
+  schedules = {
     ingest = {
       name        = "${local.name}-ingestion"
       description = "Runs an ingestion every interval; the rest of the pipeline follows by S3 events."
+      stage       = "ingestion"
       expression  = var.ingestion_schedule_expression
       enabled     = var.ingestion_schedule_enabled
       input       = { source = "scheduler" }
@@ -79,16 +82,28 @@ locals {
     compare = {
       name        = "${local.name}-comparison"
       description = "Compares the source with the lake every interval (deletions, changes that keep last_updated)."
+      stage       = "ingestion"
       expression  = "rate(${var.comparison_interval_minutes} minutes)"
       enabled     = var.comparison_schedule_enabled
       input       = { action = "compare" }
     }
+    fold = {
+      name        = "${local.name}-summary-fold"
+      description = "Folds whatever the analytics summaries still lack every interval (a lost fold request, a quiet source)."
+      stage       = "load"
+      expression  = "rate(${var.summary_fold_interval_minutes} minutes)"
+      enabled     = true
+      input       = { action = "fold_summaries" }
+    }
   }
+
+  # The functions some schedule invokes: one scheduler role each (iam.tf).
+  scheduled_stages = toset([for schedule in values(local.schedules) : schedule.stage])
 }
 
-resource "aws_scheduler_schedule" "ingestion" {
+resource "aws_scheduler_schedule" "pipeline" {
   #checkov:skip=CKV_AWS_297:Each schedule's only data is a constant input; the AWS-owned key is enough and a CMK would need a key policy for the scheduler.
-  for_each = local.ingestion_schedules
+  for_each = local.schedules
 
   name                = each.value.name
   description         = each.value.description
@@ -100,8 +115,8 @@ resource "aws_scheduler_schedule" "ingestion" {
   }
 
   target {
-    arn      = aws_lambda_function.stage["ingestion"].arn
-    role_arn = aws_iam_role.scheduler.arn
+    arn      = aws_lambda_function.stage[each.value.stage].arn
+    role_arn = aws_iam_role.scheduler[each.value.stage].arn
     input    = jsonencode(each.value.input)
 
     retry_policy {
@@ -125,6 +140,16 @@ moved {
 moved {
   from = aws_scheduler_schedule.comparison
   to   = aws_scheduler_schedule.ingestion["compare"]
+}
+
+moved {
+  from = aws_scheduler_schedule.ingestion["ingest"]
+  to   = aws_scheduler_schedule.pipeline["ingest"]
+}
+
+moved {
+  from = aws_scheduler_schedule.ingestion["compare"]
+  to   = aws_scheduler_schedule.pipeline["compare"]
 }
 
 ################################################################################

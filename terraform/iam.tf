@@ -32,6 +32,7 @@ resource "aws_iam_role" "function" {
 locals {
   ingest_bucket_arn    = aws_s3_bucket.pipeline["ingest"].arn
   processed_bucket_arn = aws_s3_bucket.pipeline["processed"].arn
+  load_function_arn    = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.function_names["load"]}"
 }
 
 # Shared by every function: its own log group and the failure queue (Lambda sends
@@ -134,6 +135,17 @@ data "aws_iam_policy_document" "load" {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [aws_secretsmanager_secret.warehouse_db.arn]
   }
+
+  statement {
+    # After a load that committed a run, the handler asks for the analytics
+    # summaries' fold by invoking its own function asynchronously with
+    # {"action": "fold_summaries"} (docs/dashboard.md, Upkeep). Its own unqualified
+    # ARN only, built from its name: the function's arn attribute would make a
+    # cycle (the function depends on this policy).
+    sid       = "RequestOwnSummaryFold"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.load_function_arn]
+  }
 }
 
 locals {
@@ -196,7 +208,7 @@ resource "aws_iam_role_policy" "function_network" {
 }
 
 ################################################################################
-# EventBridge Scheduler -> ingestion
+# EventBridge Scheduler -> the scheduled functions (events.tf: ingestion, load)
 ################################################################################
 
 data "aws_iam_policy_document" "scheduler_assume_role" {
@@ -217,16 +229,20 @@ data "aws_iam_policy_document" "scheduler_assume_role" {
 }
 
 resource "aws_iam_role" "scheduler" {
-  name               = "${local.name}-ingestion-scheduler"
-  description        = "Lets EventBridge Scheduler invoke the ingestion function."
+  for_each = local.scheduled_stages
+
+  name               = "${local.name}-${each.key}-scheduler"
+  description        = "Lets EventBridge Scheduler invoke the ${each.key} function."
   assume_role_policy = data.aws_iam_policy_document.scheduler_assume_role.json
 }
 
 data "aws_iam_policy_document" "scheduler" {
+  for_each = local.scheduled_stages
+
   statement {
-    sid       = "InvokeIngestion"
+    sid       = "InvokeScheduledFunction"
     actions   = ["lambda:InvokeFunction"]
-    resources = [aws_lambda_function.stage["ingestion"].arn]
+    resources = [aws_lambda_function.stage[each.key].arn]
   }
 
   statement {
@@ -239,7 +255,19 @@ data "aws_iam_policy_document" "scheduler" {
 }
 
 resource "aws_iam_role_policy" "scheduler" {
-  name   = "${local.name}-ingestion-scheduler"
-  role   = aws_iam_role.scheduler.id
-  policy = data.aws_iam_policy_document.scheduler.json
+  for_each = local.scheduled_stages
+
+  name   = "${local.name}-${each.key}-scheduler"
+  role   = aws_iam_role.scheduler[each.key].id
+  policy = data.aws_iam_policy_document.scheduler[each.key].json
+}
+
+moved {
+  from = aws_iam_role.scheduler
+  to   = aws_iam_role.scheduler["ingestion"]
+}
+
+moved {
+  from = aws_iam_role_policy.scheduler
+  to   = aws_iam_role_policy.scheduler["ingestion"]
 }

@@ -13,10 +13,11 @@ locals {
   function_security_group_ids = concat(var.vpc_security_group_ids, aws_security_group.functions[*].id)
 
   # What the stages call from inside the VPC (docs/architecture.md): S3 (gateway
-  # endpoint, below), SSM (ingestion state), Secrets Manager (credentials), and
-  # CloudWatch Logs and Monitoring for the operators' tools run from the VPC (the
-  # functions' own logs and EMF metrics are shipped by Lambda, outside the VPC).
-  interface_endpoint_services = local.create_vpc_endpoints ? toset(["ssm", "secretsmanager", "logs", "monitoring"]) : toset([])
+  # endpoint, below), SSM (ingestion state), Secrets Manager (credentials), Lambda
+  # (load invokes itself for the summaries' fold), and CloudWatch Logs and
+  # Monitoring for the operators' tools run from the VPC (the functions' own logs
+  # and EMF metrics are shipped by Lambda, outside the VPC).
+  interface_endpoint_services = local.create_vpc_endpoints ? toset(["ssm", "secretsmanager", "lambda", "logs", "monitoring"]) : toset([])
 }
 
 data "aws_subnet" "function" {
@@ -61,7 +62,7 @@ resource "aws_vpc_security_group_egress_rule" "functions_https_anywhere" {
   count = local.create_functions_sg && !local.create_vpc_endpoints ? 1 : 0
 
   security_group_id = aws_security_group.functions[0].id
-  description       = "HTTPS to the AWS APIs (S3, SSM, Secrets Manager) through the VPC's NAT."
+  description       = "HTTPS to the AWS APIs (S3, SSM, Secrets Manager, Lambda) through the VPC's NAT."
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443

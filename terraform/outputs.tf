@@ -93,12 +93,12 @@ output "function_role_arns" {
 
 output "ingestion_schedule_name" {
   description = "EventBridge Scheduler schedule that invokes ingestion."
-  value       = aws_scheduler_schedule.ingestion["ingest"].name
+  value       = aws_scheduler_schedule.pipeline["ingest"].name
 }
 
 output "ingestion_schedule_expression" {
   description = "How often ingestion runs."
-  value       = aws_scheduler_schedule.ingestion["ingest"].schedule_expression
+  value       = aws_scheduler_schedule.pipeline["ingest"].schedule_expression
 }
 
 output "failure_queue_url" {

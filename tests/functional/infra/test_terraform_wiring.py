@@ -5,7 +5,7 @@ state in the bootstrapped bucket); boto3 reads back what Terraform created: the
 S3 -> Lambda notifications, the alarm actions, each role's exact (action, resource)
 grants, the layer, the network placement, the warehouse, the SSM state's start (that
 a later apply never resets it: test_first_deploy.py), the functions' environment and
-the schedule. The last test destroys it, which must complete (moto can hang on
+the schedules. The last test destroys it, which must complete (moto can hang on
 versioned buckets that still hold objects; destroy_local empties them first).
 """
 
@@ -117,14 +117,16 @@ def test_artifacts_bucket_wakes_nobody(deployed: Deployed) -> None:
 
 
 @pytest.mark.parametrize(
-    ("output", "expression", "event"),
+    ("output", "stage", "expression", "event"),
     [
-        ("ingestion_schedule_name", "rate(5 minutes)", {"source": "scheduler"}),
-        ("comparison_schedule_name", "rate(60 minutes)", {"action": "compare"}),
+        ("ingestion_schedule_name", "ingestion", "rate(5 minutes)", {"source": "scheduler"}),
+        ("comparison_schedule_name", "ingestion", "rate(60 minutes)", {"action": "compare"}),
+        # The backstop of the fold each committing load requests (summary_fold.tf).
+        ("summary_fold_schedule_name", "load", "rate(30 minutes)", {"action": "fold_summaries"}),
     ],
 )
-def test_schedules_target_ingestion_with_their_own_role(
-    deployed: Deployed, output: str, expression: str, event: dict[str, str]
+def test_schedules_target_their_function_with_a_role_that_may_invoke_only_it(
+    deployed: Deployed, output: str, stage: str, expression: str, event: dict[str, str]
 ) -> None:
     scheduler = deployed.client("scheduler")
     schedule = scheduler.get_schedule(Name=deployed.outputs[output])
@@ -132,14 +134,28 @@ def test_schedules_target_ingestion_with_their_own_role(
     assert schedule["State"] == "ENABLED"
     target = schedule["Target"]
     assert json.loads(target["Input"]) == event
-    assert target["Arn"] == deployed.outputs["ingestion_function_arn"]
+    assert target["Arn"] == deployed.outputs[f"{stage}_function_arn"]
     assert target["DeadLetterConfig"]["Arn"] == deployed.outputs["failure_queue_arn"]
 
     role_grants = _role_grants(deployed.client("iam"), target["RoleArn"])
     assert role_grants == {
-        ("lambda:InvokeFunction", deployed.outputs["ingestion_function_arn"]),
+        ("lambda:InvokeFunction", deployed.outputs[f"{stage}_function_arn"]),
         ("sqs:SendMessage", deployed.outputs["failure_queue_arn"]),
     }
+
+
+@pytest.mark.parametrize("stage", ["ingestion", "transform", "load"])
+def test_only_s3_may_invoke_a_function_through_its_resource_policy(deployed: Deployed, stage: str) -> None:
+    # Schedules invoke through their role, load invokes itself through its role:
+    # no function needs a wider resource policy than its S3 trigger's.
+    lam = deployed.client("lambda")
+    name = deployed.outputs[f"{stage}_function_name"]
+    if stage == "ingestion":
+        with pytest.raises(lam.exceptions.ResourceNotFoundException):
+            lam.get_policy(FunctionName=name)
+        return
+    statements = json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
+    assert [s["Principal"] for s in statements] == [{"Service": "s3.amazonaws.com"}]
 
 
 @pytest.mark.parametrize("stage", ["ingestion", "transform", "load"])
@@ -197,7 +213,9 @@ def _expected_grants(deployed: Deployed) -> dict[str, set[tuple[str, str]]]:
         | {("s3:GetObject", f"{processed}/*"), ("s3:PutObject", f"{processed}/*"), ("s3:ListBucket", processed)},
         "load": base("load")
         | {("s3:GetObject", f"{processed}/*"), ("s3:ListBucket", processed)}
-        | {("secretsmanager:GetSecretValue", warehouse_secret)},
+        | {("secretsmanager:GetSecretValue", warehouse_secret)}
+        # The fold each committing load requests: its own function only (no alias, no "*").
+        | {("lambda:InvokeFunction", out["load_function_arn"])},
     }
 
 
@@ -273,7 +291,7 @@ def test_every_alarm_notifies_the_topic(deployed: Deployed) -> None:
     for stage in ("ingestion", "transform", "load"):
         for kind in ("errors", "throttles", "duration-near-timeout", "error-log-lines"):
             assert f"totes-{ENV}-{stage}-{kind}" in names
-    assert {f"totes-{ENV}-freshness", f"totes-{ENV}-failed-invocations"} <= names
+    assert {f"totes-{ENV}-freshness", f"totes-{ENV}-failed-invocations", f"totes-{ENV}-summaries-stale"} <= names
     for alarm in alarms:
         assert alarm["ActionsEnabled"], alarm["AlarmName"]
         assert topic in alarm["AlarmActions"], alarm["AlarmName"]
@@ -289,6 +307,16 @@ def test_freshness_alarm_fires_when_load_commits_nothing_for_30_minutes(deployed
     assert alarm["Threshold"] == 1
     assert alarm["Period"] * alarm["EvaluationPeriods"] == 30 * 60
     assert alarm["TreatMissingData"] == "breaching"
+
+
+def test_summaries_stale_alarm_fires_when_no_fold_completes_in_two_intervals(deployed: Deployed) -> None:
+    [alarm] = deployed.client("cloudwatch").describe_alarms(AlarmNames=[f"totes-{ENV}-summaries-stale"])["MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("TotesPipeline", "SummaryFoldsCompleted")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "load"}]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Sum", "LessThanThreshold", 1)
+    assert alarm["Period"] == 30 * 60  # the schedule's interval
+    assert alarm["EvaluationPeriods"] == 2
+    assert alarm["TreatMissingData"] == "breaching"  # no fold at all is what it is for
 
 
 def test_duration_alarms_sit_at_80_percent_of_each_timeout(deployed: Deployed) -> None:
@@ -413,7 +441,7 @@ def _s3_prefix_list(ec2: Any) -> str:
 def test_vpc_endpoints_serve_every_api_the_functions_call(deployed: Deployed) -> None:
     ec2 = deployed.client("ec2")
     ids = deployed.outputs["vpc_endpoint_ids"]
-    assert set(ids) == {"s3", "ssm", "secretsmanager", "logs", "monitoring"}
+    assert set(ids) == {"s3", "ssm", "secretsmanager", "lambda", "logs", "monitoring"}
     endpoints = {
         e["ServiceName"].rsplit(".", 1)[1]: e
         for e in ec2.describe_vpc_endpoints(VpcEndpointIds=list(ids.values()))["VpcEndpoints"]
@@ -421,7 +449,7 @@ def test_vpc_endpoints_serve_every_api_the_functions_call(deployed: Deployed) ->
     assert endpoints["s3"]["VpcEndpointType"] == "Gateway"
     assert endpoints["s3"]["RouteTableIds"] == [deployed.account.route_table_id]
     interface_groups = set()
-    for service in ("ssm", "secretsmanager", "logs", "monitoring"):
+    for service in ("ssm", "secretsmanager", "lambda", "logs", "monitoring"):
         endpoint = endpoints[service]
         assert endpoint["VpcEndpointType"] == "Interface", service
         assert endpoint["VpcId"] == deployed.account.vpc_id, service
