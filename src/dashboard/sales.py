@@ -196,8 +196,9 @@ def sales_page(con: pg8000.native.Connection, filters: Filters, *, facts: bool =
 
     A department filter alone (no other member filter, all months) reads the department
     summaries, unless department changes wait for the fold; any other member filter, or a
-    department over a date range, the current versions. ``facts`` reads the current versions (``analytics.sales_current``) even where
-    the summaries could answer (tests hold the two against each other; the benchmark times both).
+    department over a date range, the current versions. ``facts`` reads the current versions
+    (``analytics.sales_current``) even where the summaries could answer (tests hold the two
+    against each other; the benchmark times both).
     """
     departments = filters.by_department_only and not facts and not _department_changes_queued(con)
     facts = facts or (filters.needs_facts and not departments)
