@@ -35,22 +35,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from benchmarks.bench_dashboard import NO_OP_REFRESH, SCALES  # noqa: E402
-
-REFRESH = "analytics.refresh_summaries(integer, real)"
+from benchmarks.bench_dashboard import SCALES  # noqa: E402
 
 
 def _load(store: Any, con: Any, *, fold: bool) -> None:
-    """``run_load`` of what is pending; without ``fold`` the summaries are left behind."""
+    """``run_load`` of what is pending, then the summaries' fold; without ``fold`` they are left behind."""
     from load.run import run_load
+    from load.summaries import fold_pending
 
-    definition = con.run(f"SELECT pg_get_functiondef('{REFRESH}'::regprocedure)")[0][0]
-    if not fold:
-        con.run(NO_OP_REFRESH)
     with contextlib.redirect_stdout(io.StringIO()):
         run_load(store, con)
-    if not fold:
-        con.execute_simple(definition)
+        if fold:
+            fold_pending(con)
 
 
 def build(scale: str, folder: Path) -> Path:

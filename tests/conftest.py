@@ -397,6 +397,7 @@ class DeployedHandlers:
             buckets=[res.ingest_bucket, res.processed_bucket],
             region=REGION,
             log_sink=io.StringIO() if log_sink is None else log_sink,
+            load_function=self.function_name("load"),
         )
 
 

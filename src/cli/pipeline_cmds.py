@@ -311,6 +311,47 @@ def migrate(
     console.print(f"applied ({via}): {', '.join(applied)}" if applied else f"warehouse schema is up to date ({via})")
 
 
+def fold_summaries(outputs: OutputsOpt = None) -> None:
+    """Fold the loaded runs into the analytics app's summaries now (a no-op when they are current).
+
+    The pipeline does this itself right after each load; this is for an operator who does
+    not want to wait for the fold schedule (a failed fold, after fixing its cause). Local
+    stack: directly. With --outputs: the deployed load function, {"action": "fold_summaries"}.
+    """
+    from common.db import connect
+    from load.summaries import fold_pending
+    from local.stack import StackDetails
+    from ops.migrate import MigrateError, invoke_fold
+
+    if outputs is None:
+        try:
+            details = StackDetails.read()
+        except FileNotFoundError as exc:
+            console.print(f"[red]{exc}[/] (or give --outputs outputs.json for a deployment)")
+            raise typer.Exit(2) from exc
+        con = connect(details.warehouse_credentials, "totes-fold")
+        try:
+            answer, via = fold_pending(con).summary(), "the local stack's warehouse"
+        finally:
+            con.close()
+    else:
+        _quiet_servers()
+        try:
+            answer, via = invoke_fold(_target(outputs))
+        except MigrateError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+    if not answer.get("lock_acquired"):
+        console.print(f"a load or another fold holds the load lock ({via}); it folds what is pending")
+    elif answer.get("folded_through") is None:
+        console.print(f"the summaries are current: run {answer.get('summaries_run')} ({via})")
+    else:
+        console.print(
+            f"folded runs {answer.get('summaries_run') or 0} -> {answer['folded_through']}"
+            f" in {answer.get('duration_ms')} ms ({via})"
+        )
+
+
 def compare(
     allow_mass_delete: Annotated[
         bool, typer.Option(help="Apply deletions the mass-delete guard held (after reviewing the source).")
@@ -540,6 +581,7 @@ TOP_LEVEL_COMMANDS = {
     "run-local": run_local,
     "run": run,
     "migrate": migrate,
+    "fold-summaries": fold_summaries,
     "compare": compare,
     "status": status,
     "reconcile": reconcile,

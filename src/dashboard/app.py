@@ -218,7 +218,7 @@ def _register_check_data(app: dash.Dash, pool: ConnectionPool) -> None:
             text = f"no data loaded yet · checked {now}"
         else:
             text = f"data loaded {last.at:%Y-%m-%d %H:%M:%S} UTC (run {last.run_seq}) · checked {now}"
-            if shown != last.run_seq:  # a big run's summaries are folded after its commit
+            if shown != last.run_seq:  # the summaries are folded after the load (load.summaries)
                 text += f" · figures include run {shown or 'none'} only: summaries catching up"
         version = {"run": last.run_seq, "figures": shown, "clicks": clicks or 0}
         return (dash.no_update if version == current else version), text

@@ -71,7 +71,8 @@ def data_loaded(con: pg8000.native.Connection) -> StageRun:
 def figures_run(con: pg8000.native.Connection) -> int | None:
     """The last load run the summaries include, and so every page's figures (None before the first).
 
-    The load folds a big run after its commit (load.summaries): until then this trails ``data_loaded``.
+    The fold runs after the load, in an invocation of its own (load.summaries): until it commits
+    this trails ``data_loaded``.
     """
     return con.run("SELECT min(run_seq) FROM analytics.summary_state")[0][0]
 

@@ -38,6 +38,10 @@ class WarehouseSchemaError(LoadError, FatalError):
     """The warehouse's schema is older than this code: nothing was loaded (fatal until migrated)."""
 
 
+class SummaryFoldError(LoadError, RetriableError):
+    """The analytics summaries' fold failed and was rolled back; the facts it would fold stay loaded."""
+
+
 class MigrationError(LoadError, FatalError):
     """A migration failed, or an applied migration file was edited afterwards."""
 

@@ -27,7 +27,7 @@ from common.warehouse_tables import TABLES, Kind
 from lake.commit_record import CommitRecord, TableObject, read_commit_record
 from lake.errors import CommitRecordError
 from lake.keys import FX_RATES, committed_runs, new_attempt_id
-from load import direct, fact_load, refused, summaries, upsert
+from load import direct, fact_load, refused, upsert
 from load.deletions import load_deletions
 from load.errors import WarehouseLoadError, is_data_exception, refusal_reason
 from load.fact_load import DirectFact, FactStrategy, StagedFact
@@ -35,7 +35,6 @@ from load.fx_load import load_fx_rates
 from load.ledger import LedgerEntry, last_loaded_seq, record_run
 from load.lock import load_lock
 from load.staging import DEFAULT_BATCH_ROWS, StagedTable
-from load.summaries import FoldPolicy
 
 logger = get_logger("load")
 
@@ -55,8 +54,6 @@ class LoadHooks:
 
     after_staging: Callable[[int], None] | None = None
     before_commit: Callable[[int], None] | None = None
-    # After the run's COMMIT, before the summaries' own fold (a big run: load.summaries).
-    after_commit: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,6 @@ class RunLoad:
     max_source_last_updated: dt.datetime | None
     duration_ms: int
     deletion_versions: dict[str, int] = field(default_factory=dict)  # per fact (load.deletions)
-    folded_in_run: bool = True  # False: the summaries were folded after the run's commit (load.summaries)
 
     @property
     def rows_loaded(self) -> int:
@@ -118,7 +114,6 @@ def run_load(
     lock_wait_seconds: float = 60.0,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     time_left_ms: Callable[[], int] | None = None,
-    fold: FoldPolicy | None = None,
 ) -> LoadResult:
     """Load every pending processed run, in run order, each in one transaction; say which were committed.
 
@@ -139,9 +134,9 @@ def run_load(
     time_left_ms
         The Lambda context's ``get_remaining_time_in_millis``; no new run is started
         with less than a minute left.
-    fold
-        When the analytics summaries are folded (``load.summaries.FoldPolicy``; the default
-        folds a big run after its commit).
+
+    The analytics summaries are not folded here: ``load.summaries.fold_pending`` folds the
+    committed runs afterwards, in an invocation of its own (docs/dashboard.md, "Upkeep").
 
     Raises
     ------
@@ -161,7 +156,7 @@ def run_load(
             if not acquired:
                 logger.warning("another loader holds the load lock; leaving pending runs to it")
                 return LoadResult(False, last_loaded_seq(con), load_attempt=attempt)
-            return _catch_up(processed, con, metrics, hooks, batch_rows, time_left_ms, attempt, fold or FoldPolicy())
+            return _catch_up(processed, con, metrics, hooks, batch_rows, time_left_ms, attempt)
     except _DB_ERRORS as exc:
         # Lock and ledger statements outside a run's transaction: nothing to roll back.
         raise WarehouseLoadError(f"warehouse unavailable: {exc}") from exc
@@ -215,7 +210,6 @@ def _catch_up(
     batch_rows: int,
     time_left_ms: Callable[[], int] | None,
     attempt: str,
-    fold: FoldPolicy,
 ) -> LoadResult:
     last = last_loaded_seq(con)
     runs: list[RunLoad] = []
@@ -225,8 +219,6 @@ def _catch_up(
         # waiter that timed out on the lock left them to us.
         pending = list(committed_runs(processed, after=last))
         if not pending:
-            # A fold cut off after its run's commit (a crash, a timeout) is made good here.
-            summaries.fold_missing(con, fold)
             return LoadResult(True, last, tuple(runs), tuple(gaps), load_attempt=attempt)
         for seq in pending:
             if time_left_ms is not None and time_left_ms() < MIN_TIME_FOR_A_RUN_MS:
@@ -243,7 +235,7 @@ def _catch_up(
                 )
                 _add_metric(metrics, "SequenceGaps", MetricUnit.Count, len(missing))
             record = read_commit_record(processed, seq)
-            result = _load_run(processed, con, record, last, hooks, batch_rows, attempt, fold)
+            result = _load_run(processed, con, record, last, hooks, batch_rows, attempt)
             runs.append(result)
             _emit_run_metrics(metrics, result)
             last = seq
@@ -257,12 +249,8 @@ def _load_run(
     hooks: LoadHooks,
     batch_rows: int,
     attempt: str,
-    fold: FoldPolicy,
 ) -> RunLoad:
-    """Load one run in one transaction: all of it is visible after COMMIT, or none of it.
-
-    A big run's summaries are folded after that COMMIT, in a transaction of their own.
-    """
+    """Load one run in one transaction: all of it is visible after COMMIT, or none of it."""
     logger.append_keys(run_seq=record.run_seq)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"load-{record.run_seq}-") as tmp:
@@ -271,7 +259,7 @@ def _load_run(
         files = {obj.table: _download(processed, obj, Path(tmp)) for obj in record.objects}
         fx = record.fx_rates
         fx_file = _download(processed, TableObject(FX_RATES, fx.key, fx.rows), Path(tmp)) if fx and fx.key else None
-        run = _RunContext(previous, attempt, started, fold, fx_file)
+        run = _RunContext(previous, attempt, started, fx_file)
         try:
             result = _in_transaction(con, record.run_seq, lambda: _apply(con, record, files, hooks, batch_rows, run))
         except pg8000.exceptions.DatabaseError as exc:  # only a data exception gets here
@@ -286,14 +274,6 @@ def _load_run(
                 )
             except pg8000.exceptions.DatabaseError as again:
                 raise WarehouseLoadError(f"run {record.run_seq} refused outside any one row: {again}") from again
-    if not result.folded_in_run:
-        if hooks.after_commit:
-            hooks.after_commit(record.run_seq)
-        try:
-            summaries.fold_after_commit(con, record.run_seq, fold)
-        except _DB_ERRORS as exc:
-            # The run is committed; its fold is retried by the next load (summaries.fold_missing).
-            raise WarehouseLoadError(f"run {record.run_seq} committed, its summaries' fold failed: {exc}") from exc
     logger.info(
         "run loaded",
         extra={
@@ -345,7 +325,6 @@ class _RunContext:
     previous: int  # the run loaded before it (a gap makes it less than run_seq - 1)
     attempt: str  # this invocation's load attempt id
     started: float  # perf_counter() at the start of the run
-    fold: FoldPolicy  # when the summaries are folded (load.summaries)
     fx_rates: Path | None = None  # an exchange-rate run's Parquet (load.fx_load)
 
 
@@ -460,8 +439,6 @@ def _record(
     if run.fx_rates is not None:
         staged[FX_RATES], loaded[FX_RATES] = load_fx_rates(con, run.fx_rates, record.run_seq)
     deleted = load_deletions(con, record.deletions) if record.deletions else {}
-    # The analytics app's summaries: folded here, in the run's transaction, unless the run is big (load.summaries).
-    folded = summaries.fold_in_run(con, record.run_seq, run.fold)
     duration_ms = int((time.perf_counter() - run.started) * 1000)
     result = RunLoad(
         run_seq=record.run_seq,
@@ -473,7 +450,6 @@ def _record(
         max_source_last_updated=max_lu,
         duration_ms=duration_ms,
         deletion_versions=deleted,
-        folded_in_run=folded,
     )
     record_run(
         con,

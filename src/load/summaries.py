@@ -1,13 +1,14 @@
-"""The analytics app's summaries (docs/dashboard.md): when the load folds a run into them.
+"""The analytics app's summaries (docs/dashboard.md): the fold, an invocation of its own.
 
-A small run is folded inside its own transaction (``fold_in_run``), so the summaries
-commit with the facts they summarise. A big one (a first load, a long backlog) would
-slow the run's commit by more than the load itself costs, so its facts commit first and
-``fold_after_commit`` folds them right after, in a transaction of its own. The summaries
-are stamped with the run they include (``analytics.summary_state.run_seq``); the app
-reads the facts only as far as the summaries go and says when they trail the load. If
-the process dies between the two commits, the stamp stays behind the ledger and the
-next load folds what is missing (``fold_missing``). Every fold runs under the load lock.
+``run_load`` only loads facts; ``fold_pending`` folds into the summaries everything they
+lack, through the last loaded run, in a transaction of its own, under the load lock. The
+load Lambda runs it on ``{"action": "fold_summaries"}``, which a load that committed runs
+sends to its own function (``load.handler``); one machine's pipeline (``ops.runner``) and
+``totes fold-summaries`` call it right after the load. Like a materialized view refreshed
+asynchronously: the summaries are stamped with the run they include
+(``analytics.summary_state.run_seq``), the app reads the facts only as far as the
+summaries go and says when they trail the load. A fold that fails rolls back and leaves
+the facts as loaded; the next one folds everything still pending.
 """
 
 from __future__ import annotations
@@ -20,66 +21,43 @@ import pg8000.exceptions
 import pg8000.native
 
 from common.observability import get_logger
+from load.errors import SummaryFoldError
 from load.ledger import last_loaded_seq
+from load.lock import load_lock
 
 logger = get_logger("load")
 
-# Fact rows not yet folded from which the fold waits for the run's commit. A fold from zero
-# costs about as much backend CPU as loading its rows (docs/benchmarks.md, "The first fold's
-# cost (migration 016)"): under a second of a run's transaction at this size; a cycle's batch
-# is hundreds of rows.
-AFTER_COMMIT_ROWS = 100_000
+_DB_ERRORS = (pg8000.exceptions.Error, OSError)
 
 
 @dataclass(frozen=True)
 class FoldPolicy:
-    """When the load folds, and when a fold rebuilds a fact's summaries instead of merging.
+    """When a fold rebuilds a fact's summaries instead of merging into them.
 
-    ``after_commit_rows``: fold after the run's commit from this many unfolded fact rows
-    (None: always inside the run's transaction, as before migration 011).
     ``rebuild_at``: rebuild a fact's summaries from zero when its unfolded rows are at
     least this many times its folded ones (``float('inf')``: never; 0: always).
     """
 
-    after_commit_rows: int | None = AFTER_COMMIT_ROWS
     rebuild_at: float = 1.0
 
 
-# Rows the summaries have not folded yet, over the three facts (surrogate keys as counts).
-UNFOLDED_SQL = """
-SELECT coalesce((SELECT max(sales_record_id) FROM public.fact_sales_order), 0)
-     + coalesce((SELECT max(purchase_record_id) FROM public.fact_purchase_order), 0)
-     + coalesce((SELECT max(payment_record_id) FROM public.fact_payment), 0)
-     - (SELECT sum(last_record_id) FROM analytics.summary_state)
-"""
+@dataclass(frozen=True)
+class FoldResult:
+    """What one ``fold_pending`` call did."""
 
+    lock_acquired: bool
+    summaries_run: int | None  # the run the summaries included before (None: never folded)
+    folded_through: int | None = None  # the run folded through; None: nothing was pending (or no lock)
+    duration_ms: int = 0
 
-def fold_in_run(con: pg8000.native.Connection, run_seq: int, policy: FoldPolicy) -> bool:
-    """Inside run ``run_seq``'s transaction: fold now unless the run is big; True if folded."""
-    if policy.after_commit_rows is not None:
-        unfolded = int(con.run(UNFOLDED_SQL)[0][0])
-        if unfolded >= policy.after_commit_rows:
-            logger.info("summaries folded after the run's commit", extra={"run_seq": run_seq, "rows": unfolded})
-            return False
-    _refresh(con, run_seq, policy)
-    return True
-
-
-def fold_after_commit(con: pg8000.native.Connection, run_seq: int, policy: FoldPolicy) -> None:
-    """Fold everything the summaries lack, through run ``run_seq``, in a transaction of its own."""
-    started = time.perf_counter()
-    con.run("BEGIN")
-    try:
-        _refresh(con, run_seq, policy)
-        con.run("COMMIT")
-    except BaseException:
-        with contextlib.suppress(pg8000.exceptions.Error, OSError):  # a dead connection has rolled back
-            con.run("ROLLBACK")
-        raise
-    logger.info(
-        "summaries folded",
-        extra={"run_seq": run_seq, "duration_ms": int((time.perf_counter() - started) * 1000)},
-    )
+    def summary(self) -> dict[str, object]:
+        """A small JSON-able summary (the fold action's return value)."""
+        return {
+            "lock_acquired": self.lock_acquired,
+            "summaries_run": self.summaries_run,
+            "folded_through": self.folded_through,
+            "duration_ms": self.duration_ms,
+        }
 
 
 def summaries_run(con: pg8000.native.Connection) -> int | None:
@@ -87,22 +65,56 @@ def summaries_run(con: pg8000.native.Connection) -> int | None:
     return con.run("SELECT min(run_seq) FROM analytics.summary_state")[0][0]
 
 
-def fold_missing(con: pg8000.native.Connection, policy: FoldPolicy) -> int | None:
-    """Fold the runs the summaries lack (a fold cut off after its run's commit); the run folded through, if any."""
+def fold_pending(
+    con: pg8000.native.Connection, policy: FoldPolicy | None = None, *, lock_wait_seconds: float = 60.0
+) -> FoldResult:
+    """Fold everything the summaries lack, through the last loaded run, in one transaction of its own.
+
+    Parameters
+    ----------
+    con
+        A pg8000 connection to the warehouse as the loader role, not in a transaction.
+    policy
+        When a fact's summaries are rebuilt from zero rather than merged (``FoldPolicy``).
+    lock_wait_seconds
+        How long to wait for the load lock. A loader holding it requests a fold of its own
+        when it commits, and a fold holding it folds what is pending: giving up is safe.
+
+    Raises
+    ------
+    SummaryFoldError
+        The database failed or refused the fold; it was rolled back, the facts stay
+        loaded, and the next fold starts from the same stamp.
+    """
+    try:
+        with load_lock(con, lock_wait_seconds) as acquired:
+            if not acquired:
+                logger.warning("another loader or fold holds the load lock; leaving the fold to it")
+                return FoldResult(False, None)
+            return _fold(con, policy or FoldPolicy())
+    except _DB_ERRORS as exc:
+        raise SummaryFoldError(f"the summaries' fold failed and was rolled back: {exc}") from exc
+
+
+def _fold(con: pg8000.native.Connection, policy: FoldPolicy) -> FoldResult:
     last = last_loaded_seq(con)
     stamp = summaries_run(con)
     if last == 0 or (stamp is not None and stamp >= last):
-        return None
-    logger.warning(
-        "the summaries lack committed runs; folding them now", extra={"summaries_run": stamp, "run_seq": last}
-    )
-    fold_after_commit(con, last, policy)
-    return last
-
-
-def _refresh(con: pg8000.native.Connection, run_seq: int, policy: FoldPolicy) -> None:
-    con.run(
-        "SELECT analytics.refresh_summaries(:run, CAST(:rebuild AS real))",
-        run=run_seq,
-        rebuild=str(policy.rebuild_at) if policy.rebuild_at != float("inf") else "Infinity",
-    )
+        logger.info("the summaries are current", extra={"summaries_run": stamp, "run_seq": last})
+        return FoldResult(True, stamp)
+    started = time.perf_counter()
+    con.run("BEGIN")
+    try:
+        con.run(
+            "SELECT analytics.refresh_summaries(:run, CAST(:rebuild AS real))",
+            run=last,
+            rebuild=str(policy.rebuild_at) if policy.rebuild_at != float("inf") else "Infinity",
+        )
+        con.run("COMMIT")
+    except BaseException:
+        with contextlib.suppress(*_DB_ERRORS):  # a dead connection has rolled back
+            con.run("ROLLBACK")
+        raise
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    logger.info("summaries folded", extra={"summaries_run": stamp, "run_seq": last, "duration_ms": duration_ms})
+    return FoldResult(True, stamp, last, duration_ms)

@@ -1,7 +1,8 @@
 """Rebuild the warehouse, or re-apply a range of runs, without touching a lake object.
 
 Two ways, both ending with the load stage's own sweep (``{}`` event: apply every
-pending run in order, docs/architecture.md):
+pending run in order, docs/architecture.md) and its fold of the analytics summaries
+(``{"action": "fold_summaries"}``, which a load run here does not request itself):
 
 * ``retransform`` (the default for a full rebuild): re-transform every ingest run from
   the immutable ingest bucket into a new processed *generation* — a new, empty
@@ -28,6 +29,7 @@ from typing import Any
 import pg8000.native
 
 from common.warehouse_tables import LOAD_ORDER
+from load.handler import FOLD_EVENT
 from ops.runner import invoke_in_process
 from ops.status import ledger_columns
 
@@ -135,4 +137,5 @@ def replay(
         results["transform"] = invoke_sweep(lambda_client, transform_function, {"PROCESSED_BUCKET": bucket})
     clear_warehouse(warehouse, from_run=from_run)
     results["load"] = invoke_sweep(lambda_client, load_function, {"PROCESSED_BUCKET": bucket})
+    results["fold"] = invoke_in_process(lambda_client, load_function, dict(FOLD_EVENT))
     return ReplayResult(mode, bucket, from_run, results)

@@ -6,7 +6,10 @@ bucket's notification configuration (``get_bucket_notification_configuration``, 
 Terraform created it in moto), and each matching ``LambdaFunctionConfiguration`` gets a
 real S3 event payload delivered to the handler its function names (moto's Lambda
 ``get_function`` -> ``Handler`` -> importlib). That repeats until no new object is
-notifiable: the pipeline is quiet.
+notifiable: the pipeline is quiet. Then, if the load function committed runs, it is
+invoked once with ``{"action": "fold_summaries"}``: in AWS a load that committed runs
+sends that event to its own function (``load.handler``), which a handler run here cannot;
+folding once when the cycle is quiet folds the same runs.
 
 Nothing here knows what the stages do; the wiring comes from the deployed
 configuration, so a wrong prefix, suffix or handler in the Terraform shows up locally.
@@ -39,6 +42,7 @@ from urllib.parse import quote_plus
 from common.errors import failure_fields
 from common.timefmt import utc_stamp
 from lake.changes import COMPARE_ACTION
+from load.handler import FOLD_EVENT
 
 logger = logging.getLogger(__name__)
 
@@ -369,6 +373,9 @@ class PipelineRunner:
         Extra attempts after a failure, as asynchronous invocation makes (2 in AWS).
     log_sink
         Where handler stdout goes (a file under .local/logs/ in ``run-local``); None: stdout.
+    load_function
+        Name or ARN of the load function, which gets the summaries' fold event after a
+        cycle in which it ran (None: no fold, the summaries trail the facts).
     """
 
     s3: Any
@@ -380,6 +387,7 @@ class PipelineRunner:
     failure_queue_url: str | None = None
     retries: int = 2
     log_sink: io.TextIOBase | None = None
+    load_function: str | None = None
     _seen: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
     _functions: dict[str, DeployedFunction] = field(default_factory=dict, init=False, repr=False)
     _sequencer: int = field(default=0, init=False, repr=False)
@@ -502,6 +510,21 @@ class PipelineRunner:
             delivered = self.deliver_notifications()
             result.rounds += 1
             if not delivered:
+                result.invocations += self._fold_summaries(result.invocations)
                 return result
             result.invocations += delivered
         raise RunnerError(f"the pipeline was not quiet after {MAX_ROUNDS} rounds of notifications")
+
+    def _fold_summaries(self, invocations: Sequence[Invocation]) -> list[Invocation]:
+        """The summaries' fold, if the load function committed runs (in AWS it asks for the fold itself)."""
+        if self.load_function is None:
+            return []
+        load = self._function(self.load_function).name
+        if not any(i.function == load and _committed_runs(i.result) for i in invocations):
+            return []
+        return [self.invoke(self.load_function, dict(FOLD_EVENT), "fold request")]
+
+
+def _committed_runs(result: Any) -> bool:
+    """Whether a load invocation's answer (``load.run.LoadResult.summary``) says it committed runs."""
+    return isinstance(result, dict) and bool(result.get("runs_committed"))

@@ -109,4 +109,5 @@ class Target:
             sqs=self.client("sqs"),
             failure_queue_url=self.output("failure_queue_url"),
             log_sink=log_sink,
+            load_function=str(self.output("load_function_name")),
         )

@@ -100,7 +100,7 @@ def reader(warehouse_db, reader_password: str) -> Iterator[Callable[[], pg8000.n
 
 @pytest.fixture
 def fold(warehouse_db) -> Callable[[], None]:
-    """What the load does at the end of each run, as the loader."""
+    """The fold the load function runs after a load (load.summaries), as the loader (by SQL: no ledger here)."""
 
     def run() -> None:
         con = warehouse_db.connect()

@@ -27,6 +27,7 @@ from cli.dashboard_cmd import lake_status_reader
 from common.db import connect
 from dashboard.app import create_app
 from dashboard.health import LakeStatus
+from load.handler import FOLD_EVENT
 from local.generator import seed_database
 from local.paths import LOCAL_DIR
 from local.postgres_server import free_port
@@ -211,7 +212,8 @@ def test_a_change_loaded_by_a_cycle_appears_after_refresh(
     pipeline, deployed_handlers, reader_password, app_target, browser
 ) -> None:
     """Seed totesys, run a real cycle, open the page; simulate changes, run another cycle,
-    press Refresh: the page shows the new figures (those of the warehouse's current orders)."""
+    press Refresh: the header says the figures trail run 2 until the load function's fold
+    runs; after it, Refresh shows the new figures (those of the warehouse's current orders)."""
     res = pipeline.resources
     runner = deployed_handlers.runner(pipeline)
     seed_database(pipeline.source.admin, seed=42, scale=0.05)
@@ -232,12 +234,18 @@ def test_a_change_loaded_by_a_cycle_appears_after_refresh(
     browser.text("#loaded", r"\(run 1\)")
 
     simulate_changes(pipeline.source.admin, seed=7)
+    runner.load_function = None  # the cycle's load, without the fold it asks for (load.handler)
     assert runner.run_cycle().ok
     new_orders, new_units = current_orders()
     assert (new_orders, new_units) != (orders, units)
     browser.text("#sales-headline", rf"^{orders:,} orders · {units:,} units")  # not yet: no refresh
     browser.page.click("#refresh")
-    browser.text("#loaded", r"\(run 2\)")
+    # run 2's facts are loaded, its fold has not run: the figures stay run 1's, and the header says so
+    browser.text("#loaded", r"\(run 2\) · checked .* · figures include run 1 only: summaries catching up$")
+    browser.text("#sales-headline", rf"^{orders:,} orders · {units:,} units")
+    assert runner.invoke(deployed_handlers.function_name("load"), dict(FOLD_EVENT), "fold request").ok
+    browser.page.click("#refresh")
+    browser.text("#loaded", r"\(run 2\) · checked [0-9:]+ UTC$")
     browser.text("#sales-headline", rf"^{new_orders:,} orders · {new_units:,} units")
     browser.screenshot("sales-after-cycle")  # docs/images/dashboard-sales.png is a copy of one
     browser.open("/health")

@@ -91,12 +91,14 @@ def fx_env(pipeline: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def _cycle() -> dict[str, Any]:
     from ingestion.handler import lambda_handler as ingest
+    from load.handler import FOLD_EVENT
     from load.handler import lambda_handler as load
     from transform.handler import lambda_handler as transform
 
     summary = ingest({}, None)
     transform({}, None)
     load({}, None)
+    load(dict(FOLD_EVENT), None)  # the fold the load function asks itself for in AWS
     return summary
 
 

@@ -34,10 +34,15 @@ def test_run_local_end_to_end_reconciles(tmp_path) -> None:
     invocations = [i for c in result.cycles for i in c.cycle.invocations]
     assert all(i.ok for i in invocations), [(i.function, i.error) for i in invocations]
     # Each cycle: the tables' run, then the exchange rates' run (served locally, local.fx_server)
-    # when there was a date to ask; one transform and one load per run's notification.
+    # when there was a date to ask; one transform and one load per run's notification; then the
+    # load function's fold of the summaries (load.handler's fold_summaries), through the last run.
     assert first.runs == [1, 2]
     assert second.runs[0] == 3
-    assert len(invocations) == sum(1 + 2 * len(c.runs) for c in result.cycles)
+    assert len(invocations) == sum(1 + 2 * len(c.runs) + 1 for c in result.cycles)
+    folds = [c.cycle.invocations[-1].result for c in result.cycles]
+    assert [(f["action"], f["folded_through"]) for f in folds] == [
+        ("fold_summaries", c.runs[-1]) for c in result.cycles
+    ]
     assert first.extracted["sales_order"] == result.seeded["sales_order"]
     assert first.loaded["fact_sales_order"] == result.seeded["sales_order"]
     assert first.loaded["fx_rate"] == first.transformed["fx_rate"] == first.extracted["fx_rate"] > 0
