@@ -661,7 +661,7 @@ def _staffed_warehouse(runs: Any, make: Any, processed: Any, loader_con: Any, ad
             ],
         },
     )  # fmt: skip
-    run_load(processed, loader_con, fold=INCREMENTAL)
+    load_and_fold(processed, loader_con)
     assert admin.run("SELECT count(DISTINCT department_key) FROM analytics.department_summary") == [[4]]
 
 
