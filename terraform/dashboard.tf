@@ -41,9 +41,24 @@ locals {
       ]
     },
     {
-      title   = "Run duration (ms)"
-      stat    = "Maximum"
-      metrics = [for s in local.stages : [var.metrics_namespace, "RunDurationMs", "service", s]]
+      title = "Run duration, summaries' fold duration (ms)"
+      stat  = "Maximum"
+      metrics = concat(
+        [for s in local.stages : [var.metrics_namespace, "RunDurationMs", "service", s]],
+        [[var.metrics_namespace, "SummaryFoldDurationMs", "service", "load"]],
+      )
+    },
+    {
+      # The fold of the analytics summaries: its own invocation of the load function,
+      # requested by each committing load and scheduled as a backstop (summary_fold.tf).
+      title = "Summaries' folds: completed, runs folded, failed, requests failed"
+      stat  = "Sum"
+      metrics = [
+        [var.metrics_namespace, "SummaryFoldsCompleted", "service", "load"],
+        [var.metrics_namespace, "RunsFolded", "service", "load"],
+        [var.metrics_namespace, "SummaryFoldsFailed", "service", "load"],
+        [var.metrics_namespace, "SummaryFoldRequestFailed", "service", "load"],
+      ]
     },
     {
       title   = "Lambda errors"

@@ -361,7 +361,8 @@ def test_dashboard_shows_the_pipeline_metrics(deployed: Deployed) -> None:
     metrics = {m[1] for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]}
     assert {
         "RunsCommitted", "RowsExtracted", "SequenceGaps", "SourceLagSeconds", "RowsTransformed", "RowsQuarantined",
-        "RowsLoaded", "InferredMembers", "ChangeToLoadLagSeconds", "RunDurationMs",
+        "RowsLoaded", "InferredMembers", "ChangeToLoadLagSeconds", "RunDurationMs", "SummaryFoldsCompleted",
+        "RunsFolded", "SummaryFoldsFailed", "SummaryFoldRequestFailed", "SummaryFoldDurationMs",
     } <= metrics  # fmt: skip
 
 
