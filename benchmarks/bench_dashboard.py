@@ -1,23 +1,19 @@
-"""Dashboard benchmark: each page's queries at a scale, and what keeping the summaries costs the load.
+"""Dashboard benchmark: each page's queries at a scale, and what keeping the summaries costs.
 
 One throwaway PostgreSQL (fsync off) and moto under ``.local/bench-dashboard``. totesys is
 seeded by the generator, then one ingestion and one transform run make processed run 1.
-Three warehouses are migrated alike and loaded by the same ``run_load`` code with a
-different ``load.summaries.FoldPolicy``: *with* (the default: a big run's summaries are
-folded after its commit, migration 011), *in_run* (every fold inside the run's
-transaction, as before 011) and *without* (``analytics.refresh_summaries`` replaced by a
-no-op, folded in the run); *before_012* is *with* with the fold functions as 011 left them (010's
-``retire_versions`` and ``refresh_sales``: the current-versions tables of 012 not kept):
+Two warehouses are migrated alike and loaded by the same ``run_load``: *with* summaries
+(as deployed: ``run_load``, then the fold ``load.summaries.fold_pending`` that the load
+Lambda asks for right after, timed apart) and *without* (the analytics schema's triggers
+disabled, so the load does nothing for the app, and no fold):
 
 * ``initial``: ``repeats`` times, a fresh copy of each template loads run 1 (the whole
-  data set) through ``run_load``, interleaved (with, in_run, without, before_012, then reversed):
-  wall seconds and the PostgreSQL backend's CPU seconds of each; for *with* also the
-  same up to the run's COMMIT (``commit_s``, ``commit_backend_cpu_s``: the facts are
-  visible from then on) and of the fold after it.
+  data set), interleaved (with, without, then reversed): wall seconds and the PostgreSQL
+  backend's CPU seconds of ``run_load``, and for *with* of the fold after it.
 * ``incremental``: on the last copies, ``batches`` batches of simulated changes, each made
-  into a run by ingestion + transform and loaded into every warehouse (order alternating).
+  into a run by ingestion + transform and loaded into both warehouses (order alternating).
   The first batch comes right after the initial loads, whose facts autovacuum may not have
-  analyzed yet (each sample says whether it had); then every warehouse is analyzed, as
+  analyzed yet (each sample says whether it had); then both warehouses are analyzed, as
   autovacuum does within minutes, and the other batches follow. Every simulated batch
   renames a department and moves a staff member; after the first, each round also loads a
   batch that changes no department (``simulate_changes(departments=False)``, the two kinds
@@ -33,8 +29,7 @@ no-op, folded in the run); *before_012* is *with* with the fold functions as 011
   synthetic rates for every day of the data's months up to today (the bench runs no rates step).
 
 Run: ``.venv/bin/python -m benchmarks.bench_dashboard --scale 1m --repeats 2 --batches 4``.
-``--no-pages`` leaves the page queries out (the load's figures only); ``--variants with,without``
-loads only those two (the other two are comparisons with earlier designs, and double the time).
+``--no-pages`` leaves the page queries out (the load's figures only).
 """
 
 from __future__ import annotations
@@ -62,16 +57,14 @@ from benchmarks.measure import proc_cpu_s  # noqa: E402
 from local.paths import LOCAL_DIR  # noqa: E402
 
 SCALES = {"small": 2.0, "100k": 20.0, "1m": 200.0}  # generator scale: 200 = 1,000,000 sales orders
-NO_OP_REFRESH = (
-    "CREATE OR REPLACE FUNCTION analytics.refresh_summaries(through_run integer DEFAULT NULL,"
-    " rebuild_at real DEFAULT 1) RETURNS void LANGUAGE sql AS $$ SELECT $$"
-)
-VARIANTS = ("with", "in_run", "without", "before_012")
-# The fold before migration 012 kept the current-versions tables (as 010 left it), side by side.
-MIGRATIONS = ROOT / "sql" / "warehouse"
-UPKEEP_BEFORE_012 = (
-    ("010_analytics_fold_cost.sql", ("merge_months", "merge_running", "retire_versions", "refresh_sales")),
-)
+VARIANTS = ("with", "without")
+# The triggers through which the load keeps the summaries (a department's staff moved, a fact
+# truncated), as statements that turn them off or on: what *without* the summaries does not run.
+ANALYTICS_TRIGGERS = """
+SELECT format('ALTER TABLE %s %s TRIGGER %I', t.tgrelid::regclass, CAST(:verb AS text), t.tgname)
+FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE p.pronamespace = 'analytics'::regnamespace AND NOT t.tgisinternal
+"""
 # The pages' member filters and date ranges as before 012: from the facts (the same rows, as views).
 BEFORE_012 = "(fact versions, as before 012)"
 # The Sales and Purchases pages converted into one reporting currency, as the app does (money.py).
@@ -84,24 +77,12 @@ FACTS_ANALYZED = (
 )
 
 
-def _policy(kind: str) -> Any:
-    from load.summaries import FoldPolicy
-
-    return FoldPolicy(after_commit_rows=None) if kind in ("in_run", "without") else FoldPolicy()
-
-
-def _upkeep_before_012_sql() -> str:
-    """The fold functions as 010 left them, as CREATE OR REPLACE over 012's."""
-    out = []
-    for file, names in UPKEEP_BEFORE_012:
-        text = (MIGRATIONS / file).read_text()
-        for name in names:
-            start = text.index(f"FUNCTION analytics.{name}(")
-            start = text.rindex("CREATE ", 0, start)
-            end = text.index("\n$$;", start) + len("\n$$;")
-            body = text[start:end].replace("CREATE OR REPLACE FUNCTION", "CREATE FUNCTION", 1)
-            out.append(body.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
-    return "\n".join(out)
+def set_analytics_triggers(con: Any, *, enabled: bool) -> int:
+    """Turn the analytics schema's triggers on or off in ``con``'s database; how many there are."""
+    statements = [r[0] for r in con.run(ANALYTICS_TRIGGERS, verb="ENABLE" if enabled else "DISABLE")]
+    for statement in statements:
+        con.run(statement)
+    return len(statements)
 
 
 @contextlib.contextmanager
@@ -126,29 +107,30 @@ def _from_facts() -> Iterator[None]:
 
 
 def _timed_load(store: Any, connect: Any, kind: str) -> dict[str, Any]:
-    from load.run import LoadHooks, run_load
+    """``run_load`` of what is pending, then for *with* the fold the load Lambda asks for after it."""
+    from load.run import run_load
+    from load.summaries import fold_pending
 
     con = connect()
     try:
         analyzed = con.run(FACTS_ANALYZED)[0][0]
         backend = con.run("SELECT pg_backend_pid()")[0][0]
-        committed: list[tuple[float, float]] = []  # (s, backend CPU-s) at the run's COMMIT, before its own fold
         cpu0, t0 = proc_cpu_s(backend), time.perf_counter()
-        hooks = LoadHooks(
-            after_commit=lambda _seq: committed.append((time.perf_counter() - t0, proc_cpu_s(backend) - cpu0))
-        )
         with contextlib.redirect_stdout(io.StringIO()):
-            result = run_load(store, con, hooks=hooks, fold=_policy(kind))
-        seconds = time.perf_counter() - t0
-        cpu = proc_cpu_s(backend) - cpu0
+            result = run_load(store, con)
+        seconds, cpu = time.perf_counter() - t0, proc_cpu_s(backend) - cpu0
         assert result.runs_committed >= 1, "nothing was loaded"
-        commit_s, commit_cpu = committed[0] if committed else (seconds, cpu)
+        fold_s = fold_cpu = 0.0
+        if kind == "with":
+            cpu0, t0 = proc_cpu_s(backend), time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                fold_pending(con)
+            fold_s, fold_cpu = time.perf_counter() - t0, proc_cpu_s(backend) - cpu0
         return {
             "s": round(seconds, 3),
             "backend_cpu_s": round(cpu, 3),
-            "commit_s": round(commit_s, 3),
-            "commit_backend_cpu_s": round(commit_cpu, 3),
-            "folded_after_commit": bool(committed),
+            "fold_s": round(fold_s, 3),
+            "fold_backend_cpu_s": round(fold_cpu, 3),
             "loadavg": os.getloadavg()[0],
             "facts_analyzed": analyzed,
         }
@@ -333,14 +315,8 @@ def run(
     seed: int = 42,
     batches: int = 4,
     pages: bool = True,
-    variants: tuple[str, ...] = VARIANTS,
 ) -> dict[str, Any]:
-    """Measure; start and stop the servers; return medians and every sample.
-
-    ``variants``: which warehouses to load (``with`` and ``without`` always).
-    """
-    if not {"with", "without"} <= set(variants) <= set(VARIANTS):
-        raise ValueError(f"variants must include with and without, from {VARIANTS}: {variants}")
+    """Measure; start and stop the servers; return medians and every sample."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     from pg8000.native import identifier, literal
@@ -360,23 +336,19 @@ def run(
         "generator_scale": SCALES[scale],
         "repeats": repeats,
         "batches": batches,
-        "variants": list(variants),
+        "variants": list(VARIANTS),
     }
     with bench_servers(root / "pg") as (server, moto):
         create_source_database(server, "totesys", src_pw)
-        for kind in variants:
+        for kind in VARIANTS:
             create_warehouse_database(server, f"wh_{kind}", loader_pw, reader_pw)
 
         def connect_as(db: str, user: str = WAREHOUSE_ROLE, pw: str = loader_pw) -> Any:
             return lambda: connect(server.credentials(db, user, pw), "totes-bench-dashboard")
 
         con = connect_as("wh_without")()
-        con.run(NO_OP_REFRESH)
+        out["triggers_disabled_without"] = set_analytics_triggers(con, enabled=False)
         con.close()
-        if "before_012" in variants:
-            con = connect_as("wh_before_012")()
-            con.execute_simple(_upkeep_before_012_sql())
-            con.close()
         admin = server.connect("totesys")
         t0 = time.perf_counter()
         out["seeded"] = seed_database(admin, seed=seed, scale=SCALES[scale])
@@ -393,10 +365,10 @@ def run(
         pipeline.cycle()
         store = pipeline.processed
         admin_pg = server.connect()
-        initial: dict[str, list[dict[str, float]]] = {kind: [] for kind in variants}
+        initial: dict[str, list[dict[str, float]]] = {kind: [] for kind in VARIANTS}
         pair: dict[str, str] = {}
         for i in range(repeats):
-            for kind in variants if i % 2 == 0 else variants[::-1]:
+            for kind in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
                 db = f"load_{kind}_{i}"
                 admin_pg.run(
                     f"CREATE DATABASE {identifier(db)} TEMPLATE {identifier('wh_' + kind)}"
@@ -407,19 +379,19 @@ def run(
                     admin_pg.run(f"DROP DATABASE {identifier(pair[kind])}")
                 pair[kind] = db
             print(f"initial load {i + 1}/{repeats} done", file=sys.stderr, flush=True)
-        incremental: dict[str, list[dict[str, Any]]] = {kind: [] for kind in variants}
-        quiet: dict[str, list[dict[str, Any]]] = {kind: [] for kind in variants}
+        incremental: dict[str, list[dict[str, Any]]] = {kind: [] for kind in VARIANTS}
+        quiet: dict[str, list[dict[str, Any]]] = {kind: [] for kind in VARIANTS}
         for i in range(batches):
             # After the first: a batch that changes no department too, the two kinds in turn.
             changes_departments = (True,) if i == 0 else (True, False) if i % 2 else (False, True)
             for departments in changes_departments:
                 simulate_changes(admin, seed=100 + i, departments=departments)
                 pipeline.cycle()
-                for kind in variants if i % 2 == 0 else variants[::-1]:
+                for kind in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
                     sample = _timed_load(store, connect_as(pair[kind]), kind)
                     (incremental if departments else quiet)[kind].append(sample | {"department_change": departments})
             if i == 0:  # what autovacuum does some minutes after a big load
-                for kind in variants:
+                for kind in VARIANTS:
                     con = connect_as(pair[kind])()
                     con.run("ANALYZE")
                     con.close()
@@ -458,27 +430,19 @@ def run(
                 continue
             med = {
                 (kind, key): statistics.median(s[key] for s in runs[kind])
-                for kind in variants
-                for key in ("s", "backend_cpu_s", "commit_s", "commit_backend_cpu_s")
+                for kind in VARIANTS
+                for key in ("s", "backend_cpu_s", "fold_s", "fold_backend_cpu_s")
             }
             wo, wo_cpu = med["without", "s"], med["without", "backend_cpu_s"]
             out[f"run_load_{label}"] = {
-                **{f"{kind}_{key}": value for (kind, key), value in med.items()},
-                "overhead_to_commit_pct": round(100 * (med["with", "commit_s"] - wo) / wo, 1),
-                "overhead_to_commit_cpu_pct": round(100 * (med["with", "commit_backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
-                "overhead_with_fold_pct": round(100 * (med["with", "s"] - wo) / wo, 1),
-                "overhead_with_fold_cpu_pct": round(100 * (med["with", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
+                **{f"{kind}_{key}": value for (kind, key), value in med.items() if kind == "with" or "fold" not in key},
+                "overhead_pct": round(100 * (med["with", "s"] - wo) / wo, 1),
+                "overhead_cpu_pct": round(100 * (med["with", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1),
+                # The fold's own invocation against the load it follows: the work that left run_load.
+                "fold_vs_load_pct": round(100 * med["with", "fold_s"] / wo, 1),
+                "fold_vs_load_cpu_pct": round(100 * med["with", "fold_backend_cpu_s"] / wo_cpu, 1),
                 "samples": runs,
             }
-            if "in_run" in variants:
-                out[f"run_load_{label}"]["overhead_in_run_pct"] = round(100 * (med["in_run", "s"] - wo) / wo, 1)
-                out[f"run_load_{label}"]["overhead_in_run_cpu_pct"] = round(
-                    100 * (med["in_run", "backend_cpu_s"] - wo_cpu) / wo_cpu, 1
-                )
-            if "before_012" in variants:
-                out[f"run_load_{label}"]["current_tables_cpu_s"] = round(
-                    med["with", "backend_cpu_s"] - med["before_012", "backend_cpu_s"], 3
-                )
     return out
 
 
@@ -489,11 +453,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-repeats", type=int, default=9)
     parser.add_argument("--batches", type=int, default=4, help="Incremental batches (the first before ANALYZE).")
     parser.add_argument("--no-pages", action="store_true", help="Time the loads only, not the page queries.")
-    parser.add_argument(
-        "--variants",
-        default=",".join(VARIANTS),
-        help=f"Warehouses to load, comma-separated, from {','.join(VARIANTS)} (with and without always).",
-    )
     args = parser.parse_args(argv)
     result = run(
         args.scale,
@@ -501,7 +460,6 @@ def main(argv: list[str] | None = None) -> int:
         args.query_repeats,
         batches=args.batches,
         pages=not args.no_pages,
-        variants=tuple(args.variants.split(",")),
     )
     print(json.dumps(result, indent=2, default=str))
     return 0

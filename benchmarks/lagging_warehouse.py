@@ -11,8 +11,8 @@ transform, and loads into two warehouses through ``run_load``:
   does within minutes), then a batch without department changes
   (``simulate_changes(departments=False)``) loaded without its fold. A pipeline cycle.
 
-"Without its fold": ``analytics.refresh_summaries`` is a no-op while that batch loads, then
-put back, so ``SELECT analytics.refresh_summaries()`` folds exactly that batch. The server
+"Without its fold": ``run_load`` only, not the fold the load Lambda asks for after it, so
+``SELECT analytics.refresh_summaries()`` folds exactly that batch. The server
 is left running; ``<dir>/server.json`` says how to reach it as the superuser. Stop it and
 remove its files with ``--stop``::
 

@@ -17,7 +17,8 @@ side by side in the same run where the issue asks for a baseline:
 * ``e2e``: the whole pipeline through the handlers and S3 events: the initial load,
   incremental cycles, and the change-to-warehouse latency;
 * ``dashboard``: each page's queries of the analytics app, and ``run_load`` with vs without
-  the summaries' upkeep (same code, a no-op refresh), first load and incremental runs;
+  the summaries (their triggers off), first load and incremental runs, with the fold that
+  follows each load timed apart;
 * ``compare``: the comparison of the source with the lake, nothing differing vs 1,000
   rows changed in place (``bench_compare``).
 * ``reconcile``: ``ops.reconcile`` (range hashes) vs the reconcile it replaced (both
@@ -145,9 +146,16 @@ def headline(area: str, result: dict[str, Any]) -> dict[str, Any]:
         return out
     if area == "dashboard":
         out = {f"{page} median ms": v["median_ms"] for page, v in result.get("pages", {}).items()}
-        for kind in ("initial", "incremental_first_after_initial", "incremental_analyzed"):
+        for kind in (
+            "initial",
+            "incremental_first_after_initial",
+            "incremental_analyzed",
+            "incremental_analyzed_no_department_change",
+        ):
             got = result.get(f"run_load_{kind}", {})
-            out[f"run_load_{kind}"] = {k: got.get(k) for k in ("with_summaries_s", "without_s", "overhead_pct")}
+            out[f"run_load_{kind}"] = {
+                k: got.get(k) for k in ("with_s", "without_s", "overhead_pct", "with_fold_s", "fold_vs_load_pct")
+            }
         return out
     if area == "reconcile":
         out = {}
