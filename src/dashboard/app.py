@@ -5,8 +5,8 @@ from the app role's credentials with ``common.db.connect``) and, optionally, a w
 read the lake's status for the health page. Nothing here writes: the role cannot, and
 every session is READ ONLY as well.
 
-Refresh: the header shows the last load run and, while the summaries of a big run are
-still being folded after its commit, that the figures include an earlier run only. Every
+Refresh: the header shows the last load run and, while the summaries trail it (their fold
+runs after the load, load.summaries), that the figures include an earlier run only. Every
 ``refresh_seconds`` (and on the Refresh button) the app asks the warehouse for its last
 loaded run and the run its summaries include; when either moved, every chart on the page
 is recomputed, so a pipeline cycle shows up without restarting the app.
@@ -27,7 +27,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import figures
 from dashboard.filters import Filters
-from dashboard.health import FRESHNESS_TARGET, LakeStatus, data_loaded, figures_run, pipeline_health
+from dashboard.health import FRESHNESS_TARGET, Health, LakeStatus, data_loaded, figures_run, pipeline_health
 from dashboard.history import order_history
 from dashboard.money import PER_CURRENCY, MonthlyRates, monthly_rates
 from dashboard.options import filter_options
@@ -397,6 +397,7 @@ def _register_health(app: dash.Dash, pool: ConnectionPool, lake_status: Callable
                     f" Load runs in the last hour: {h.runs_last_hour}.{behind}"
                 ),
                 html.Table(rows, id="health-stages"),
+                html.P(_summaries_line(h), id="health-summaries"),
                 html.P("Lake: " + ("not configured for this app" if lake_status is None else (h.lake_error or "read"))),
                 html.H4("Quarantined rows"),
                 html.Ul(
@@ -405,6 +406,18 @@ def _register_health(app: dash.Dash, pool: ConnectionPool, lake_status: Callable
                 ),
             ]
         )
+
+
+def _summaries_line(h: Health) -> str:
+    """Where the pages' figures stand: the summaries' fold runs after each load (load.summaries)."""
+    if h.last_load.run_seq is None:
+        return "Summaries: nothing loaded yet."
+    if not h.summaries_behind:
+        return f"Summaries (the pages' figures): run {h.summaries_run}, current with the load."
+    return (
+        f"Summaries (the pages' figures): run {h.summaries_run or 'none'}, {h.summaries_behind} run(s) behind"
+        " the load: their fold follows each load (or the fold schedule; `totes fold-summaries` by hand)."
+    )
 
 
 def _sales_layout(con: pg8000.native.Connection) -> html.Div:

@@ -39,6 +39,7 @@ class Health:
     lake: LakeStatus | None = None
     lake_error: str | None = None
     stages: list[StageRun] = field(default_factory=list)
+    summaries_run: int | None = None  # the run the pages' figures include (``figures_run``)
 
     @property
     def data_age(self) -> timedelta | None:
@@ -53,6 +54,11 @@ class Health:
         if ingested is None:
             return None
         return ingested - (self.last_load.run_seq or 0)
+
+    @property
+    def summaries_behind(self) -> int:
+        """How many runs the summaries (the pages' figures) trail the load: their fold runs after it."""
+        return (self.last_load.run_seq or 0) - (self.summaries_run or 0)
 
     @property
     def fresh(self) -> bool:
@@ -98,7 +104,8 @@ def pipeline_health(con: pg8000.native.Connection, lake_status: Callable[[], Lak
         except Exception as exc:  # the lake is optional here: say why it is missing, keep the page
             error = f"{type(exc).__name__}: {exc}"
     stages = [*(lake.stages if lake else []), last]
-    return Health(now, last, lag, int(recent), {k: int(v) for k, v in quarantine.items()}, lake, error, stages)
+    quarantined = {k: int(v) for k, v in quarantine.items()}
+    return Health(now, last, lag, int(recent), quarantined, lake, error, stages, figures_run(con))
 
 
 def _utc(value: datetime) -> datetime:

@@ -243,6 +243,11 @@ def test_a_change_loaded_by_a_cycle_appears_after_refresh(
     # run 2's facts are loaded, its fold has not run: the figures stay run 1's, and the header says so
     browser.text("#loaded", r"\(run 2\) · checked .* · figures include run 1 only: summaries catching up$")
     browser.text("#sales-headline", rf"^{orders:,} orders · {units:,} units")
+    browser.open("/health")
+    browser.text("#health-summaries", r"run 1, 1 run\(s\) behind the load")
+    browser.open("/")
+    browser.text("#loaded", r"figures include run 1 only: summaries catching up$")
+    browser.text("#sales-headline", rf"^{orders:,} orders · {units:,} units")
     assert runner.invoke(deployed_handlers.function_name("load"), dict(FOLD_EVENT), "fold request").ok
     browser.page.click("#refresh")
     browser.text("#loaded", r"\(run 2\) · checked [0-9:]+ UTC$")
@@ -253,4 +258,5 @@ def test_a_change_loaded_by_a_cycle_appears_after_refresh(
     assert re.search(r"transform\s+2", stages)
     assert re.search(r"load\s+2", stages)
     browser.text("#health-freshness", r"within the 30-minute target")
+    browser.text("#health-summaries", r"run 2, current with the load")
     assert browser.errors == []
