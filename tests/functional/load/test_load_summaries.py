@@ -732,6 +732,47 @@ def test_many_department_changes_queued_before_one_fold(
         assert rebuilt_from_zero(admin) == snapshot(admin), (round_, statements)
 
 
+def test_several_loads_change_departments_before_one_fold(
+    pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
+) -> None:
+    """The pipeline's own path: three loads upsert dim_staff (a rename, a move, a merge, a name
+    emptied then used again, a split, a rename into an emptied name) and load orders of the
+    staff who moved, with no fold between them (run_load does not fold). Their triggers queue
+    the changes; the one fold that follows leaves every summary equal to a fold from zero."""
+    admin = pipeline.warehouse.admin
+    _staffed_warehouse(runs, make, processed, loader_con, admin)
+    staff, sales = make.staff, make.sales_order
+    later = dt.datetime(2024, 3, 1, 12, 0)
+    loads = {
+        # Retail (5, 9) renamed Finance; 2 moves from Buying to Sales; an order of 2, a new version of one of 5
+        5: {"dim_staff": [staff(5, department_name="Finance"), staff(9, department_name="Finance"),
+                          staff(2, department_name="Sales")],
+            "fact_sales_order": [sales(40, sales_staff_id=2, units_sold=4),
+                                 sales(20, updated=later, sales_staff_id=5, units_sold=11)]},
+        # Marketing (3, 7) merged into Sales; 6, the last of Buying, moves to the name Marketing left
+        6: {"dim_staff": [staff(3, department_name="Sales"), staff(7, department_name="Sales"),
+                          staff(6, department_name="Marketing")],
+            "fact_sales_order": [sales(41, sales_staff_id=3, currency_id=2)]},
+        # Sales split (1, 4 to Stores); Finance renamed Buying, a name emptied in run 6
+        7: {"dim_staff": [staff(1, department_name="Stores"), staff(4, department_name="Stores"),
+                          staff(5, department_name="Buying"), staff(9, department_name="Buying")],
+            "fact_sales_order": [sales(42, sales_staff_id=4, created_date=FEB.date(), updated=FEB)]},
+    }  # fmt: skip
+    for seq, tables in loads.items():
+        runs.commit(seq, tables)
+        run_load(processed, loader_con)
+    assert stamp(admin) == 4  # the summaries trail the three loads
+    assert len(_queued(admin)) == 10
+    assert fold_pending(loader_con, INCREMENTAL).folded_through == 7
+    assert _queued(admin) == []
+    departments = admin.run(
+        "SELECT DISTINCT d.department_name FROM analytics.department_summary s"
+        " JOIN analytics.department d USING (department_key) ORDER BY 1"
+    )
+    assert departments == [["Buying"], ["Marketing"], ["Sales"], ["Stores"]]
+    assert rebuilt_from_zero(admin) == snapshot(admin)
+
+
 def test_a_chain_of_renames_queued_renames_every_key(
     pipeline: Any, processed: Any, runs: Any, make: Any, loader_con: Any
 ) -> None:
