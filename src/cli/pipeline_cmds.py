@@ -271,6 +271,19 @@ def run(
             time.sleep(every)
 
 
+def _local_warehouse(application_name: str) -> Any:
+    """A connection to the local stack's warehouse as its owner; exit 2 when no stack is up."""
+    from common.db import connect
+    from local.stack import StackDetails
+
+    try:
+        details = StackDetails.read()
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/] (or give --outputs outputs.json for a deployment)")
+        raise typer.Exit(2) from exc
+    return connect(details.warehouse_credentials, application_name)
+
+
 def migrate(
     outputs: OutputsOpt = None,
     direct: Annotated[
@@ -282,18 +295,11 @@ def migrate(
     With --outputs the deployed load function applies the migrations it ships
     ({"action": "migrate"}); `make deploy` runs this after terraform apply.
     """
-    from common.db import connect
     from load.schema import migrate as apply_migrations
-    from local.stack import StackDetails
     from ops.migrate import MigrateError, invoke_migration, migrate_direct
 
     if outputs is None:
-        try:
-            details = StackDetails.read()
-        except FileNotFoundError as exc:
-            console.print(f"[red]{exc}[/] (or give --outputs outputs.json for a deployment)")
-            raise typer.Exit(2) from exc
-        con = connect(details.warehouse_credentials, "totes-migrate")
+        con = _local_warehouse("totes-migrate")
         try:
             applied = apply_migrations(con)
         finally:
@@ -318,18 +324,11 @@ def fold_summaries(outputs: OutputsOpt = None) -> None:
     not want to wait for the fold schedule (a failed fold, after fixing its cause). Local
     stack: directly. With --outputs: the deployed load function, {"action": "fold_summaries"}.
     """
-    from common.db import connect
     from load.summaries import fold_pending
-    from local.stack import StackDetails
     from ops.migrate import MigrateError, invoke_fold
 
     if outputs is None:
-        try:
-            details = StackDetails.read()
-        except FileNotFoundError as exc:
-            console.print(f"[red]{exc}[/] (or give --outputs outputs.json for a deployment)")
-            raise typer.Exit(2) from exc
-        con = connect(details.warehouse_credentials, "totes-fold")
+        con = _local_warehouse("totes-fold")
         try:
             answer, via = fold_pending(con).summary(), "the local stack's warehouse"
         finally:
@@ -344,7 +343,8 @@ def fold_summaries(outputs: OutputsOpt = None) -> None:
     if not answer.get("lock_acquired"):
         console.print(f"a load or another fold holds the load lock ({via}); it folds what is pending")
     elif answer.get("folded_through") is None:
-        console.print(f"the summaries are current: run {answer.get('summaries_run')} ({via})")
+        current = f"run {answer['summaries_run']}" if answer.get("summaries_run") else "nothing loaded yet"
+        console.print(f"the summaries are current: {current} ({via})")
     else:
         console.print(
             f"folded runs {answer.get('summaries_run') or 0} -> {answer['folded_through']}"
