@@ -144,6 +144,15 @@ def test_schedules_target_their_function_with_a_role_that_may_invoke_only_it(
     }
 
 
+def test_the_fold_schedule_sends_the_load_handlers_fold_event(deployed: Deployed) -> None:
+    # The schedule must send exactly the event the handler dispatches on (the one it
+    # also sends itself after a load), or every scheduled fold fails as an unknown action.
+    from load.handler import FOLD_EVENT
+
+    schedule = deployed.client("scheduler").get_schedule(Name=deployed.outputs["summary_fold_schedule_name"])
+    assert json.loads(schedule["Target"]["Input"]) == FOLD_EVENT
+
+
 @pytest.mark.parametrize("stage", ["ingestion", "transform", "load"])
 def test_only_s3_may_invoke_a_function_through_its_resource_policy(deployed: Deployed, stage: str) -> None:
     # Schedules invoke through their role, load invokes itself through its role:
