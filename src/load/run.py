@@ -154,7 +154,8 @@ def run_load(
         _size_temp_buffers(con)
         with load_lock(con, lock_wait_seconds) as acquired:
             if not acquired:
-                logger.warning("another loader holds the load lock; leaving pending runs to it")
+                # A loading holder re-lists pending runs; a folding one does not, but the next cycle's load will.
+                logger.warning("another loader or the summaries' fold holds the load lock; leaving pending runs")
                 return LoadResult(False, last_loaded_seq(con), load_attempt=attempt)
             return _catch_up(processed, con, metrics, hooks, batch_rows, time_left_ms, attempt)
     except _DB_ERRORS as exc:
