@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -65,12 +67,20 @@ def _close(con: pg8000.native.Connection) -> None:
         logger.warning("closing the warehouse connection failed", extra={"error": repr(exc)})
 
 
+@contextmanager
+def _warehouse(config: LoadConfig) -> Iterator[pg8000.native.Connection]:
+    """A connection to the warehouse with the secret ``config`` names, closed after (every event's)."""
+    con = _connect(get_db_credentials(config.warehouse_db_secret, boto3.client("secretsmanager")))
+    try:
+        yield con
+    finally:
+        _close(con)
+
+
 def _load(event: dict[str, Any], context: Any) -> LoadResult:
     config = LoadConfig.from_env()
     logger.info("load woken", extra={"trigger_keys": _trigger_keys(event)})
-    creds = get_db_credentials(config.warehouse_db_secret, boto3.client("secretsmanager"))
-    con = _connect(creds)
-    try:
+    with _warehouse(config) as con:
         ensure_schema_current(con)  # before any data is read or written
         return run_load(
             LakeStore(config.processed_bucket, boto3.client("s3")),
@@ -78,20 +88,13 @@ def _load(event: dict[str, Any], context: Any) -> LoadResult:
             metrics=metrics,
             time_left_ms=getattr(context, "get_remaining_time_in_millis", None),
         )
-    finally:
-        _close(con)
 
 
 def _migrate() -> dict[str, Any]:
     """Apply the migrations this zip carries; idempotent, advisory-locked (``load.schema``)."""
-    config = LoadConfig.from_env()
-    creds = get_db_credentials(config.warehouse_db_secret, boto3.client("secretsmanager"))
-    con = _connect(creds)
-    try:
+    with _warehouse(LoadConfig.from_env()) as con:
         applied = migrate(con)
         ensure_schema_current(con)
-    finally:
-        _close(con)
     metrics.add_metric(name="MigrationsApplied", unit=MetricUnit.Count, value=len(applied))
     summary = {"action": MIGRATE_ACTION, "applied": applied}
     logger.info("warehouse migrated" if applied else "warehouse schema already up to date", extra=summary)
@@ -106,17 +109,11 @@ def _fold() -> dict[str, Any]:
     ``SummaryFoldDurationMs`` (``RunDurationMs`` stays the load's).
     """
     started = time.perf_counter()
-    config = LoadConfig.from_env()
-    creds = get_db_credentials(config.warehouse_db_secret, boto3.client("secretsmanager"))
-    con = _connect(creds)
-    try:
+    with _warehouse(LoadConfig.from_env()) as con:
         ensure_schema_current(con)
         result = fold_pending(con)
-    finally:
-        _close(con)
-    folded = 0 if result.folded_through is None else result.folded_through - (result.summaries_run or 0)
     metrics.add_metric(name="SummaryFoldsCompleted", unit=MetricUnit.Count, value=1 if result.lock_acquired else 0)
-    metrics.add_metric(name="RunsFolded", unit=MetricUnit.Count, value=folded)
+    metrics.add_metric(name="RunsFolded", unit=MetricUnit.Count, value=result.runs_folded)
     elapsed_ms = (time.perf_counter() - started) * 1000
     metrics.add_metric(name="SummaryFoldDurationMs", unit=MetricUnit.Milliseconds, value=elapsed_ms)
     summary = {"action": FOLD_ACTION, **result.summary()}

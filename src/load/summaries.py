@@ -50,6 +50,11 @@ class FoldResult:
     folded_through: int | None = None  # the run folded through; None: nothing was pending (or no lock)
     duration_ms: int = 0
 
+    @property
+    def runs_folded(self) -> int:
+        """How many runs this fold added to the summaries (0 when nothing was pending)."""
+        return 0 if self.folded_through is None else self.folded_through - (self.summaries_run or 0)
+
     def summary(self) -> dict[str, object]:
         """A small JSON-able summary (the fold action's return value)."""
         return {
