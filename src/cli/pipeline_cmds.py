@@ -296,7 +296,7 @@ def migrate(
     ({"action": "migrate"}); `make deploy` runs this after terraform apply.
     """
     from load.schema import migrate as apply_migrations
-    from ops.migrate import MigrateError, invoke_migration, migrate_direct
+    from ops.migrate import LoadActionError, invoke_migration, migrate_direct
 
     if outputs is None:
         con = _local_warehouse("totes-migrate")
@@ -310,7 +310,7 @@ def migrate(
         target = _target(outputs)
         try:
             result = migrate_direct(target) if direct else invoke_migration(target)
-        except MigrateError as exc:
+        except LoadActionError as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(1) from exc
         applied, via = result.applied, result.via
@@ -325,7 +325,7 @@ def fold_summaries(outputs: OutputsOpt = None) -> None:
     stack: directly. With --outputs: the deployed load function, {"action": "fold_summaries"}.
     """
     from load.summaries import fold_pending
-    from ops.migrate import MigrateError, invoke_fold
+    from ops.migrate import LoadActionError, invoke_fold
 
     if outputs is None:
         con = _local_warehouse("totes-fold")
@@ -337,7 +337,7 @@ def fold_summaries(outputs: OutputsOpt = None) -> None:
         _quiet_servers()
         try:
             answer, via = invoke_fold(_target(outputs))
-        except MigrateError as exc:
+        except LoadActionError as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(1) from exc
     if not answer.get("lock_acquired"):

@@ -36,8 +36,8 @@ from ops.target import Target
 MIGRATE_EVENT = {"action": MIGRATE_ACTION}
 
 
-class MigrateError(RuntimeError):
-    """The migration could not be applied (the function failed, or its answer is not a migration result)."""
+class LoadActionError(RuntimeError):
+    """A load function action (migrate, fold_summaries) failed, or its answer is not that action's result."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def invoke_load_action(target: Target, event: dict[str, Any], doing: str) -> tup
         try:
             answer = invoke_in_process(lambda_client, function, dict(event))
         except Exception as exc:  # any error of the handler, as Lambda would report it
-            raise MigrateError(f"the load function {function} failed to {doing}: {exc}") from exc
+            raise LoadActionError(f"the load function {function} failed to {doing}: {exc}") from exc
         return answer, f"in-process {function}"
     response = lambda_client.invoke(
         FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event).encode()
@@ -73,7 +73,7 @@ def invoke_load_action(target: Target, event: dict[str, Any], doing: str) -> tup
     payload = json.loads(response["Payload"].read() or b"null")
     if response.get("FunctionError"):
         detail = f"{payload.get('errorType')}: {payload.get('errorMessage')}" if isinstance(payload, dict) else payload
-        raise MigrateError(f"the load function {function} failed to {doing}: {detail}")
+        raise LoadActionError(f"the load function {function} failed to {doing}: {detail}")
     return payload, f"lambda {function}"
 
 
@@ -87,13 +87,13 @@ def invoke_fold(target: Target) -> tuple[dict[str, Any], str]:
     """Invoke the deployed load function with ``{"action": "fold_summaries"}``; its answer and how it ran."""
     answer, via = invoke_load_action(target, FOLD_EVENT, "fold the analytics summaries")
     if not isinstance(answer, dict) or answer.get("action") != FOLD_EVENT["action"]:
-        raise MigrateError(f"the load function did not answer as a fold (is the deployed code older?): {answer!r}")
+        raise LoadActionError(f"the load function did not answer as a fold (is the deployed code older?): {answer!r}")
     return answer, via
 
 
 def _applied(answer: Any, function: str) -> list[str]:
     if not isinstance(answer, dict) or answer.get("action") != MIGRATE_ACTION or "applied" not in answer:
-        raise MigrateError(f"{function} did not answer as a migration (is the deployed code older?): {answer!r}")
+        raise LoadActionError(f"{function} did not answer as a migration (is the deployed code older?): {answer!r}")
     return [str(v) for v in answer["applied"]]
 
 
@@ -105,7 +105,7 @@ def migrate_direct(target: Target) -> MigrateResult:
         applied = migrate(con)
         versions = sorted(applied_versions(con))
     except PipelineError as exc:
-        raise MigrateError(f"migrating the warehouse at {creds.host}:{creds.port} failed: {exc}") from exc
+        raise LoadActionError(f"migrating the warehouse at {creds.host}:{creds.port} failed: {exc}") from exc
     finally:
         con.close()
     return MigrateResult(applied, versions, f"direct {creds.host}:{creds.port}")
