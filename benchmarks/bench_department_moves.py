@@ -33,6 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from pg8000.native import literal
+
 from benchmarks.bench_first_fold import schedstat_cpu_s
 from benchmarks.server import server_json_connector
 
@@ -47,15 +49,11 @@ def statements(con: Any) -> dict[str, str]:
     joiner = con.run("SELECT min(staff_id) FROM dim_staff WHERE department_name = :d", d=other)[0][0]
     return {  # the names are the warehouse's own, quoted as literals
         "none": "SELECT 1",
-        "rename": f"UPDATE dim_staff SET department_name = '{RENAMED}' WHERE department_name = {_literal(largest)}",
-        "move": f"UPDATE dim_staff SET department_name = {_literal(largest)} WHERE staff_id = {int(joiner)}",
+        "rename": f"UPDATE dim_staff SET department_name = '{RENAMED}' WHERE department_name = {literal(largest)}",
+        "move": f"UPDATE dim_staff SET department_name = {literal(largest)} WHERE staff_id = {int(joiner)}",
         "rename_and_join": f"UPDATE dim_staff SET department_name = '{RENAMED}'"
-        f" WHERE department_name = {_literal(largest)} OR staff_id = {int(joiner)}",
+        f" WHERE department_name = {literal(largest)} OR staff_id = {int(joiner)}",
     }
-
-
-def _literal(name: str) -> str:
-    return "'" + name.replace("'", "''") + "'"
 
 
 def once(connect_db: Any, name: str) -> dict[str, Any]:
